@@ -1,0 +1,54 @@
+use crate::ports::StoreError;
+use crate::validation::FieldError;
+
+/// Everything that can go wrong in the service, in the service's own words. The HTTP layer maps each
+/// variant to one status and one stable `code`.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DomainError {
+    #[error("the request breaks {} rule(s)", .0.len())]
+    Validation(Vec<FieldError>),
+    #[error("the username is already taken")]
+    UsernameTaken,
+    #[error("the email is already taken")]
+    EmailTaken,
+    #[error("the login or the password is wrong")]
+    InvalidCredentials,
+    #[error("the account is locked after too many failed logins")]
+    AccountLocked { retry_after_seconds: u64 },
+    #[error("the account is disabled")]
+    AccountDisabled,
+    #[error("the token is not valid")]
+    InvalidToken,
+    #[error("the token is of the wrong type for this use")]
+    WrongTokenType,
+    #[error("the token has expired")]
+    TokenExpired,
+    #[error("the token has been revoked")]
+    TokenRevoked,
+    #[error("the refresh token was already used; its session is revoked")]
+    RefreshTokenReused,
+    #[error("not allowed")]
+    Forbidden,
+    #[error("no such user")]
+    UserNotFound,
+    #[error("no such session")]
+    SessionNotFound,
+    #[error("the last active admin cannot lose admin rights")]
+    LastAdmin,
+    #[error("the storage is unavailable")]
+    Unavailable,
+    /// Unexpected failure; the text is for logs only, never for a client.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for DomainError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(_) => DomainError::Unavailable,
+            // A conflict that reaches here escaped the service's own checks: report it as such.
+            StoreError::Conflict => DomainError::Internal("unexpected uniqueness conflict".into()),
+            StoreError::Other(msg) => DomainError::Internal(msg),
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! The rules of auth-api: entities, the ports the service needs from the outside world, and the
+//! services that apply every business rule. Nothing here knows about HTTP, SQL, JWT libraries or
+//! bcrypt; adapters implement the ports.
+
+pub mod error;
+pub mod model;
+pub mod policy;
+pub mod ports;
+pub mod services;
+pub mod validation;
+
+#[cfg(feature = "contract-tests")]
+pub mod contract;
+
+pub use error::DomainError;
+pub use model::{
+    Claims, ClientInfo, IssuedTokens, NewUser, Page, Principal, Role, Session, TokenType, User,
+    UserPatch,
+};
+pub use policy::AuthPolicy;
+pub use ports::{
+    Clock, LoginThrottle, LoginThrottleRepository, PasswordHasher, SessionRepository, StoreError,
+    TokenCodec, TokenRejection, UserRepository,
+};
+pub use services::{AuthService, Ports, UserService};
+pub use validation::FieldError;

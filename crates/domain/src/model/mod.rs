@@ -1,0 +1,7 @@
+mod session;
+mod token;
+mod user;
+
+pub use session::{ClientInfo, Session};
+pub use token::{Claims, IssuedTokens, Principal, TokenType};
+pub use user::{NewUser, Page, Role, User, UserPatch};

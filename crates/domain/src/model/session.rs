@@ -1,0 +1,33 @@
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// Where a request came from, recorded on the sessions it opens.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A login. Both tokens of a login are bound to its session: revoking the session kills them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// The `jti` of the one refresh token that may be used next.
+    pub refresh_jti: Uuid,
+    /// The `jti` it replaced, remembered to tell a benign double refresh from a replay.
+    pub previous_refresh_jti: Option<Uuid>,
+    pub rotated_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+impl Session {
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+}

@@ -1,0 +1,136 @@
+//! What the domain needs from the outside world. Adapters implement these traits; the services
+//! only ever see them.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::error::DomainError;
+use crate::model::{Claims, Page, Role, Session, User};
+
+/// How storage fails, as far as the domain cares.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness constraint refused the write.
+    #[error("uniqueness conflict")]
+    Conflict,
+    /// The store cannot be reached right now.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store failure: {0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Fails with `StoreError::Conflict` when the username (case-insensitively) or email is taken.
+    async fn insert(&self, user: &User) -> StoreResult<()>;
+    async fn find_by_id(&self, id: Uuid) -> StoreResult<Option<User>>;
+    /// Case-insensitive.
+    async fn find_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    /// `email` is lower-cased already.
+    async fn find_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    /// Writes every field but `id`, `created_at` and `locked_until`. `Conflict` as for `insert`.
+    async fn update(&self, user: &User) -> StoreResult<()>;
+    /// Deletes the user and, with it, their sessions. Returns whether a user was deleted.
+    async fn delete(&self, id: Uuid) -> StoreResult<bool>;
+    /// Oldest first; `page` starts at 1.
+    async fn list(&self, page: u32, per_page: u32) -> StoreResult<Page<User>>;
+    async fn count_active_with_role(&self, role: Role) -> StoreResult<u64>;
+}
+
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait SessionRepository: Send + Sync {
+    async fn insert(&self, session: &Session) -> StoreResult<()>;
+    async fn find(&self, id: Uuid) -> StoreResult<Option<Session>>;
+    /// Atomically replaces the refresh `jti` if, and only if, it is still `current` and the
+    /// session is not revoked. Returns whether it did.
+    async fn rotate_refresh(
+        &self,
+        id: Uuid,
+        current: Uuid,
+        next: Uuid,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    async fn touch(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Returns whether a live session was revoked.
+    async fn revoke(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// Revokes every live session of the user except `keep`. Returns how many.
+    async fn revoke_all_for_user(
+        &self,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64>;
+    /// Sessions neither revoked nor expired at `now`, newest first.
+    async fn list_active_for_user(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Session>>;
+}
+
+/// Failed-login bookkeeping for one login key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoginThrottle {
+    pub failed_count: u32,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+impl LoginThrottle {
+    /// The key an existing account is throttled under; storage reports its lock on the user.
+    pub fn key_for_user(id: Uuid) -> String {
+        id.to_string()
+    }
+
+    /// The key a login string that matches no account is throttled under.
+    pub fn key_for_unknown_login(normalized_login: &str) -> String {
+        format!("login:{normalized_login}")
+    }
+}
+
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait LoginThrottleRepository: Send + Sync {
+    async fn get(&self, key: &str) -> StoreResult<Option<LoginThrottle>>;
+    /// Atomically adds one failure (creating the entry) and returns the new count. Must count
+    /// correctly when several processes record failures at once.
+    async fn record_failure(&self, key: &str, now: DateTime<Utc>) -> StoreResult<u32>;
+    async fn lock(&self, key: &str, until: DateTime<Utc>) -> StoreResult<()>;
+    /// Forgets the failures and the lock.
+    async fn clear(&self, key: &str) -> StoreResult<()>;
+}
+
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    async fn hash(&self, password: &str) -> Result<String, DomainError>;
+    /// `false` for a wrong password and for a hash it cannot read.
+    async fn verify(&self, password: &str, hash: &str) -> Result<bool, DomainError>;
+}
+
+/// Why a token could not be read. Time-based checks are the domain's, not the codec's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRejection {
+    /// Not a token, bad signature, or an algorithm other than the configured one.
+    Invalid,
+}
+
+/// Signs and reads tokens. It checks structure, algorithm and signature only: issuer, audience,
+/// type and time are checked by the domain against its own clock.
+#[cfg_attr(test, mockall::automock)]
+pub trait TokenCodec: Send + Sync {
+    fn encode(&self, claims: &Claims) -> Result<String, DomainError>;
+    fn decode(&self, token: &str) -> Result<Claims, TokenRejection>;
+}
+
+#[cfg_attr(test, mockall::automock)]
+pub trait Clock: Send + Sync {
+    /// Now, in UTC, truncated to microseconds (what every store keeps).
+    fn now(&self) -> DateTime<Utc>;
+}

@@ -1,0 +1,424 @@
+//! Register, login, refresh, logout, revoke and the checks behind every authenticated request.
+
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use super::ports::Ports;
+use super::users::{check_new_password, create_user};
+use crate::error::DomainError;
+use crate::model::{Claims, ClientInfo, IssuedTokens, NewUser, Principal, Role, Session, TokenType, User};
+use crate::policy::AuthPolicy;
+use crate::ports::LoginThrottle;
+use crate::validation::{EMAIL_MAX_CHARS, FieldError, PASSWORD_MAX_BYTES};
+
+/// A session's `last_used_at` is written at most this often, so that reads stay reads.
+const TOUCH_INTERVAL_SECONDS: i64 = 60;
+/// Longer user agents are cut before they are stored.
+const USER_AGENT_MAX_CHARS: usize = 256;
+
+pub struct AuthService {
+    ports: Ports,
+    policy: AuthPolicy,
+    /// Verified against when a login names no account, so that both answers take as long.
+    dummy_hash: OnceLock<String>,
+}
+
+impl AuthService {
+    pub fn new(ports: Ports, policy: AuthPolicy) -> Self {
+        Self {
+            ports,
+            policy,
+            dummy_hash: OnceLock::new(),
+        }
+    }
+
+    pub fn policy(&self) -> &AuthPolicy {
+        &self.policy
+    }
+
+    /// Creates a user account and logs it in.
+    pub async fn register(
+        &self,
+        new_user: NewUser,
+        client: &ClientInfo,
+    ) -> Result<IssuedTokens, DomainError> {
+        let user = create_user(&self.ports, new_user, Role::User).await?;
+        tracing::info!(user_id = %user.id, "user registered");
+        self.open_session(user, client).await
+    }
+
+    /// `login` is a username or an email. Unknown logins and wrong passwords get the same answer
+    /// after the same work; failures are counted per account, or per login string when no account
+    /// matches, so that locking out tells nothing about which accounts exist.
+    pub async fn login(
+        &self,
+        login: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<IssuedTokens, DomainError> {
+        let login = login.trim().to_lowercase();
+        let user = if login.contains('@') {
+            self.ports.users.find_by_email(&login).await?
+        } else {
+            self.ports.users.find_by_username(&login).await?
+        };
+        let key = match &user {
+            Some(user) => LoginThrottle::key_for_user(user.id),
+            None => LoginThrottle::key_for_unknown_login(&login),
+        };
+        let now = self.ports.clock.now();
+        let had_failures = self.check_not_locked(&key, now).await?;
+
+        let hash = match &user {
+            Some(user) => user.password_hash.clone(),
+            None => self.dummy_hash().await?,
+        };
+        // bcrypt ignores bytes past 72; such a password was never accepted, so it never matches.
+        let password_matches = self.ports.hasher.verify(password, &hash).await?
+            && password.len() <= PASSWORD_MAX_BYTES;
+
+        match user {
+            Some(user) if password_matches => {
+                if had_failures {
+                    self.ports.throttle.clear(&key).await?;
+                }
+                if !user.is_active {
+                    return Err(DomainError::AccountDisabled);
+                }
+                tracing::info!(user_id = %user.id, "login succeeded");
+                self.open_session(user, client).await
+            }
+            _ => {
+                // A login string no account could have is not worth a row in the store.
+                if user.is_some() || login.chars().count() <= EMAIL_MAX_CHARS {
+                    self.record_failed_login(&key, now).await?;
+                }
+                tracing::info!("login failed");
+                Err(DomainError::InvalidCredentials)
+            }
+        }
+    }
+
+    /// Trades a refresh token for a new pair, rotating the refresh token.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<IssuedTokens, DomainError> {
+        let claims = self.verify_token(refresh_token, TokenType::Refresh)?;
+        let now = self.ports.clock.now();
+        let mut session = self.live_session(&claims, now).await?;
+        let user = self
+            .ports
+            .users
+            .find_by_id(claims.sub)
+            .await?
+            .ok_or(DomainError::TokenRevoked)?;
+        if !user.is_active {
+            return Err(DomainError::AccountDisabled);
+        }
+
+        if claims.jti == session.refresh_jti {
+            let next = Uuid::new_v4();
+            let expires_at = now + self.policy.refresh_ttl;
+            let rotated = self
+                .ports
+                .sessions
+                .rotate_refresh(session.id, claims.jti, next, now, expires_at)
+                .await?;
+            if rotated {
+                session.previous_refresh_jti = Some(session.refresh_jti);
+                session.refresh_jti = next;
+                session.rotated_at = Some(now);
+                session.last_used_at = now;
+                session.expires_at = expires_at;
+                return self.issue(user, &session, now);
+            }
+            // A concurrent refresh of the same token won: judge this one against its result.
+            session = self.live_session(&claims, now).await?;
+        }
+
+        if self.within_reuse_grace(&session, claims.jti, now) {
+            // Two tabs refreshing at once: hand out the current refresh token again.
+            return self.issue(user, &session, now);
+        }
+        self.ports.sessions.revoke(session.id, now).await?;
+        tracing::warn!(user_id = %user.id, session_id = %session.id, "refresh token reused; session revoked");
+        Err(DomainError::RefreshTokenReused)
+    }
+
+    /// Checks an access token against the store: its session must be live and its user active.
+    pub async fn authenticate(&self, access_token: &str) -> Result<Principal, DomainError> {
+        let claims = self.verify_token(access_token, TokenType::Access)?;
+        let now = self.ports.clock.now();
+        let session = self.live_session(&claims, now).await?;
+        let user = self
+            .ports
+            .users
+            .find_by_id(claims.sub)
+            .await?
+            .filter(|user| user.is_active)
+            .ok_or(DomainError::TokenRevoked)?;
+        if now - session.last_used_at >= Duration::seconds(TOUCH_INTERVAL_SECONDS) {
+            self.ports.sessions.touch(session.id, now).await?;
+        }
+        Ok(Principal {
+            user,
+            session_id: session.id,
+        })
+    }
+
+    /// Ends the caller's session: both its tokens stop working at once.
+    pub async fn logout(&self, principal: &Principal) -> Result<(), DomainError> {
+        let now = self.ports.clock.now();
+        self.ports
+            .sessions
+            .revoke(principal.session_id, now)
+            .await?;
+        tracing::info!(user_id = %principal.user.id, session_id = %principal.session_id, "logged out");
+        Ok(())
+    }
+
+    /// Ends every session of the caller.
+    pub async fn logout_all(&self, principal: &Principal) -> Result<(), DomainError> {
+        let now = self.ports.clock.now();
+        let count = self
+            .ports
+            .sessions
+            .revoke_all_for_user(principal.user.id, None, now)
+            .await?;
+        tracing::info!(user_id = %principal.user.id, sessions = count, "logged out everywhere");
+        Ok(())
+    }
+
+    /// RFC 7009: revokes the session of any token this service issued; says nothing about tokens
+    /// it did not issue. Expired tokens still name their session, which is revoked too.
+    pub async fn revoke_token(&self, token: &str) -> Result<(), DomainError> {
+        let Ok(claims) = self.ports.tokens.decode(token) else {
+            return Ok(());
+        };
+        if !self.is_ours(&claims) {
+            return Ok(());
+        }
+        if let Some(session) = self.ports.sessions.find(claims.sid).await?
+            && session.user_id == claims.sub
+        {
+            let now = self.ports.clock.now();
+            self.ports.sessions.revoke(session.id, now).await?;
+            tracing::info!(user_id = %session.user_id, session_id = %session.id, "token revoked");
+        }
+        Ok(())
+    }
+
+    /// Changes the caller's password and ends every other session of theirs.
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current_password: &str,
+        new_password: &str,
+    ) -> Result<(), DomainError> {
+        let current_ok = current_password.len() <= PASSWORD_MAX_BYTES
+            && self
+                .ports
+                .hasher
+                .verify(current_password, &principal.user.password_hash)
+                .await?;
+        if !current_ok {
+            return Err(DomainError::Validation(vec![FieldError::new(
+                "current_password",
+                "wrong_password",
+                "is not the current password",
+            )]));
+        }
+        check_new_password("new_password", new_password)?;
+        let now = self.ports.clock.now();
+        let mut user = principal.user.clone();
+        user.password_hash = self.ports.hasher.hash(new_password).await?;
+        user.updated_at = now;
+        self.ports.users.update(&user).await?;
+        self.ports
+            .sessions
+            .revoke_all_for_user(user.id, Some(principal.session_id), now)
+            .await?;
+        tracing::info!(user_id = %user.id, "password changed");
+        Ok(())
+    }
+
+    /// The caller's live sessions, newest first.
+    pub async fn sessions(&self, principal: &Principal) -> Result<Vec<Session>, DomainError> {
+        let now = self.ports.clock.now();
+        Ok(self
+            .ports
+            .sessions
+            .list_active_for_user(principal.user.id, now)
+            .await?)
+    }
+
+    /// Ends one of the caller's own live sessions.
+    pub async fn end_session(
+        &self,
+        principal: &Principal,
+        session_id: Uuid,
+    ) -> Result<(), DomainError> {
+        let now = self.ports.clock.now();
+        let session = self
+            .ports
+            .sessions
+            .find(session_id)
+            .await?
+            .filter(|s| s.user_id == principal.user.id && s.is_active(now))
+            .ok_or(DomainError::SessionNotFound)?;
+        self.ports.sessions.revoke(session.id, now).await?;
+        Ok(())
+    }
+
+    /// Returns whether the key has failures on record; fails if it is locked now. An expired lock
+    /// starts the count afresh.
+    async fn check_not_locked(&self, key: &str, now: DateTime<Utc>) -> Result<bool, DomainError> {
+        let Some(throttle) = self.ports.throttle.get(key).await? else {
+            return Ok(false);
+        };
+        match throttle.locked_until {
+            Some(until) if until > now => Err(DomainError::AccountLocked {
+                retry_after_seconds: seconds_until(now, until),
+            }),
+            Some(_) => {
+                self.ports.throttle.clear(key).await?;
+                Ok(false)
+            }
+            None => Ok(throttle.failed_count > 0),
+        }
+    }
+
+    async fn record_failed_login(&self, key: &str, now: DateTime<Utc>) -> Result<(), DomainError> {
+        let failures = self.ports.throttle.record_failure(key, now).await?;
+        if failures >= self.policy.max_failed_attempts {
+            let until = now + self.policy.lockout_duration;
+            self.ports.throttle.lock(key, until).await?;
+            tracing::warn!(failures, locked_until = %until, "login locked after repeated failures");
+        }
+        Ok(())
+    }
+
+    async fn dummy_hash(&self) -> Result<String, DomainError> {
+        if let Some(hash) = self.dummy_hash.get() {
+            return Ok(hash.clone());
+        }
+        let hash = self.ports.hasher.hash(&Uuid::new_v4().to_string()).await?;
+        Ok(self.dummy_hash.get_or_init(|| hash).clone())
+    }
+
+    async fn open_session(
+        &self,
+        user: User,
+        client: &ClientInfo,
+    ) -> Result<IssuedTokens, DomainError> {
+        let now = self.ports.clock.now();
+        let session = Session {
+            id: Uuid::new_v4(),
+            user_id: user.id,
+            refresh_jti: Uuid::new_v4(),
+            previous_refresh_jti: None,
+            rotated_at: None,
+            created_at: now,
+            last_used_at: now,
+            expires_at: now + self.policy.refresh_ttl,
+            revoked_at: None,
+            user_agent: client
+                .user_agent
+                .as_ref()
+                .map(|ua| ua.chars().take(USER_AGENT_MAX_CHARS).collect()),
+            ip: client.ip.clone(),
+        };
+        self.ports.sessions.insert(&session).await?;
+        self.issue(user, &session, now)
+    }
+
+    /// A new access token and the session's current refresh token.
+    fn issue(
+        &self,
+        user: User,
+        session: &Session,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedTokens, DomainError> {
+        let access_exp = now + self.policy.access_ttl;
+        let access = Claims {
+            iss: self.policy.issuer.clone(),
+            aud: self.policy.audience.clone(),
+            sub: user.id,
+            exp: access_exp.timestamp(),
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            jti: Uuid::new_v4(),
+            sid: session.id,
+            token_type: TokenType::Access,
+            role: Some(user.role),
+        };
+        let refresh = Claims {
+            exp: session.expires_at.timestamp(),
+            jti: session.refresh_jti,
+            token_type: TokenType::Refresh,
+            role: None,
+            ..access.clone()
+        };
+        Ok(IssuedTokens {
+            access_token: self.ports.tokens.encode(&access)?,
+            access_expires_in: access.exp - access.iat,
+            refresh_token: self.ports.tokens.encode(&refresh)?,
+            refresh_expires_in: refresh.exp - refresh.iat,
+            user,
+        })
+    }
+
+    fn is_ours(&self, claims: &Claims) -> bool {
+        claims.iss == self.policy.issuer && claims.aud == self.policy.audience
+    }
+
+    /// Every check of a token that needs no store: issuer, audience, type and time.
+    fn verify_token(&self, token: &str, expected: TokenType) -> Result<Claims, DomainError> {
+        let claims = self
+            .ports
+            .tokens
+            .decode(token)
+            .map_err(|_| DomainError::InvalidToken)?;
+        if !self.is_ours(&claims) {
+            return Err(DomainError::InvalidToken);
+        }
+        if claims.token_type != expected {
+            return Err(DomainError::WrongTokenType);
+        }
+        let now = self.ports.clock.now().timestamp();
+        let leeway = self.policy.leeway.num_seconds();
+        if claims.nbf > now + leeway {
+            return Err(DomainError::InvalidToken);
+        }
+        if now >= claims.exp + leeway {
+            return Err(DomainError::TokenExpired);
+        }
+        Ok(claims)
+    }
+
+    async fn live_session(&self, claims: &Claims, now: DateTime<Utc>) -> Result<Session, DomainError> {
+        self.ports
+            .sessions
+            .find(claims.sid)
+            .await?
+            .filter(|s| s.user_id == claims.sub && s.is_active(now))
+            .ok_or(DomainError::TokenRevoked)
+    }
+
+    fn within_reuse_grace(&self, session: &Session, jti: Uuid, now: DateTime<Utc>) -> bool {
+        session.previous_refresh_jti == Some(jti)
+            && session
+                .rotated_at
+                .is_some_and(|at| now - at < self.policy.refresh_reuse_grace)
+    }
+}
+
+/// Whole seconds, rounded up, so that a client retrying after `Retry-After` is not early.
+fn seconds_until(now: DateTime<Utc>, until: DateTime<Utc>) -> u64 {
+    let micros = (until - now).num_microseconds().unwrap_or(i64::MAX).max(0) as u64;
+    micros.div_ceil(1_000_000)
+}
+
+#[cfg(test)]
+#[path = "auth_tests.rs"]
+mod tests;

@@ -1,0 +1,696 @@
+use chrono::Duration;
+use futures::executor::block_on;
+use mockall::predicate::eq;
+use uuid::Uuid;
+
+use super::AuthService;
+use crate::error::DomainError;
+use crate::model::{ClientInfo, NewUser, Principal, Role, TokenType};
+use crate::policy::AuthPolicy;
+use crate::ports::{LoginThrottle, StoreError};
+use crate::services::test_support::{Mocks, claims, now, session, token_name, user};
+
+fn service(mocks: Mocks) -> AuthService {
+    AuthService::new(mocks.into_ports(), AuthPolicy::default())
+}
+
+fn new_user() -> NewUser {
+    NewUser {
+        username: "Alice_1".into(),
+        email: "Alice@Example.com".into(),
+        password: "password1".into(),
+        name: Some("Alice".into()),
+    }
+}
+
+fn client() -> ClientInfo {
+    ClientInfo {
+        ip: Some("127.0.0.1".into()),
+        user_agent: Some("curl/8".into()),
+    }
+}
+
+fn expect_session_opened(mocks: &mut Mocks) {
+    mocks.sessions.expect_insert().times(1).returning(|_| Ok(()));
+}
+
+// --- register -------------------------------------------------------------------------------
+
+#[test]
+fn register_reports_every_broken_rule_without_touching_the_store() {
+    let svc = service(Mocks::new());
+    let bad = NewUser {
+        username: "a!".into(),
+        email: "nope".into(),
+        password: "short".into(),
+        name: Some("x\u{7}".into()),
+    };
+    let Err(DomainError::Validation(errors)) = block_on(svc.register(bad, &client())) else {
+        panic!("expected a validation error");
+    };
+    let fields: Vec<_> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
+    assert!(fields.contains(&("username", "too_short")));
+    assert!(fields.contains(&("username", "invalid_characters")));
+    assert!(fields.contains(&("email", "invalid_email")));
+    assert!(fields.contains(&("password", "too_short")));
+    assert!(fields.contains(&("password", "missing_digit")));
+    assert!(fields.contains(&("name", "invalid_characters")));
+}
+
+#[test]
+fn register_refuses_a_taken_username_before_hashing() {
+    let mut mocks = Mocks::new();
+    mocks
+        .users
+        .expect_find_by_username()
+        .returning(|_| Ok(Some(user(Role::User))));
+    let svc = service(mocks);
+    assert_eq!(
+        block_on(svc.register(new_user(), &client())).unwrap_err(),
+        DomainError::UsernameTaken
+    );
+}
+
+#[test]
+fn register_refuses_a_taken_email_compared_lower_cased() {
+    let mut mocks = Mocks::new();
+    mocks.users.expect_find_by_username().returning(|_| Ok(None));
+    mocks
+        .users
+        .expect_find_by_email()
+        .with(eq("alice@example.com"))
+        .returning(|_| Ok(Some(user(Role::User))));
+    let svc = service(mocks);
+    assert_eq!(
+        block_on(svc.register(new_user(), &client())).unwrap_err(),
+        DomainError::EmailTaken
+    );
+}
+
+#[test]
+fn register_turns_a_lost_race_on_the_unique_index_into_a_conflict() {
+    let mut mocks = Mocks::new();
+    let mut lookups = 0;
+    mocks.users.expect_find_by_username().returning(|_| Ok(None));
+    // Free when checked first; taken by a concurrent registration when checked after the insert.
+    mocks.users.expect_find_by_email().returning(move |_| {
+        lookups += 1;
+        Ok((lookups > 1).then(|| user(Role::User)))
+    });
+    mocks.hasher.expect_hash().returning(|_| Ok("h".into()));
+    mocks
+        .users
+        .expect_insert()
+        .returning(|_| Err(StoreError::Conflict));
+    let svc = service(mocks);
+    assert_eq!(
+        block_on(svc.register(new_user(), &client())).unwrap_err(),
+        DomainError::EmailTaken
+    );
+}
+
+#[test]
+fn register_stores_a_hashed_user_and_opens_a_session() {
+    let mut mocks = Mocks::new();
+    mocks.users.expect_find_by_username().returning(|_| Ok(None));
+    mocks.users.expect_find_by_email().returning(|_| Ok(None));
+    mocks
+        .hasher
+        .expect_hash()
+        .with(eq("password1"))
+        .returning(|_| Ok("bcrypt-hash".into()));
+    mocks
+        .users
+        .expect_insert()
+        .withf(|u| {
+            u.email == "alice@example.com"
+                && u.username == "Alice_1"
+                && u.password_hash == "bcrypt-hash"
+                && u.role == Role::User
+                && u.is_active
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+    mocks
+        .sessions
+        .expect_insert()
+        .withf(|s| {
+            s.ip.as_deref() == Some("127.0.0.1")
+                && s.expires_at == now() + Duration::seconds(2_592_000)
+                && s.revoked_at.is_none()
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+    let svc = service(mocks);
+    let issued = block_on(svc.register(new_user(), &client())).unwrap();
+    assert_eq!(issued.access_expires_in, 900);
+    assert_eq!(issued.refresh_expires_in, 2_592_000);
+    assert!(issued.access_token.starts_with("Access:"));
+    assert!(issued.refresh_token.starts_with("Refresh:"));
+    assert_eq!(issued.user.email, "alice@example.com");
+}
+
+// --- login ----------------------------------------------------------------------------------
+
+#[test]
+fn login_with_an_unknown_name_still_runs_the_hasher_and_counts_the_login_string() {
+    let mut mocks = Mocks::new();
+    mocks.users.expect_find_by_username().with(eq("ghost")).returning(|_| Ok(None));
+    mocks.throttle.expect_get().returning(|_| Ok(None));
+    mocks.hasher.expect_hash().times(1).returning(|_| Ok("dummy".into()));
+    mocks
+        .hasher
+        .expect_verify()
+        .withf(|_, hash| hash == "dummy")
+        .times(1)
+        .returning(|_, _| Ok(false));
+    mocks
+        .throttle
+        .expect_record_failure()
+        .withf(|key, _| key == "login:ghost")
+        .times(1)
+        .returning(|_, _| Ok(1));
+    let svc = service(mocks);
+    assert_eq!(
+        block_on(svc.login("Ghost", "password1", &client())).unwrap_err(),
+        DomainError::InvalidCredentials
+    );
+}
+
+#[test]
+fn login_with_a_wrong_password_counts_against_the_account() {
+    let alice = user(Role::User);
+    let key = LoginThrottle::key_for_user(alice.id);
+    let mut mocks = Mocks::new();
+    mocks
+        .users
+        .expect_find_by_username()
+        .returning(move |_| Ok(Some(alice.clone())));
+    mocks.throttle.expect_get().returning(|_| Ok(None));
+    mocks.hasher.expect_verify().returning(|_, _| Ok(false));
+    mocks
+        .throttle
+        .expect_record_failure()
+        .withf(move |k, _| k == key)
+        .times(1)
+        .returning(|_, _| Ok(2));
+    let svc = service(mocks);
+    assert_eq!(
+        block_on(svc.login("alice_1", "wrong1234", &client())).unwrap_err(),
+        DomainError::InvalidCredentials
+    );
+}
+
+#[test]
+fn login_by_email_looks_the_account_up_by_email() {
+    let alice = user(Role::User);
+    let mut mocks = Mocks::new();
+    mocks
+        .users
+        .expect_find_by_email()
+        .with(eq("alice@example.com"))
+        .returning(move |_| Ok(Some(alice.clone())));
+    mocks.throttle.expect_get().returning(|_| Ok(None));
+    mocks.hasher.expect_verify().returning(|_, _| Ok(true));
+    expect_session_opened(&mut mocks);
+    let svc = service(mocks);
+    assert!(block_on(svc.login("ALICE@example.com", "password1", &client())).is_ok());
+}
+
+#[test]
+fn the_failure_that_reaches_the_limit_locks_for_the_configured_duration() {
+    let mut mocks = Mocks::new();
+    mocks.users.expect_find_by_username().returning(|_| Ok(None));
+    mocks.throttle.expect_get().returning(|_| Ok(None));
+    mocks.hasher.expect_hash().returning(|_| Ok("dummy".into()));
+    mocks.hasher.expect_verify().returning(|_, _| Ok(false));
+    mocks.throttle.expect_record_failure().returning(|_, _| Ok(5));
+    mocks
+        .throttle
+        .expect_lock()
+        .withf(|key, until| key == "login:bob" && *until == now() + Duration::seconds(900))
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let svc = service(mocks);
+    assert_eq!(
+        block_on(svc.login("bob", "password1", &client())).unwrap_err(),
+        DomainError::InvalidCredentials
+    );
+}
+
+#[test]
+fn a_locked_login_is_refused_even_with_the_right_password_and_says_how_long() {
+    let alice = user(Role::User);
+    let mut mocks = Mocks::new();
+    mocks
+        .users
+        .expect_find_by_username()
+        .returning(move |_| Ok(Some(alice.clone())));
+    mocks.throttle.expect_get().returning(|_| {
+        Ok(Some(LoginThrottle {
+            failed_count: 5,
+            locked_until: Some(now() + Duration::milliseconds(120_500)),
+        }))
+    });
+    mocks.hasher.expect_verify().never();
+    let svc = service(mocks);
+    assert_eq!(
+        block_on(svc.login("alice_1", "password1", &client())).unwrap_err(),
+        DomainError::AccountLocked {
+            retry_after_seconds: 121
+        }
+    );
+}
+
+#[test]
+fn an_expired_lock_starts_the_count_afresh() {
+    let alice = user(Role::User);
+    let mut mocks = Mocks::new();
+    mocks
+        .users
+        .expect_find_by_username()
+        .returning(move |_| Ok(Some(alice.clone())));
+    mocks.throttle.expect_get().returning(|_| {
+        Ok(Some(LoginThrottle {
+            failed_count: 5,
+            locked_until: Some(now() - Duration::seconds(1)),
+        }))
+    });
+    mocks.throttle.expect_clear().times(1).returning(|_| Ok(()));
+    mocks.hasher.expect_verify().returning(|_, _| Ok(true));
+    expect_session_opened(&mut mocks);
+    let svc = service(mocks);
+    assert!(block_on(svc.login("alice_1", "password1", &client())).is_ok());
+}
+
+#[test]
+fn a_successful_login_resets_the_failure_count() {
+    let alice = user(Role::User);
+    let mut mocks = Mocks::new();
+    mocks
+        .users
+        .expect_find_by_username()
+        .returning(move |_| Ok(Some(alice.clone())));
+    mocks.throttle.expect_get().returning(|_| {
+        Ok(Some(LoginThrottle {
+            failed_count: 3,
+            locked_until: None,
+        }))
+    });
+    mocks.hasher.expect_verify().returning(|_, _| Ok(true));
+    mocks.throttle.expect_clear().times(1).returning(|_| Ok(()));
+    expect_session_opened(&mut mocks);
+    let svc = service(mocks);
+    assert!(block_on(svc.login("alice_1", "password1", &client())).is_ok());
+}
+
+#[test]
+fn a_deactivated_account_cannot_log_in() {
+    let mut alice = user(Role::User);
+    alice.is_active = false;
+    let mut mocks = Mocks::new();
+    mocks
+        .users
+        .expect_find_by_username()
+        .returning(move |_| Ok(Some(alice.clone())));
+    mocks.throttle.expect_get().returning(|_| Ok(None));
+    mocks.hasher.expect_verify().returning(|_, _| Ok(true));
+    mocks.sessions.expect_insert().never();
+    let svc = service(mocks);
+    assert_eq!(
+        block_on(svc.login("alice_1", "password1", &client())).unwrap_err(),
+        DomainError::AccountDisabled
+    );
+}
+
+#[test]
+fn a_password_longer_than_bcrypt_reads_never_matches() {
+    let alice = user(Role::User);
+    let mut mocks = Mocks::new();
+    mocks
+        .users
+        .expect_find_by_username()
+        .returning(move |_| Ok(Some(alice.clone())));
+    mocks.throttle.expect_get().returning(|_| Ok(None));
+    // A truncating hasher would accept it; the service must not.
+    mocks.hasher.expect_verify().returning(|_, _| Ok(true));
+    mocks.throttle.expect_record_failure().returning(|_, _| Ok(1));
+    let svc = service(mocks);
+    let long = format!("password1{}", "x".repeat(70));
+    assert_eq!(
+        block_on(svc.login("alice_1", &long, &client())).unwrap_err(),
+        DomainError::InvalidCredentials
+    );
+}
+
+// --- tokens ---------------------------------------------------------------------------------
+
+fn access_claims_for(session: &crate::model::Session) -> crate::model::Claims {
+    claims(TokenType::Access, session, Uuid::new_v4())
+}
+
+#[test]
+fn tokens_are_checked_for_issuer_audience_type_and_time() {
+    let alice = user(Role::User);
+    let s = session(&alice);
+    let cases = [
+        (|c: &mut crate::model::Claims| c.iss = "evil".into()) as fn(&mut _),
+        |c| c.aud = "other".into(),
+        |c| c.nbf = now().timestamp() + 5,
+    ];
+    for tamper in cases {
+        let mut c = access_claims_for(&s);
+        tamper(&mut c);
+        let svc = service(Mocks::new().decoding(c));
+        assert_eq!(block_on(svc.authenticate("t")).unwrap_err(), DomainError::InvalidToken);
+    }
+
+    let mut expired = access_claims_for(&s);
+    expired.exp = now().timestamp();
+    let svc = service(Mocks::new().decoding(expired));
+    assert_eq!(block_on(svc.authenticate("t")).unwrap_err(), DomainError::TokenExpired);
+
+    let refresh = claims(TokenType::Refresh, &s, s.refresh_jti);
+    let svc = service(Mocks::new().decoding(refresh));
+    assert_eq!(block_on(svc.authenticate("t")).unwrap_err(), DomainError::WrongTokenType);
+
+    let access = access_claims_for(&s);
+    let svc = service(Mocks::new().decoding(access));
+    assert_eq!(block_on(svc.refresh("t")).unwrap_err(), DomainError::WrongTokenType);
+
+    let mut mocks = Mocks::new();
+    mocks
+        .tokens
+        .expect_decode()
+        .returning(|_| Err(crate::ports::TokenRejection::Invalid));
+    let svc = service(mocks);
+    assert_eq!(block_on(svc.authenticate("t")).unwrap_err(), DomainError::InvalidToken);
+}
+
+#[test]
+fn leeway_tolerates_clock_skew_on_exp_and_nbf() {
+    let alice = user(Role::User);
+    let s = session(&alice);
+    let mut c = access_claims_for(&s);
+    c.exp = now().timestamp() - 5;
+    c.nbf = now().timestamp() + 5;
+    let mut mocks = Mocks::new().decoding(c);
+    let (found, owner) = (s.clone(), alice.clone());
+    mocks.sessions.expect_find().returning(move |_| Ok(Some(found.clone())));
+    mocks.users.expect_find_by_id().returning(move |_| Ok(Some(owner.clone())));
+    let policy = AuthPolicy {
+        leeway: Duration::seconds(10),
+        ..AuthPolicy::default()
+    };
+    let svc = AuthService::new(mocks.into_ports(), policy);
+    assert!(block_on(svc.authenticate("t")).is_ok());
+}
+
+#[test]
+fn an_access_token_dies_with_its_session_or_its_user() {
+    let alice = user(Role::User);
+    let live = session(&alice);
+    let mut revoked = live.clone();
+    revoked.revoked_at = Some(now());
+    let mut inactive = alice.clone();
+    inactive.is_active = false;
+
+    let scenarios = [
+        (None, Some(alice.clone())),
+        (Some(revoked), Some(alice.clone())),
+        (Some(live.clone()), None),
+        (Some(live.clone()), Some(inactive)),
+    ];
+    for (found_session, found_user) in scenarios {
+        let mut mocks = Mocks::new().decoding(access_claims_for(&live));
+        mocks
+            .sessions
+            .expect_find()
+            .returning(move |_| Ok(found_session.clone()));
+        mocks
+            .users
+            .expect_find_by_id()
+            .returning(move |_| Ok(found_user.clone()));
+        let svc = service(mocks);
+        assert_eq!(block_on(svc.authenticate("t")).unwrap_err(), DomainError::TokenRevoked);
+    }
+}
+
+#[test]
+fn authenticate_records_use_at_most_once_a_minute() {
+    let alice = user(Role::User);
+    let mut stale = session(&alice);
+    stale.last_used_at = now() - Duration::seconds(61);
+    let mut mocks = Mocks::new().decoding(access_claims_for(&stale));
+    let id = stale.id;
+    mocks.sessions.expect_find().returning(move |_| Ok(Some(stale.clone())));
+    mocks.users.expect_find_by_id().returning(move |_| Ok(Some(alice.clone())));
+    mocks
+        .sessions
+        .expect_touch()
+        .with(eq(id), eq(now()))
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let svc = service(mocks);
+    let principal = block_on(svc.authenticate("t")).unwrap();
+    assert_eq!(principal.session_id, id);
+}
+
+// --- refresh --------------------------------------------------------------------------------
+
+fn refresh_mocks(session: &crate::model::Session, owner: &crate::model::User, jti: Uuid) -> Mocks {
+    let mut mocks = Mocks::new().decoding(claims(TokenType::Refresh, session, jti));
+    let (s, u) = (session.clone(), owner.clone());
+    mocks.sessions.expect_find().returning(move |_| Ok(Some(s.clone())));
+    mocks.users.expect_find_by_id().returning(move |_| Ok(Some(u.clone())));
+    mocks
+}
+
+#[test]
+fn refresh_rotates_the_refresh_token() {
+    let alice = user(Role::User);
+    let s = session(&alice);
+    let old = s.refresh_jti;
+    let mut mocks = refresh_mocks(&s, &alice, old);
+    mocks
+        .sessions
+        .expect_rotate_refresh()
+        .withf(move |id, current, next, _, expires| {
+            *current == old && *next != old && *id != Uuid::nil() && *expires > now()
+        })
+        .times(1)
+        .returning(|_, _, _, _, _| Ok(true));
+    let svc = service(mocks);
+    let issued = block_on(svc.refresh("t")).unwrap();
+    assert_ne!(issued.refresh_token, token_name(TokenType::Refresh, old));
+}
+
+#[test]
+fn a_reused_refresh_token_revokes_its_whole_session() {
+    let alice = user(Role::User);
+    let s = session(&alice);
+    let mut mocks = refresh_mocks(&s, &alice, Uuid::new_v4());
+    mocks
+        .sessions
+        .expect_revoke()
+        .with(eq(s.id), eq(now()))
+        .times(1)
+        .returning(|_, _| Ok(true));
+    let svc = service(mocks);
+    assert_eq!(block_on(svc.refresh("t")).unwrap_err(), DomainError::RefreshTokenReused);
+}
+
+fn rotated_seconds_ago(alice: &crate::model::User, seconds: i64) -> (crate::model::Session, Uuid) {
+    let mut s = session(alice);
+    let previous = Uuid::new_v4();
+    s.previous_refresh_jti = Some(previous);
+    s.rotated_at = Some(now() - Duration::seconds(seconds));
+    (s, previous)
+}
+
+#[test]
+fn the_previous_refresh_token_within_the_grace_gets_the_current_one_back() {
+    let alice = user(Role::User);
+    let (s, previous) = rotated_seconds_ago(&alice, 3);
+    let mut mocks = refresh_mocks(&s, &alice, previous);
+    mocks.sessions.expect_revoke().never();
+    mocks.sessions.expect_rotate_refresh().never();
+    let svc = service(mocks);
+    let issued = block_on(svc.refresh("t")).unwrap();
+    assert_eq!(issued.refresh_token, token_name(TokenType::Refresh, s.refresh_jti));
+}
+
+#[test]
+fn the_previous_refresh_token_after_the_grace_is_a_reuse() {
+    let alice = user(Role::User);
+    let (s, previous) = rotated_seconds_ago(&alice, 10);
+    let mut mocks = refresh_mocks(&s, &alice, previous);
+    mocks.sessions.expect_revoke().times(1).returning(|_, _| Ok(true));
+    let svc = service(mocks);
+    assert_eq!(block_on(svc.refresh("t")).unwrap_err(), DomainError::RefreshTokenReused);
+}
+
+#[test]
+fn with_no_grace_any_second_use_is_a_reuse() {
+    let alice = user(Role::User);
+    let (s, previous) = rotated_seconds_ago(&alice, 0);
+    let mut mocks = refresh_mocks(&s, &alice, previous);
+    mocks.sessions.expect_revoke().times(1).returning(|_, _| Ok(true));
+    let policy = AuthPolicy {
+        refresh_reuse_grace: Duration::zero(),
+        ..AuthPolicy::default()
+    };
+    let svc = AuthService::new(mocks.into_ports(), policy);
+    assert_eq!(block_on(svc.refresh("t")).unwrap_err(), DomainError::RefreshTokenReused);
+}
+
+#[test]
+fn a_refresh_that_loses_a_race_is_judged_against_the_winner() {
+    let alice = user(Role::User);
+    let before = session(&alice);
+    let presented = before.refresh_jti;
+    let mut after = before.clone();
+    after.refresh_jti = Uuid::new_v4();
+    after.previous_refresh_jti = Some(presented);
+    after.rotated_at = Some(now());
+    let winner = after.refresh_jti;
+
+    let mut mocks = Mocks::new().decoding(claims(TokenType::Refresh, &before, presented));
+    let mut reads = vec![after, before];
+    mocks
+        .sessions
+        .expect_find()
+        .returning(move |_| Ok(reads.pop()));
+    mocks
+        .users
+        .expect_find_by_id()
+        .returning(move |_| Ok(Some(alice.clone())));
+    mocks
+        .sessions
+        .expect_rotate_refresh()
+        .returning(|_, _, _, _, _| Ok(false));
+    let svc = service(mocks);
+    let issued = block_on(svc.refresh("t")).unwrap();
+    assert_eq!(issued.refresh_token, token_name(TokenType::Refresh, winner));
+}
+
+#[test]
+fn a_deactivated_user_cannot_refresh() {
+    let mut alice = user(Role::User);
+    alice.is_active = false;
+    let s = session(&alice);
+    let mocks = refresh_mocks(&s, &alice, s.refresh_jti);
+    let svc = service(mocks);
+    assert_eq!(block_on(svc.refresh("t")).unwrap_err(), DomainError::AccountDisabled);
+}
+
+// --- logout, revoke, password, sessions -----------------------------------------------------
+
+fn principal(user: &crate::model::User) -> Principal {
+    Principal {
+        user: user.clone(),
+        session_id: Uuid::new_v4(),
+    }
+}
+
+#[test]
+fn logout_revokes_the_current_session_and_logout_all_every_session() {
+    let alice = user(Role::User);
+    let p = principal(&alice);
+    let mut mocks = Mocks::new();
+    mocks
+        .sessions
+        .expect_revoke()
+        .with(eq(p.session_id), eq(now()))
+        .times(1)
+        .returning(|_, _| Ok(true));
+    mocks
+        .sessions
+        .expect_revoke_all_for_user()
+        .with(eq(alice.id), eq(None), eq(now()))
+        .times(1)
+        .returning(|_, _, _| Ok(2));
+    let svc = service(mocks);
+    block_on(svc.logout(&p)).unwrap();
+    block_on(svc.logout_all(&p)).unwrap();
+}
+
+#[test]
+fn revoke_ignores_garbage_and_revokes_the_session_of_a_real_token() {
+    let mut mocks = Mocks::new();
+    mocks
+        .tokens
+        .expect_decode()
+        .returning(|_| Err(crate::ports::TokenRejection::Invalid));
+    let svc = service(mocks);
+    assert!(block_on(svc.revoke_token("garbage")).is_ok());
+
+    let alice = user(Role::User);
+    let s = session(&alice);
+    let mut expired = claims(TokenType::Refresh, &s, s.refresh_jti);
+    expired.exp = now().timestamp() - 1;
+    let mut mocks = Mocks::new().decoding(expired);
+    let found = s.clone();
+    mocks.sessions.expect_find().returning(move |_| Ok(Some(found.clone())));
+    mocks
+        .sessions
+        .expect_revoke()
+        .with(eq(s.id), eq(now()))
+        .times(1)
+        .returning(|_, _| Ok(true));
+    let svc = service(mocks);
+    assert!(block_on(svc.revoke_token("t")).is_ok());
+}
+
+#[test]
+fn a_wrong_current_password_is_a_field_error() {
+    let alice = user(Role::User);
+    let mut mocks = Mocks::new();
+    mocks.hasher.expect_verify().returning(|_, _| Ok(false));
+    mocks.users.expect_update().never();
+    let svc = service(mocks);
+    let Err(DomainError::Validation(errors)) =
+        block_on(svc.change_password(&principal(&alice), "nope1234", "newpass123"))
+    else {
+        panic!("expected a validation error");
+    };
+    assert_eq!(errors[0].field, "current_password");
+}
+
+#[test]
+fn changing_the_password_keeps_only_the_current_session() {
+    let alice = user(Role::User);
+    let p = principal(&alice);
+    let mut mocks = Mocks::new();
+    mocks.hasher.expect_verify().returning(|_, _| Ok(true));
+    mocks.hasher.expect_hash().returning(|_| Ok("new-hash".into()));
+    mocks
+        .users
+        .expect_update()
+        .withf(|u| u.password_hash == "new-hash")
+        .times(1)
+        .returning(|_| Ok(()));
+    mocks
+        .sessions
+        .expect_revoke_all_for_user()
+        .with(eq(alice.id), eq(Some(p.session_id)), eq(now()))
+        .times(1)
+        .returning(|_, _, _| Ok(1));
+    let svc = service(mocks);
+    block_on(svc.change_password(&p, "password1", "newpass123")).unwrap();
+}
+
+#[test]
+fn only_ones_own_live_session_can_be_ended() {
+    let alice = user(Role::User);
+    let bob = user(Role::User);
+    let bobs = session(&bob);
+    let mut mocks = Mocks::new();
+    mocks.sessions.expect_find().returning(move |_| Ok(Some(bobs.clone())));
+    mocks.sessions.expect_revoke().never();
+    let svc = service(mocks);
+    assert_eq!(
+        block_on(svc.end_session(&principal(&alice), Uuid::new_v4())).unwrap_err(),
+        DomainError::SessionNotFound
+    );
+}

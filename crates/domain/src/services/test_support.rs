@@ -1,0 +1,116 @@
+//! Mocks of every port, wired into `Ports`, for the services' unit tests.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use uuid::Uuid;
+
+use super::Ports;
+use crate::model::{Claims, Role, Session, TokenType, User};
+use crate::ports::{
+    MockClock, MockLoginThrottleRepository, MockPasswordHasher, MockSessionRepository,
+    MockTokenCodec, MockUserRepository,
+};
+
+pub fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 21, 9, 0, 0).unwrap()
+}
+
+pub struct Mocks {
+    pub users: MockUserRepository,
+    pub sessions: MockSessionRepository,
+    pub throttle: MockLoginThrottleRepository,
+    pub hasher: MockPasswordHasher,
+    pub tokens: MockTokenCodec,
+    pub clock: MockClock,
+}
+
+impl Mocks {
+    /// Mocks with a fixed clock and a codec that names each token after its type and `jti`.
+    pub fn new() -> Self {
+        let mut clock = MockClock::new();
+        clock.expect_now().return_const(now());
+        let mut tokens = MockTokenCodec::new();
+        tokens
+            .expect_encode()
+            .returning(|claims| Ok(token_name(claims.token_type, claims.jti)));
+        Self {
+            users: MockUserRepository::new(),
+            sessions: MockSessionRepository::new(),
+            throttle: MockLoginThrottleRepository::new(),
+            hasher: MockPasswordHasher::new(),
+            tokens,
+            clock,
+        }
+    }
+
+    /// Makes `decode` return these claims for any token.
+    pub fn decoding(mut self, claims: Claims) -> Self {
+        self.tokens
+            .expect_decode()
+            .returning(move |_| Ok(claims.clone()));
+        self
+    }
+
+    pub fn into_ports(self) -> Ports {
+        Ports {
+            users: Arc::new(self.users),
+            sessions: Arc::new(self.sessions),
+            throttle: Arc::new(self.throttle),
+            hasher: Arc::new(self.hasher),
+            tokens: Arc::new(self.tokens),
+            clock: Arc::new(self.clock),
+        }
+    }
+}
+
+pub fn token_name(token_type: TokenType, jti: Uuid) -> String {
+    format!("{token_type:?}:{jti}")
+}
+
+pub fn user(role: Role) -> User {
+    User {
+        id: Uuid::new_v4(),
+        username: "Alice_1".into(),
+        email: "alice@example.com".into(),
+        name: None,
+        role,
+        is_active: true,
+        password_hash: "hash-of-password1".into(),
+        locked_until: None,
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+pub fn session(user: &User) -> Session {
+    Session {
+        id: Uuid::new_v4(),
+        user_id: user.id,
+        refresh_jti: Uuid::new_v4(),
+        previous_refresh_jti: None,
+        rotated_at: None,
+        created_at: now(),
+        last_used_at: now(),
+        expires_at: now() + chrono::Duration::days(30),
+        revoked_at: None,
+        user_agent: None,
+        ip: None,
+    }
+}
+
+pub fn claims(token_type: TokenType, session: &Session, jti: Uuid) -> Claims {
+    let t = now().timestamp();
+    Claims {
+        iss: "auth-api".into(),
+        aud: "auth-api".into(),
+        sub: session.user_id,
+        exp: t + 900,
+        iat: t,
+        nbf: t,
+        jti,
+        sid: session.id,
+        token_type,
+        role: (token_type == TokenType::Access).then_some(Role::User),
+    }
+}

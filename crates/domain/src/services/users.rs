@@ -1,0 +1,286 @@
+//! Accounts: creation, the first admin, and what admins and users may do to accounts.
+
+use uuid::Uuid;
+
+use super::ports::Ports;
+use crate::error::DomainError;
+use crate::model::{NewUser, Page, Principal, Role, User, UserPatch};
+use crate::ports::{LoginThrottle, StoreError};
+use crate::validation::{
+    FieldError, check_email, check_name, check_password, check_username, normalize_email,
+};
+
+pub const MAX_PER_PAGE: u32 = 100;
+
+pub struct UserService {
+    ports: Ports,
+}
+
+impl UserService {
+    pub fn new(ports: Ports) -> Self {
+        Self { ports }
+    }
+
+    /// Creates an admin, or promotes (and reactivates) the existing user of that username; an
+    /// existing user keeps their password. Returns the admin and whether it was created.
+    pub async fn create_admin(&self, new_user: NewUser) -> Result<(User, bool), DomainError> {
+        let mut errors = Vec::new();
+        check_password("password", &new_user.password, &mut errors);
+        if !errors.is_empty() {
+            return Err(DomainError::Validation(errors));
+        }
+        if let Some(mut user) = self.ports.users.find_by_username(&new_user.username).await? {
+            user.role = Role::Admin;
+            user.is_active = true;
+            user.updated_at = self.ports.clock.now();
+            self.ports.users.update(&user).await?;
+            tracing::info!(user_id = %user.id, "user promoted to admin");
+            return Ok((user, false));
+        }
+        let user = create_user(&self.ports, new_user, Role::Admin).await?;
+        tracing::info!(user_id = %user.id, "admin created");
+        Ok((user, true))
+    }
+
+    /// Creates the given admin only when no active admin exists yet (container bootstrap).
+    pub async fn bootstrap_admin(&self, new_user: NewUser) -> Result<Option<User>, DomainError> {
+        if self.ports.users.count_active_with_role(Role::Admin).await? > 0 {
+            return Ok(None);
+        }
+        self.create_admin(new_user).await.map(|(user, _)| Some(user))
+    }
+
+    pub async fn get(&self, actor: &Principal, id: Uuid) -> Result<User, DomainError> {
+        ensure_self_or_admin(actor, id)?;
+        self.find(id).await
+    }
+
+    pub async fn list(
+        &self,
+        actor: &Principal,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Page<User>, DomainError> {
+        ensure_admin(actor)?;
+        let mut errors = Vec::new();
+        if page < 1 {
+            errors.push(FieldError::new("page", "out_of_range", "must be at least 1"));
+        }
+        if !(1..=MAX_PER_PAGE).contains(&per_page) {
+            errors.push(FieldError::new(
+                "per_page",
+                "out_of_range",
+                format!("must be between 1 and {MAX_PER_PAGE}"),
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(DomainError::Validation(errors));
+        }
+        Ok(self.ports.users.list(page, per_page).await?)
+    }
+
+    /// Anyone may change their own username, email and name; only an admin may change `role` and
+    /// `is_active`, and never so that no active admin is left. Deactivation ends every session.
+    pub async fn update(
+        &self,
+        actor: &Principal,
+        id: Uuid,
+        patch: UserPatch,
+    ) -> Result<User, DomainError> {
+        ensure_self_or_admin(actor, id)?;
+        if (patch.role.is_some() || patch.is_active.is_some()) && !actor.user.is_admin() {
+            return Err(DomainError::Forbidden);
+        }
+        let mut user = self.find(id).await?;
+
+        let mut errors = Vec::new();
+        if let Some(username) = &patch.username {
+            check_username("username", username, &mut errors);
+        }
+        let email = patch.email.as_deref().map(normalize_email);
+        if let Some(email) = &email {
+            check_email("email", email, &mut errors);
+        }
+        if let Some(Some(name)) = &patch.name {
+            check_name("name", name, &mut errors);
+        }
+        if !errors.is_empty() {
+            return Err(DomainError::Validation(errors));
+        }
+
+        let loses_admin = user.is_admin()
+            && user.is_active
+            && (patch.role == Some(Role::User) || patch.is_active == Some(false));
+        if loses_admin && self.ports.users.count_active_with_role(Role::Admin).await? <= 1 {
+            return Err(DomainError::LastAdmin);
+        }
+
+        let username = patch.username.unwrap_or_else(|| user.username.clone());
+        let email = email.unwrap_or_else(|| user.email.clone());
+        if let Some(conflict) = uniqueness_conflict(&self.ports, &username, &email, Some(id)).await? {
+            return Err(conflict);
+        }
+        let deactivated = user.is_active && patch.is_active == Some(false);
+        let role_changed = patch.role.is_some_and(|role| role != user.role);
+        user.username = username;
+        user.email = email;
+        if let Some(name) = patch.name {
+            user.name = name;
+        }
+        user.role = patch.role.unwrap_or(user.role);
+        user.is_active = patch.is_active.unwrap_or(user.is_active);
+        user.updated_at = self.ports.clock.now();
+        match self.ports.users.update(&user).await {
+            Err(StoreError::Conflict) => {
+                return Err(uniqueness_conflict(&self.ports, &user.username, &user.email, Some(id))
+                    .await?
+                    .unwrap_or(DomainError::UsernameTaken));
+            }
+            other => other?,
+        }
+        if deactivated {
+            self.ports
+                .sessions
+                .revoke_all_for_user(id, None, user.updated_at)
+                .await?;
+            tracing::info!(user_id = %id, actor_id = %actor.user.id, "user deactivated");
+        }
+        if role_changed {
+            tracing::info!(user_id = %id, actor_id = %actor.user.id, role = user.role.as_str(), "role changed");
+        }
+        Ok(user)
+    }
+
+    /// Admins only; the user's sessions go with them.
+    pub async fn delete(&self, actor: &Principal, id: Uuid) -> Result<(), DomainError> {
+        ensure_admin(actor)?;
+        let user = self.find(id).await?;
+        if user.is_admin()
+            && user.is_active
+            && self.ports.users.count_active_with_role(Role::Admin).await? <= 1
+        {
+            return Err(DomainError::LastAdmin);
+        }
+        if !self.ports.users.delete(id).await? {
+            return Err(DomainError::UserNotFound);
+        }
+        self.ports
+            .throttle
+            .clear(&LoginThrottle::key_for_user(id))
+            .await?;
+        tracing::info!(user_id = %id, actor_id = %actor.user.id, "user deleted");
+        Ok(())
+    }
+
+    /// Admins only: lifts a lockout and forgets the failed logins.
+    pub async fn unlock(&self, actor: &Principal, id: Uuid) -> Result<User, DomainError> {
+        ensure_admin(actor)?;
+        self.find(id).await?;
+        self.ports
+            .throttle
+            .clear(&LoginThrottle::key_for_user(id))
+            .await?;
+        tracing::info!(user_id = %id, actor_id = %actor.user.id, "user unlocked");
+        self.find(id).await
+    }
+
+    async fn find(&self, id: Uuid) -> Result<User, DomainError> {
+        self.ports
+            .users
+            .find_by_id(id)
+            .await?
+            .ok_or(DomainError::UserNotFound)
+    }
+}
+
+fn ensure_admin(actor: &Principal) -> Result<(), DomainError> {
+    if actor.user.is_admin() {
+        Ok(())
+    } else {
+        Err(DomainError::Forbidden)
+    }
+}
+
+fn ensure_self_or_admin(actor: &Principal, id: Uuid) -> Result<(), DomainError> {
+    if actor.user.id == id {
+        Ok(())
+    } else {
+        ensure_admin(actor)
+    }
+}
+
+pub(super) fn check_new_password(field: &str, password: &str) -> Result<(), DomainError> {
+    let mut errors = Vec::new();
+    check_password(field, password, &mut errors);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::Validation(errors))
+    }
+}
+
+/// Validates and stores a new account. The store's unique indexes are the last word when two
+/// registrations race; the checks before them only pick the right error.
+pub(super) async fn create_user(
+    ports: &Ports,
+    new_user: NewUser,
+    role: Role,
+) -> Result<User, DomainError> {
+    let email = normalize_email(&new_user.email);
+    let name = new_user.name.filter(|name| !name.is_empty());
+    let mut errors = Vec::new();
+    check_username("username", &new_user.username, &mut errors);
+    check_email("email", &email, &mut errors);
+    check_password("password", &new_user.password, &mut errors);
+    if let Some(name) = &name {
+        check_name("name", name, &mut errors);
+    }
+    if !errors.is_empty() {
+        return Err(DomainError::Validation(errors));
+    }
+    if let Some(conflict) = uniqueness_conflict(ports, &new_user.username, &email, None).await? {
+        return Err(conflict);
+    }
+
+    let now = ports.clock.now();
+    let user = User {
+        id: Uuid::new_v4(),
+        username: new_user.username,
+        email,
+        name,
+        role,
+        is_active: true,
+        password_hash: ports.hasher.hash(&new_user.password).await?,
+        locked_until: None,
+        created_at: now,
+        updated_at: now,
+    };
+    match ports.users.insert(&user).await {
+        Ok(()) => Ok(user),
+        Err(StoreError::Conflict) => Err(uniqueness_conflict(ports, &user.username, &user.email, None)
+            .await?
+            .unwrap_or(DomainError::UsernameTaken)),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Which of username and email, if any, belongs to another account than `except`.
+async fn uniqueness_conflict(
+    ports: &Ports,
+    username: &str,
+    email: &str,
+    except: Option<Uuid>,
+) -> Result<Option<DomainError>, DomainError> {
+    let other = |user: &User| Some(user.id) != except;
+    if ports.users.find_by_username(username).await?.is_some_and(|u| other(&u)) {
+        return Ok(Some(DomainError::UsernameTaken));
+    }
+    if ports.users.find_by_email(email).await?.is_some_and(|u| other(&u)) {
+        return Ok(Some(DomainError::EmailTaken));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+#[path = "users_tests.rs"]
+mod tests;

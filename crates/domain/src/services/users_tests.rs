@@ -1,0 +1,220 @@
+use futures::executor::block_on;
+use mockall::predicate::eq;
+use uuid::Uuid;
+
+use super::UserService;
+use crate::error::DomainError;
+use crate::model::{NewUser, Principal, Role, User, UserPatch};
+use crate::ports::LoginThrottle;
+use crate::services::test_support::{Mocks, user};
+
+fn principal(user: &User) -> Principal {
+    Principal {
+        user: user.clone(),
+        session_id: Uuid::new_v4(),
+    }
+}
+
+fn service(mocks: Mocks) -> UserService {
+    UserService::new(mocks.into_ports())
+}
+
+#[test]
+fn users_may_read_themselves_and_admins_anyone() {
+    let alice = user(Role::User);
+    let bob = user(Role::User);
+    let admin = user(Role::Admin);
+    let mut mocks = Mocks::new();
+    let found = bob.clone();
+    mocks.users.expect_find_by_id().returning(move |_| Ok(Some(found.clone())));
+    let svc = service(mocks);
+    assert_eq!(
+        block_on(svc.get(&principal(&alice), bob.id)).unwrap_err(),
+        DomainError::Forbidden
+    );
+    assert!(block_on(svc.get(&principal(&bob), bob.id)).is_ok());
+    assert!(block_on(svc.get(&principal(&admin), bob.id)).is_ok());
+}
+
+#[test]
+fn only_admins_list_users_and_pages_are_bounded() {
+    let alice = user(Role::User);
+    let admin = user(Role::Admin);
+    let svc = service(Mocks::new());
+    assert_eq!(
+        block_on(svc.list(&principal(&alice), 1, 20)).unwrap_err(),
+        DomainError::Forbidden
+    );
+    assert!(matches!(
+        block_on(svc.list(&principal(&admin), 0, 101)),
+        Err(DomainError::Validation(errors)) if errors.len() == 2
+    ));
+}
+
+#[test]
+fn a_user_cannot_grant_themself_a_role_or_reactivate() {
+    let alice = user(Role::User);
+    let svc = service(Mocks::new());
+    for patch in [
+        UserPatch {
+            role: Some(Role::Admin),
+            ..UserPatch::default()
+        },
+        UserPatch {
+            is_active: Some(true),
+            ..UserPatch::default()
+        },
+    ] {
+        assert_eq!(
+            block_on(svc.update(&principal(&alice), alice.id, patch)).unwrap_err(),
+            DomainError::Forbidden
+        );
+    }
+}
+
+#[test]
+fn the_last_active_admin_can_be_neither_demoted_deactivated_nor_deleted() {
+    let admin = user(Role::Admin);
+    let mut mocks = Mocks::new();
+    let found = admin.clone();
+    mocks.users.expect_find_by_id().returning(move |_| Ok(Some(found.clone())));
+    mocks
+        .users
+        .expect_count_active_with_role()
+        .with(eq(Role::Admin))
+        .returning(|_| Ok(1));
+    mocks.users.expect_update().never();
+    mocks.users.expect_delete().never();
+    let svc = service(mocks);
+    let me = principal(&admin);
+    let demote = UserPatch {
+        role: Some(Role::User),
+        ..UserPatch::default()
+    };
+    let deactivate = UserPatch {
+        is_active: Some(false),
+        ..UserPatch::default()
+    };
+    assert_eq!(block_on(svc.update(&me, admin.id, demote)).unwrap_err(), DomainError::LastAdmin);
+    assert_eq!(
+        block_on(svc.update(&me, admin.id, deactivate)).unwrap_err(),
+        DomainError::LastAdmin
+    );
+    assert_eq!(block_on(svc.delete(&me, admin.id)).unwrap_err(), DomainError::LastAdmin);
+}
+
+#[test]
+fn deactivating_a_user_revokes_all_their_sessions() {
+    let admin = user(Role::Admin);
+    let alice = user(Role::User);
+    let alice_id = alice.id;
+    let mut mocks = Mocks::new();
+    mocks.users.expect_find_by_id().returning(move |_| Ok(Some(alice.clone())));
+    mocks.users.expect_find_by_username().returning(|_| Ok(None));
+    mocks.users.expect_find_by_email().returning(|_| Ok(None));
+    mocks
+        .users
+        .expect_update()
+        .withf(|u| !u.is_active)
+        .times(1)
+        .returning(|_| Ok(()));
+    mocks
+        .sessions
+        .expect_revoke_all_for_user()
+        .withf(move |id, keep, _| *id == alice_id && keep.is_none())
+        .times(1)
+        .returning(|_, _, _| Ok(3));
+    let svc = service(mocks);
+    let patch = UserPatch {
+        is_active: Some(false),
+        ..UserPatch::default()
+    };
+    let updated = block_on(svc.update(&principal(&admin), alice_id, patch)).unwrap();
+    assert!(!updated.is_active);
+}
+
+#[test]
+fn renaming_to_a_taken_username_is_a_conflict_but_keeping_ones_own_is_not() {
+    let alice = user(Role::User);
+    let other = user(Role::User);
+    let mut mocks = Mocks::new();
+    let found = alice.clone();
+    mocks.users.expect_find_by_id().returning(move |_| Ok(Some(found.clone())));
+    mocks
+        .users
+        .expect_find_by_username()
+        .with(eq("Taken"))
+        .returning(move |_| Ok(Some(other.clone())));
+    let svc = service(mocks);
+    let patch = UserPatch {
+        username: Some("Taken".into()),
+        ..UserPatch::default()
+    };
+    assert_eq!(
+        block_on(svc.update(&principal(&alice), alice.id, patch)).unwrap_err(),
+        DomainError::UsernameTaken
+    );
+}
+
+#[test]
+fn deleting_and_unlocking_clear_the_accounts_login_throttle() {
+    let admin = user(Role::Admin);
+    let alice = user(Role::User);
+    let id = alice.id;
+    let key = LoginThrottle::key_for_user(id);
+    let mut mocks = Mocks::new();
+    mocks.users.expect_find_by_id().returning(move |_| Ok(Some(alice.clone())));
+    mocks.users.expect_delete().times(1).returning(|_| Ok(true));
+    mocks
+        .throttle
+        .expect_clear()
+        .with(eq(key))
+        .times(2)
+        .returning(|_| Ok(()));
+    let svc = service(mocks);
+    let me = principal(&admin);
+    block_on(svc.unlock(&me, id)).unwrap();
+    block_on(svc.delete(&me, id)).unwrap();
+}
+
+#[test]
+fn create_admin_promotes_an_existing_user_without_touching_the_password() {
+    let alice = user(Role::User);
+    let mut mocks = Mocks::new();
+    mocks
+        .users
+        .expect_find_by_username()
+        .returning(move |_| Ok(Some(alice.clone())));
+    mocks
+        .users
+        .expect_update()
+        .withf(|u| u.role == Role::Admin && u.password_hash == "hash-of-password1")
+        .times(1)
+        .returning(|_| Ok(()));
+    mocks.hasher.expect_hash().never();
+    let svc = service(mocks);
+    let new = NewUser {
+        username: "alice_1".into(),
+        email: "alice@example.com".into(),
+        password: "password1".into(),
+        name: None,
+    };
+    let (admin, created) = block_on(svc.create_admin(new)).unwrap();
+    assert!(!created);
+    assert_eq!(admin.role, Role::Admin);
+}
+
+#[test]
+fn bootstrap_does_nothing_once_an_admin_exists() {
+    let mut mocks = Mocks::new();
+    mocks.users.expect_count_active_with_role().returning(|_| Ok(1));
+    mocks.users.expect_insert().never();
+    let svc = service(mocks);
+    let new = NewUser {
+        username: "root_admin".into(),
+        email: "root@example.com".into(),
+        password: "password1".into(),
+        name: None,
+    };
+    assert_eq!(block_on(svc.bootstrap_admin(new)).unwrap(), None);
+}

@@ -1,0 +1,227 @@
+//! The contract's rules for what users may submit. Each check reports every problem it finds, one
+//! `FieldError` each, so that a client can fix a form in one round trip.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+pub const USERNAME_MIN_CHARS: usize = 3;
+pub const USERNAME_MAX_CHARS: usize = 32;
+pub const EMAIL_MAX_CHARS: usize = 254;
+pub const PASSWORD_MIN_BYTES: usize = 8;
+/// bcrypt reads no further: a longer password is refused rather than silently cut.
+pub const PASSWORD_MAX_BYTES: usize = 72;
+pub const NAME_MAX_CHARS: usize = 100;
+
+pub fn check_username(field: &str, value: &str, errors: &mut Vec<FieldError>) {
+    let chars = value.chars().count();
+    if chars < USERNAME_MIN_CHARS {
+        errors.push(FieldError::new(
+            field,
+            "too_short",
+            format!("must be at least {USERNAME_MIN_CHARS} characters"),
+        ));
+    } else if chars > USERNAME_MAX_CHARS {
+        errors.push(FieldError::new(
+            field,
+            "too_long",
+            format!("must be at most {USERNAME_MAX_CHARS} characters"),
+        ));
+    }
+    if !value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        errors.push(FieldError::new(
+            field,
+            "invalid_characters",
+            "may contain only letters A-Z, digits and underscores",
+        ));
+    }
+}
+
+pub fn check_email(field: &str, value: &str, errors: &mut Vec<FieldError>) {
+    if value.chars().count() > EMAIL_MAX_CHARS {
+        errors.push(FieldError::new(
+            field,
+            "too_long",
+            format!("must be at most {EMAIL_MAX_CHARS} characters"),
+        ));
+    } else if !is_valid_email(value) {
+        errors.push(FieldError::new(
+            field,
+            "invalid_email",
+            "must be a valid email address",
+        ));
+    }
+}
+
+/// A practical subset of RFC 5321 addresses: a dot-atom local part and a DNS domain name.
+fn is_valid_email(value: &str) -> bool {
+    let Some((local, domain)) = value.rsplit_once('@') else {
+        return false;
+    };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = domain.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_alphabetic()));
+    local_ok && domain_ok
+}
+
+pub fn check_password(field: &str, value: &str, errors: &mut Vec<FieldError>) {
+    let bytes = value.len();
+    if bytes < PASSWORD_MIN_BYTES {
+        errors.push(FieldError::new(
+            field,
+            "too_short",
+            format!("must be at least {PASSWORD_MIN_BYTES} bytes"),
+        ));
+    } else if bytes > PASSWORD_MAX_BYTES {
+        errors.push(FieldError::new(
+            field,
+            "too_long",
+            format!("must be at most {PASSWORD_MAX_BYTES} bytes in UTF-8"),
+        ));
+    }
+    if !value.chars().any(char::is_alphabetic) {
+        errors.push(FieldError::new(
+            field,
+            "missing_letter",
+            "must contain at least one letter",
+        ));
+    }
+    if !value.chars().any(|c| c.is_ascii_digit()) {
+        errors.push(FieldError::new(
+            field,
+            "missing_digit",
+            "must contain at least one digit",
+        ));
+    }
+}
+
+pub fn check_name(field: &str, value: &str, errors: &mut Vec<FieldError>) {
+    if value.chars().count() > NAME_MAX_CHARS {
+        errors.push(FieldError::new(
+            field,
+            "too_long",
+            format!("must be at most {NAME_MAX_CHARS} characters"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        errors.push(FieldError::new(
+            field,
+            "invalid_characters",
+            "must not contain control characters",
+        ));
+    }
+}
+
+/// Emails are compared and stored lower-cased.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(check: fn(&str, &str, &mut Vec<FieldError>), value: &str) -> Vec<&'static str> {
+        let mut errors = Vec::new();
+        check("f", value, &mut errors);
+        errors.into_iter().map(|e| e.code).collect()
+    }
+
+    #[test]
+    fn usernames_follow_the_contract() {
+        assert!(codes(check_username, "alice_1").is_empty());
+        assert!(codes(check_username, "abc").is_empty());
+        assert!(codes(check_username, &"a".repeat(32)).is_empty());
+        assert_eq!(codes(check_username, "ab"), ["too_short"]);
+        assert_eq!(codes(check_username, &"a".repeat(33)), ["too_long"]);
+        assert_eq!(codes(check_username, "al ice"), ["invalid_characters"]);
+        assert_eq!(codes(check_username, "alicé"), ["invalid_characters"]);
+        assert_eq!(codes(check_username, "a@b"), ["invalid_characters"]);
+    }
+
+    #[test]
+    fn emails_follow_the_contract() {
+        assert!(codes(check_email, "alice@example.com").is_empty());
+        assert!(codes(check_email, "a.b+tag@sub.example.org").is_empty());
+        for bad in [
+            "",
+            "alice",
+            "alice@",
+            "@example.com",
+            "alice@example",
+            "al ice@example.com",
+            "alice@exa mple.com",
+            "alice@-example.com",
+            "a..b@example.com",
+            "alice@example.c0m",
+            "<script>@example.com",
+        ] {
+            assert_eq!(codes(check_email, bad), ["invalid_email"], "{bad}");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert_eq!(codes(check_email, &long), ["too_long"]);
+    }
+
+    #[test]
+    fn passwords_are_counted_in_bytes_and_need_a_letter_and_a_digit() {
+        assert!(codes(check_password, "password1").is_empty());
+        assert!(codes(check_password, &format!("a1{}", "x".repeat(70))).is_empty());
+        assert_eq!(codes(check_password, "pass1"), ["too_short"]);
+        assert_eq!(
+            codes(check_password, &format!("a1{}", "x".repeat(71))),
+            ["too_long"]
+        );
+        // 36 two-byte characters are 72 bytes: allowed; one more is refused.
+        assert!(codes(check_password, &format!("1{}", "é".repeat(35))).is_empty());
+        assert_eq!(
+            codes(check_password, &format!("1{}", "é".repeat(36))),
+            ["too_long"]
+        );
+        assert_eq!(codes(check_password, "password"), ["missing_digit"]);
+        assert_eq!(codes(check_password, "12345678"), ["missing_letter"]);
+    }
+
+    #[test]
+    fn names_are_short_and_printable() {
+        assert!(codes(check_name, "Alice Liddell").is_empty());
+        assert_eq!(codes(check_name, &"n".repeat(101)), ["too_long"]);
+        assert_eq!(codes(check_name, "Al\u{0}ice"), ["invalid_characters"]);
+        assert_eq!(codes(check_name, "Al\nice"), ["invalid_characters"]);
+    }
+}
