@@ -1,1 +1,286 @@
+//! An in-memory storage adapter: every repository port over one mutex-guarded state. Fast and
+//! dependency-free, for tests; it keeps nothing across restarts.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::ports::StoreResult;
+use domain::{
+    LoginThrottle, LoginThrottleRepository, Page, Role, Session, SessionRepository, StoreError,
+    User, UserRepository,
+};
+use uuid::Uuid;
+
+#[derive(Default)]
+struct State {
+    users: HashMap<Uuid, User>,
+    sessions: HashMap<Uuid, Session>,
+    throttles: HashMap<String, LoginThrottle>,
+}
+
+impl State {
+    /// What storage reports of a user: the stored row plus the lock of its throttle.
+    fn view(&self, user: &User) -> User {
+        let locked_until = self
+            .throttles
+            .get(&LoginThrottle::key_for_user(user.id))
+            .and_then(|t| t.locked_until);
+        User {
+            locked_until,
+            ..user.clone()
+        }
+    }
+
+    /// The unique indexes: lower-cased username, and email.
+    fn conflicts(&self, candidate: &User) -> bool {
+        self.users.values().any(|u| {
+            u.id != candidate.id
+                && (u.username.to_lowercase() == candidate.username.to_lowercase()
+                    || u.email == candidate.email)
+        })
+    }
+
+    fn find_user(&self, matches: impl Fn(&User) -> bool) -> Option<User> {
+        self.users.values().find(|u| matches(u)).map(|u| self.view(u))
+    }
+}
+
+/// One store; clone it to hand the same state to every port.
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    state: Arc<Mutex<State>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves the maps consistent: every write is one statement.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[async_trait]
+impl UserRepository for MemoryStore {
+    async fn insert(&self, user: &User) -> StoreResult<()> {
+        let mut state = self.state();
+        if state.users.contains_key(&user.id) || state.conflicts(user) {
+            return Err(StoreError::Conflict);
+        }
+        let stored = User {
+            locked_until: None,
+            ..user.clone()
+        };
+        state.users.insert(user.id, stored);
+        Ok(())
+    }
+
+    async fn find_by_id(&self, id: Uuid) -> StoreResult<Option<User>> {
+        let state = self.state();
+        Ok(state.users.get(&id).map(|u| state.view(u)))
+    }
+
+    async fn find_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        let wanted = username.to_lowercase();
+        Ok(self.state().find_user(|u| u.username.to_lowercase() == wanted))
+    }
+
+    async fn find_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        Ok(self.state().find_user(|u| u.email == email))
+    }
+
+    async fn update(&self, user: &User) -> StoreResult<()> {
+        let mut state = self.state();
+        if state.conflicts(user) {
+            return Err(StoreError::Conflict);
+        }
+        if let Some(stored) = state.users.get_mut(&user.id) {
+            *stored = User {
+                id: stored.id,
+                created_at: stored.created_at,
+                locked_until: None,
+                ..user.clone()
+            };
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, id: Uuid) -> StoreResult<bool> {
+        let mut state = self.state();
+        state.sessions.retain(|_, s| s.user_id != id);
+        Ok(state.users.remove(&id).is_some())
+    }
+
+    async fn list(&self, page: u32, per_page: u32) -> StoreResult<Page<User>> {
+        let state = self.state();
+        let mut users: Vec<&User> = state.users.values().collect();
+        users.sort_by_key(|u| (u.created_at, u.id));
+        let skip = (page.saturating_sub(1) as usize).saturating_mul(per_page as usize);
+        Ok(Page {
+            items: users
+                .iter()
+                .skip(skip)
+                .take(per_page as usize)
+                .map(|u| state.view(u))
+                .collect(),
+            page,
+            per_page,
+            total: users.len() as u64,
+        })
+    }
+
+    async fn count_active_with_role(&self, role: Role) -> StoreResult<u64> {
+        let state = self.state();
+        Ok(state
+            .users
+            .values()
+            .filter(|u| u.is_active && u.role == role)
+            .count() as u64)
+    }
+}
+
+#[async_trait]
+impl SessionRepository for MemoryStore {
+    async fn insert(&self, session: &Session) -> StoreResult<()> {
+        let mut state = self.state();
+        if !state.users.contains_key(&session.user_id) || state.sessions.contains_key(&session.id)
+        {
+            return Err(StoreError::Other("session insert violates a constraint".into()));
+        }
+        state.sessions.insert(session.id, session.clone());
+        Ok(())
+    }
+
+    async fn find(&self, id: Uuid) -> StoreResult<Option<Session>> {
+        Ok(self.state().sessions.get(&id).cloned())
+    }
+
+    async fn rotate_refresh(
+        &self,
+        id: Uuid,
+        current: Uuid,
+        next: Uuid,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut state = self.state();
+        match state.sessions.get_mut(&id) {
+            Some(s) if s.refresh_jti == current && s.revoked_at.is_none() => {
+                s.previous_refresh_jti = Some(current);
+                s.refresh_jti = next;
+                s.rotated_at = Some(now);
+                s.last_used_at = now;
+                s.expires_at = expires_at;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn touch(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<()> {
+        if let Some(s) = self.state().sessions.get_mut(&id) {
+            s.last_used_at = now;
+        }
+        Ok(())
+    }
+
+    async fn revoke(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
+        match self.state().sessions.get_mut(&id) {
+            Some(s) if s.revoked_at.is_none() => {
+                s.revoked_at = Some(now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn revoke_all_for_user(
+        &self,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let mut state = self.state();
+        let mut count = 0;
+        for s in state.sessions.values_mut() {
+            if s.user_id == user_id && s.revoked_at.is_none() && Some(s.id) != keep {
+                s.revoked_at = Some(now);
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    async fn list_active_for_user(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Session>> {
+        let state = self.state();
+        let mut live: Vec<Session> = state
+            .sessions
+            .values()
+            .filter(|s| s.user_id == user_id && s.is_active(now))
+            .cloned()
+            .collect();
+        live.sort_by_key(|s| std::cmp::Reverse((s.created_at, s.id)));
+        Ok(live)
+    }
+}
+
+#[async_trait]
+impl LoginThrottleRepository for MemoryStore {
+    async fn get(&self, key: &str) -> StoreResult<Option<LoginThrottle>> {
+        Ok(self.state().throttles.get(key).cloned())
+    }
+
+    async fn record_failure(&self, key: &str, _now: DateTime<Utc>) -> StoreResult<u32> {
+        let mut state = self.state();
+        let entry = state
+            .throttles
+            .entry(key.to_owned())
+            .or_insert(LoginThrottle {
+                failed_count: 0,
+                locked_until: None,
+            });
+        entry.failed_count += 1;
+        Ok(entry.failed_count)
+    }
+
+    async fn lock(&self, key: &str, until: DateTime<Utc>) -> StoreResult<()> {
+        if let Some(entry) = self.state().throttles.get_mut(key) {
+            entry.locked_until = Some(until);
+        }
+        Ok(())
+    }
+
+    async fn clear(&self, key: &str) -> StoreResult<()> {
+        self.state().throttles.remove(key);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod contract {
+    use std::sync::Arc;
+
+    use domain::contract::Stores;
+
+    use super::MemoryStore;
+
+    async fn stores() -> Stores {
+        let store = MemoryStore::new();
+        Stores {
+            users: Arc::new(store.clone()),
+            sessions: Arc::new(store.clone()),
+            throttle: Arc::new(store),
+            guard: Box::new(()),
+        }
+    }
+
+    domain::storage_contract_tests!(stores());
+}

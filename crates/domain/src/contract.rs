@@ -1,0 +1,346 @@
+//! The behaviour every storage adapter must show. Each adapter's tests run all of it with
+//! `storage_contract_tests!`, so the in-memory, SQLite and PostgreSQL adapters cannot drift apart.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use uuid::Uuid;
+
+use crate::model::{Role, Session, User};
+use crate::ports::{
+    LoginThrottle, LoginThrottleRepository, SessionRepository, StoreError, UserRepository,
+};
+
+/// The repositories of one fresh, empty store, and whatever must live as long as they do.
+pub struct Stores {
+    pub users: Arc<dyn UserRepository>,
+    pub sessions: Arc<dyn SessionRepository>,
+    pub throttle: Arc<dyn LoginThrottleRepository>,
+    pub guard: Box<dyn Any + Send>,
+}
+
+/// Runs every contract case as its own test, each on a store made by `$make` (an async
+/// expression giving `Stores`).
+#[macro_export]
+macro_rules! storage_contract_tests {
+    ($make:expr) => {
+        $crate::storage_contract_tests!(@cases $make;
+            users_are_found_by_id_username_and_email,
+            usernames_and_emails_are_unique_case_insensitively,
+            updates_are_stored_and_checked_for_uniqueness,
+            deleting_a_user_deletes_their_sessions,
+            users_are_listed_oldest_first_in_pages,
+            active_users_are_counted_by_role,
+            sessions_round_trip_every_field,
+            refresh_rotation_is_a_compare_and_swap,
+            sessions_are_revoked_one_or_all,
+            only_live_sessions_are_listed_newest_first,
+            touch_records_the_last_use,
+            login_failures_are_counted_locked_and_cleared,
+            concurrent_failures_are_all_counted,
+            a_users_lock_is_reported_on_the_user,
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let stores = $make.await;
+                $crate::contract::$case(&stores).await;
+            }
+        )*
+    };
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 21, 9, 0, 0).unwrap() + Duration::microseconds(123_456)
+}
+
+pub fn user(username: &str) -> User {
+    User {
+        id: Uuid::new_v4(),
+        username: username.to_owned(),
+        email: format!("{}@example.com", username.to_lowercase()),
+        name: Some(format!("{username} Example")),
+        role: Role::User,
+        is_active: true,
+        password_hash: "$2b$04$hash".into(),
+        locked_until: None,
+        created_at: t0(),
+        updated_at: t0(),
+    }
+}
+
+pub fn session(user: &User, created_at: DateTime<Utc>) -> Session {
+    Session {
+        id: Uuid::new_v4(),
+        user_id: user.id,
+        refresh_jti: Uuid::new_v4(),
+        previous_refresh_jti: None,
+        rotated_at: None,
+        created_at,
+        last_used_at: created_at,
+        expires_at: created_at + Duration::days(30),
+        revoked_at: None,
+        user_agent: Some("agent/1.0".into()),
+        ip: Some("192.0.2.1".into()),
+    }
+}
+
+async fn stored(stores: &Stores, username: &str) -> User {
+    let user = user(username);
+    stores.users.insert(&user).await.unwrap();
+    user
+}
+
+pub async fn users_are_found_by_id_username_and_email(stores: &Stores) {
+    let alice = stored(stores, "Alice_1").await;
+    assert_eq!(stores.users.find_by_id(alice.id).await.unwrap(), Some(alice.clone()));
+    assert_eq!(
+        stores.users.find_by_username("aLiCe_1").await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(
+        stores.users.find_by_email("alice_1@example.com").await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(stores.users.find_by_id(Uuid::new_v4()).await.unwrap(), None);
+    assert_eq!(stores.users.find_by_username("nobody").await.unwrap(), None);
+    assert_eq!(stores.users.find_by_email("a%@example.com").await.unwrap(), None);
+    assert_eq!(stores.users.find_by_username("Alice\\_1").await.unwrap(), None);
+}
+
+pub async fn usernames_and_emails_are_unique_case_insensitively(stores: &Stores) {
+    let alice = stored(stores, "Alice_1").await;
+    let mut same_name = user("ALICE_1");
+    same_name.email = "other@example.com".into();
+    assert_eq!(stores.users.insert(&same_name).await, Err(StoreError::Conflict));
+    let mut same_email = user("someone_else");
+    same_email.email = alice.email.clone();
+    assert_eq!(stores.users.insert(&same_email).await, Err(StoreError::Conflict));
+    assert_eq!(stores.users.list(1, 10).await.unwrap().total, 1);
+}
+
+pub async fn updates_are_stored_and_checked_for_uniqueness(stores: &Stores) {
+    let mut alice = stored(stores, "alice_1").await;
+    let bob = stored(stores, "bob_1").await;
+    alice.username = "Alice_2".into();
+    alice.email = "alice2@example.com".into();
+    alice.name = None;
+    alice.role = Role::Admin;
+    alice.is_active = false;
+    alice.password_hash = "$2b$04$other".into();
+    alice.updated_at = t0() + Duration::seconds(5);
+    stores.users.update(&alice).await.unwrap();
+    assert_eq!(stores.users.find_by_id(alice.id).await.unwrap(), Some(alice.clone()));
+    assert_eq!(
+        stores.users.find_by_username("alice_1").await.unwrap(),
+        None,
+        "the old name is free again"
+    );
+
+    alice.username = "BOB_1".into();
+    assert_eq!(stores.users.update(&alice).await, Err(StoreError::Conflict));
+    alice.username = "alice_2".into();
+    alice.email = bob.email.clone();
+    assert_eq!(stores.users.update(&alice).await, Err(StoreError::Conflict));
+}
+
+pub async fn deleting_a_user_deletes_their_sessions(stores: &Stores) {
+    let alice = stored(stores, "alice_1").await;
+    let s = session(&alice, t0());
+    stores.sessions.insert(&s).await.unwrap();
+    assert!(stores.users.delete(alice.id).await.unwrap());
+    assert_eq!(stores.users.find_by_id(alice.id).await.unwrap(), None);
+    assert_eq!(stores.sessions.find(s.id).await.unwrap(), None);
+    assert!(!stores.users.delete(alice.id).await.unwrap());
+}
+
+pub async fn users_are_listed_oldest_first_in_pages(stores: &Stores) {
+    for i in 0..5 {
+        let mut u = user(&format!("user_{i}"));
+        u.created_at = t0() + Duration::seconds(i);
+        stores.users.insert(&u).await.unwrap();
+    }
+    let first = stores.users.list(1, 2).await.unwrap();
+    assert_eq!(first.total, 5);
+    assert_eq!((first.page, first.per_page), (1, 2));
+    let names: Vec<_> = first.items.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(names, ["user_0", "user_1"]);
+    let last = stores.users.list(3, 2).await.unwrap();
+    assert_eq!(last.items.len(), 1);
+    assert_eq!(last.items[0].username, "user_4");
+    assert!(stores.users.list(4, 2).await.unwrap().items.is_empty());
+}
+
+pub async fn active_users_are_counted_by_role(stores: &Stores) {
+    let mut admin = user("admin_1");
+    admin.role = Role::Admin;
+    stores.users.insert(&admin).await.unwrap();
+    let mut retired = user("admin_2");
+    retired.role = Role::Admin;
+    retired.is_active = false;
+    stores.users.insert(&retired).await.unwrap();
+    stored(stores, "plain_1").await;
+    assert_eq!(stores.users.count_active_with_role(Role::Admin).await.unwrap(), 1);
+    assert_eq!(stores.users.count_active_with_role(Role::User).await.unwrap(), 1);
+}
+
+pub async fn sessions_round_trip_every_field(stores: &Stores) {
+    let alice = stored(stores, "alice_1").await;
+    let mut s = session(&alice, t0());
+    s.previous_refresh_jti = Some(Uuid::new_v4());
+    s.rotated_at = Some(t0() + Duration::microseconds(1));
+    stores.sessions.insert(&s).await.unwrap();
+    assert_eq!(stores.sessions.find(s.id).await.unwrap(), Some(s.clone()));
+
+    let mut bare = session(&alice, t0());
+    bare.user_agent = None;
+    bare.ip = None;
+    stores.sessions.insert(&bare).await.unwrap();
+    assert_eq!(stores.sessions.find(bare.id).await.unwrap(), Some(bare));
+    assert_eq!(stores.sessions.find(Uuid::new_v4()).await.unwrap(), None);
+}
+
+pub async fn refresh_rotation_is_a_compare_and_swap(stores: &Stores) {
+    let alice = stored(stores, "alice_1").await;
+    let s = session(&alice, t0());
+    stores.sessions.insert(&s).await.unwrap();
+    let (next, later) = (Uuid::new_v4(), t0() + Duration::seconds(60));
+    let expires = later + Duration::days(30);
+
+    assert!(!stores
+        .sessions
+        .rotate_refresh(s.id, Uuid::new_v4(), next, later, expires)
+        .await
+        .unwrap());
+    assert!(stores
+        .sessions
+        .rotate_refresh(s.id, s.refresh_jti, next, later, expires)
+        .await
+        .unwrap());
+    let rotated = stores.sessions.find(s.id).await.unwrap().unwrap();
+    assert_eq!(rotated.refresh_jti, next);
+    assert_eq!(rotated.previous_refresh_jti, Some(s.refresh_jti));
+    assert_eq!(rotated.rotated_at, Some(later));
+    assert_eq!(rotated.last_used_at, later);
+    assert_eq!(rotated.expires_at, expires);
+    assert!(!stores
+        .sessions
+        .rotate_refresh(s.id, s.refresh_jti, Uuid::new_v4(), later, expires)
+        .await
+        .unwrap(), "the old jti no longer rotates");
+
+    stores.sessions.revoke(s.id, later).await.unwrap();
+    assert!(!stores
+        .sessions
+        .rotate_refresh(s.id, next, Uuid::new_v4(), later, expires)
+        .await
+        .unwrap(), "a revoked session never rotates");
+}
+
+pub async fn sessions_are_revoked_one_or_all(stores: &Stores) {
+    let alice = stored(stores, "alice_1").await;
+    let bob = stored(stores, "bob_1").await;
+    let [a1, a2, a3] = [0, 1, 2].map(|i| session(&alice, t0() + Duration::seconds(i)));
+    let b1 = session(&bob, t0());
+    for s in [&a1, &a2, &a3, &b1] {
+        stores.sessions.insert(s).await.unwrap();
+    }
+    let later = t0() + Duration::seconds(10);
+    assert!(stores.sessions.revoke(a1.id, later).await.unwrap());
+    assert!(!stores.sessions.revoke(a1.id, later).await.unwrap(), "already revoked");
+    assert_eq!(
+        stores.sessions.find(a1.id).await.unwrap().unwrap().revoked_at,
+        Some(later)
+    );
+    assert_eq!(
+        stores
+            .sessions
+            .revoke_all_for_user(alice.id, Some(a3.id), later)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(stores.sessions.find(a2.id).await.unwrap().unwrap().revoked_at.is_some());
+    assert!(stores.sessions.find(a3.id).await.unwrap().unwrap().revoked_at.is_none());
+    assert!(stores.sessions.find(b1.id).await.unwrap().unwrap().revoked_at.is_none());
+    assert_eq!(
+        stores.sessions.revoke_all_for_user(alice.id, None, later).await.unwrap(),
+        1
+    );
+}
+
+pub async fn only_live_sessions_are_listed_newest_first(stores: &Stores) {
+    let alice = stored(stores, "alice_1").await;
+    let older = session(&alice, t0());
+    let newer = session(&alice, t0() + Duration::seconds(1));
+    let revoked = session(&alice, t0());
+    let mut expired = session(&alice, t0());
+    expired.expires_at = t0() + Duration::seconds(5);
+    for s in [&older, &newer, &revoked, &expired] {
+        stores.sessions.insert(s).await.unwrap();
+    }
+    stores.sessions.revoke(revoked.id, t0()).await.unwrap();
+    let listed = stores
+        .sessions
+        .list_active_for_user(alice.id, t0() + Duration::seconds(5))
+        .await
+        .unwrap();
+    let ids: Vec<_> = listed.iter().map(|s| s.id).collect();
+    assert_eq!(ids, [newer.id, older.id]);
+}
+
+pub async fn touch_records_the_last_use(stores: &Stores) {
+    let alice = stored(stores, "alice_1").await;
+    let s = session(&alice, t0());
+    stores.sessions.insert(&s).await.unwrap();
+    let later = t0() + Duration::seconds(90);
+    stores.sessions.touch(s.id, later).await.unwrap();
+    assert_eq!(stores.sessions.find(s.id).await.unwrap().unwrap().last_used_at, later);
+}
+
+pub async fn login_failures_are_counted_locked_and_cleared(stores: &Stores) {
+    let key = "login:someone";
+    assert_eq!(stores.throttle.get(key).await.unwrap(), None);
+    assert_eq!(stores.throttle.record_failure(key, t0()).await.unwrap(), 1);
+    assert_eq!(stores.throttle.record_failure(key, t0()).await.unwrap(), 2);
+    let until = t0() + Duration::seconds(900);
+    stores.throttle.lock(key, until).await.unwrap();
+    assert_eq!(
+        stores.throttle.get(key).await.unwrap(),
+        Some(LoginThrottle {
+            failed_count: 2,
+            locked_until: Some(until)
+        })
+    );
+    assert_eq!(stores.throttle.get("login:other").await.unwrap(), None);
+    stores.throttle.clear(key).await.unwrap();
+    assert_eq!(stores.throttle.get(key).await.unwrap(), None);
+    assert_eq!(stores.throttle.record_failure(key, t0()).await.unwrap(), 1);
+}
+
+pub async fn concurrent_failures_are_all_counted(stores: &Stores) {
+    let key = "login:contended";
+    let attempts = (0..16).map(|_| stores.throttle.record_failure(key, t0()));
+    let counts = futures::future::join_all(attempts).await;
+    let mut counts: Vec<u32> = counts.into_iter().map(Result::unwrap).collect();
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=16).collect::<Vec<u32>>(), "every failure has its own count");
+}
+
+pub async fn a_users_lock_is_reported_on_the_user(stores: &Stores) {
+    let alice = stored(stores, "alice_1").await;
+    let key = LoginThrottle::key_for_user(alice.id);
+    let until = t0() + Duration::seconds(900);
+    stores.throttle.record_failure(&key, t0()).await.unwrap();
+    stores.throttle.lock(&key, until).await.unwrap();
+    let found = stores.users.find_by_id(alice.id).await.unwrap().unwrap();
+    assert_eq!(found.locked_until, Some(until));
+    let listed = stores.users.list(1, 10).await.unwrap();
+    assert_eq!(listed.items[0].locked_until, Some(until));
+    stores.throttle.clear(&key).await.unwrap();
+    let found = stores.users.find_by_username("alice_1").await.unwrap().unwrap();
+    assert_eq!(found.locked_until, None);
+}
