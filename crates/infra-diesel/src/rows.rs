@@ -1,0 +1,129 @@
+//! Rows as the tables hold them, and their translation to and from the domain's entities.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use domain::{Role, Session, StoreError, User};
+use uuid::Uuid;
+
+use crate::error::corrupt;
+use crate::schema::{sessions, users};
+
+pub fn naive(t: DateTime<Utc>) -> NaiveDateTime {
+    t.naive_utc()
+}
+
+pub fn utc(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}
+
+pub fn parse_uuid(what: &str, value: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(value).map_err(|_| corrupt(what, value))
+}
+
+#[derive(Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub username_lower: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub role: String,
+    pub is_active: bool,
+    pub password_hash: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl From<&User> for UserRow {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id.to_string(),
+            username: user.username.clone(),
+            username_lower: user.username.to_lowercase(),
+            email: user.email.clone(),
+            name: user.name.clone(),
+            role: user.role.as_str().to_owned(),
+            is_active: user.is_active,
+            password_hash: user.password_hash.clone(),
+            created_at: naive(user.created_at),
+            updated_at: naive(user.updated_at),
+        }
+    }
+}
+
+impl UserRow {
+    /// `locked_until` comes from the user's login throttle, joined in by the query.
+    pub fn into_user(self, locked_until: Option<NaiveDateTime>) -> Result<User, StoreError> {
+        Ok(User {
+            id: parse_uuid("user id", &self.id)?,
+            role: Role::parse(&self.role).ok_or_else(|| corrupt("role", &self.role))?,
+            username: self.username,
+            email: self.email,
+            name: self.name,
+            is_active: self.is_active,
+            password_hash: self.password_hash,
+            locked_until: locked_until.map(utc),
+            created_at: utc(self.created_at),
+            updated_at: utc(self.updated_at),
+        })
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct SessionRow {
+    pub id: String,
+    pub user_id: String,
+    pub refresh_jti: String,
+    pub previous_refresh_jti: Option<String>,
+    pub rotated_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub last_used_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+impl From<&Session> for SessionRow {
+    fn from(s: &Session) -> Self {
+        Self {
+            id: s.id.to_string(),
+            user_id: s.user_id.to_string(),
+            refresh_jti: s.refresh_jti.to_string(),
+            previous_refresh_jti: s.previous_refresh_jti.map(|j| j.to_string()),
+            rotated_at: s.rotated_at.map(naive),
+            created_at: naive(s.created_at),
+            last_used_at: naive(s.last_used_at),
+            expires_at: naive(s.expires_at),
+            revoked_at: s.revoked_at.map(naive),
+            user_agent: s.user_agent.clone(),
+            ip: s.ip.clone(),
+        }
+    }
+}
+
+impl TryFrom<SessionRow> for Session {
+    type Error = StoreError;
+
+    fn try_from(row: SessionRow) -> Result<Self, StoreError> {
+        Ok(Session {
+            id: parse_uuid("session id", &row.id)?,
+            user_id: parse_uuid("session user id", &row.user_id)?,
+            refresh_jti: parse_uuid("refresh jti", &row.refresh_jti)?,
+            previous_refresh_jti: row
+                .previous_refresh_jti
+                .as_deref()
+                .map(|j| parse_uuid("previous refresh jti", j))
+                .transpose()?,
+            rotated_at: row.rotated_at.map(utc),
+            created_at: utc(row.created_at),
+            last_used_at: utc(row.last_used_at),
+            expires_at: utc(row.expires_at),
+            revoked_at: row.revoked_at.map(utc),
+            user_agent: row.user_agent,
+            ip: row.ip,
+        })
+    }
+}

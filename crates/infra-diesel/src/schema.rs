@@ -1,0 +1,44 @@
+// Kept by hand in the types both backends share (see migrations/): TEXT ids, TIMESTAMP in UTC.
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        username -> Text,
+        username_lower -> Text,
+        email -> Text,
+        name -> Nullable<Text>,
+        role -> Text,
+        is_active -> Bool,
+        password_hash -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        refresh_jti -> Text,
+        previous_refresh_jti -> Nullable<Text>,
+        rotated_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        last_used_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        user_agent -> Nullable<Text>,
+        ip -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    login_throttles (key) {
+        key -> Text,
+        failed_count -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, sessions, login_throttles);

@@ -1,0 +1,135 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use domain::ports::StoreResult;
+use domain::{Session, SessionRepository};
+use uuid::Uuid;
+
+use crate::DieselStore;
+use crate::rows::{SessionRow, naive};
+use crate::schema::sessions;
+
+#[async_trait]
+impl SessionRepository for DieselStore {
+    async fn insert(&self, session: &Session) -> StoreResult<()> {
+        let row = SessionRow::from(session);
+        self.run(move |conn| {
+            diesel::insert_into(sessions::table)
+                .values(&row)
+                .execute(conn)
+                .map(drop)
+        })
+        .await
+    }
+
+    async fn find(&self, id: Uuid) -> StoreResult<Option<Session>> {
+        let id = id.to_string();
+        self.run(move |conn| {
+            sessions::table
+                .find(id)
+                .select(SessionRow::as_select())
+                .first(conn)
+                .optional()
+        })
+        .await?
+        .map(Session::try_from)
+        .transpose()
+    }
+
+    async fn rotate_refresh(
+        &self,
+        id: Uuid,
+        current: Uuid,
+        next: Uuid,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (id, current, next) = (id.to_string(), current.to_string(), next.to_string());
+        let (now, expires_at) = (naive(now), naive(expires_at));
+        self.run(move |conn| {
+            diesel::update(
+                sessions::table
+                    .find(id)
+                    .filter(sessions::refresh_jti.eq(&current))
+                    .filter(sessions::revoked_at.is_null()),
+            )
+            .set((
+                sessions::previous_refresh_jti.eq(&current),
+                sessions::refresh_jti.eq(next),
+                sessions::rotated_at.eq(now),
+                sessions::last_used_at.eq(now),
+                sessions::expires_at.eq(expires_at),
+            ))
+            .execute(conn)
+            .map(|updated| updated == 1)
+        })
+        .await
+    }
+
+    async fn touch(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<()> {
+        let (id, now) = (id.to_string(), naive(now));
+        self.run(move |conn| {
+            diesel::update(sessions::table.find(id))
+                .set(sessions::last_used_at.eq(now))
+                .execute(conn)
+                .map(drop)
+        })
+        .await
+    }
+
+    async fn revoke(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
+        let (id, now) = (id.to_string(), naive(now));
+        self.run(move |conn| {
+            diesel::update(sessions::table.find(id).filter(sessions::revoked_at.is_null()))
+                .set(sessions::revoked_at.eq(now))
+                .execute(conn)
+                .map(|updated| updated == 1)
+        })
+        .await
+    }
+
+    async fn revoke_all_for_user(
+        &self,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let user_id = user_id.to_string();
+        // No session has the nil id, so "keep nothing" needs no second query shape.
+        let keep = keep.unwrap_or(Uuid::nil()).to_string();
+        let now = naive(now);
+        self.run(move |conn| {
+            diesel::update(
+                sessions::table
+                    .filter(sessions::user_id.eq(user_id))
+                    .filter(sessions::revoked_at.is_null())
+                    .filter(sessions::id.ne(keep)),
+            )
+            .set(sessions::revoked_at.eq(now))
+            .execute(conn)
+            .map(|updated| updated as u64)
+        })
+        .await
+    }
+
+    async fn list_active_for_user(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Session>> {
+        let (user_id, now) = (user_id.to_string(), naive(now));
+        self.run(move |conn| {
+            sessions::table
+                .filter(sessions::user_id.eq(user_id))
+                .filter(sessions::revoked_at.is_null())
+                .filter(sessions::expires_at.gt(now))
+                .order((sessions::created_at.desc(), sessions::id.desc()))
+                .select(SessionRow::as_select())
+                .load(conn)
+        })
+        .await?
+        .into_iter()
+        .map(Session::try_from)
+        .collect()
+    }
+}

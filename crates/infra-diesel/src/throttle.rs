@@ -1,0 +1,95 @@
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use domain::ports::StoreResult;
+use domain::{LoginThrottle, LoginThrottleRepository, StoreError};
+
+use crate::rows::{naive, utc};
+use crate::schema::login_throttles;
+use crate::{DbConnection, DieselStore};
+
+/// Adds one failure in a single statement, so that concurrent processes never lose a count.
+/// Upserts do not compile on the multi-backend connection: the statement is written per backend.
+fn upsert_failure(conn: &mut DbConnection, key: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    let insert = (
+        login_throttles::key.eq(key),
+        login_throttles::failed_count.eq(1),
+        login_throttles::updated_at.eq(now),
+    );
+    let bump = (
+        login_throttles::failed_count.eq(login_throttles::failed_count + 1),
+        login_throttles::updated_at.eq(now),
+    );
+    match conn {
+        DbConnection::Pg(conn) => diesel::insert_into(login_throttles::table)
+            .values(insert)
+            .on_conflict(login_throttles::key)
+            .do_update()
+            .set(bump)
+            .execute(conn),
+        DbConnection::Sqlite(conn) => diesel::insert_into(login_throttles::table)
+            .values(insert)
+            .on_conflict(login_throttles::key)
+            .do_update()
+            .set(bump)
+            .execute(conn),
+    }
+}
+
+#[async_trait]
+impl LoginThrottleRepository for DieselStore {
+    async fn get(&self, key: &str) -> StoreResult<Option<LoginThrottle>> {
+        let key = key.to_owned();
+        let row = self
+            .run(move |conn| {
+                login_throttles::table
+                    .find(key)
+                    .select((login_throttles::failed_count, login_throttles::locked_until))
+                    .first::<(i32, Option<NaiveDateTime>)>(conn)
+                    .optional()
+            })
+            .await?;
+        Ok(row.map(|(failed_count, locked_until)| LoginThrottle {
+            failed_count: u32::try_from(failed_count).unwrap_or_default(),
+            locked_until: locked_until.map(utc),
+        }))
+    }
+
+    async fn record_failure(&self, key: &str, now: DateTime<Utc>) -> StoreResult<u32> {
+        let (key, now) = (key.to_owned(), naive(now));
+        let count = self
+            .run(move |conn| {
+                // The upsert holds the row until commit: the count read back is this failure's.
+                conn.transaction(|conn| {
+                    upsert_failure(conn, &key, now)?;
+                    login_throttles::table
+                        .find(&key)
+                        .select(login_throttles::failed_count)
+                        .first::<i32>(conn)
+                })
+            })
+            .await?;
+        u32::try_from(count).map_err(|_| StoreError::Other(format!("negative failure count {count}")))
+    }
+
+    async fn lock(&self, key: &str, until: DateTime<Utc>) -> StoreResult<()> {
+        let (key, until) = (key.to_owned(), naive(until));
+        self.run(move |conn| {
+            diesel::update(login_throttles::table.find(key))
+                .set(login_throttles::locked_until.eq(until))
+                .execute(conn)
+                .map(drop)
+        })
+        .await
+    }
+
+    async fn clear(&self, key: &str) -> StoreResult<()> {
+        let key = key.to_owned();
+        self.run(move |conn| {
+            diesel::delete(login_throttles::table.find(key))
+                .execute(conn)
+                .map(drop)
+        })
+        .await
+    }
+}

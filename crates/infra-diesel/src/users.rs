@@ -1,0 +1,152 @@
+use async_trait::async_trait;
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use domain::ports::StoreResult;
+use domain::{Page, Role, User, UserRepository};
+use uuid::Uuid;
+
+use crate::DieselStore;
+use crate::rows::UserRow;
+use crate::schema::{login_throttles, sessions, users};
+
+/// Users with the lock of their login throttle (keyed by the user's id).
+macro_rules! users_with_lock {
+    () => {
+        users::table
+            .left_join(login_throttles::table.on(login_throttles::key.eq(users::id)))
+            .select((UserRow::as_select(), login_throttles::locked_until.nullable()))
+    };
+}
+
+type Found = (UserRow, Option<NaiveDateTime>);
+
+fn into_user((row, locked_until): Found) -> StoreResult<User> {
+    row.into_user(locked_until)
+}
+
+impl DieselStore {
+    async fn find_user_where<F>(&self, query: F) -> StoreResult<Option<User>>
+    where
+        F: FnOnce(&mut crate::DbConnection) -> QueryResult<Option<Found>> + Send + 'static,
+    {
+        self.run(query).await?.map(into_user).transpose()
+    }
+}
+
+#[async_trait]
+impl UserRepository for DieselStore {
+    async fn insert(&self, user: &User) -> StoreResult<()> {
+        let row = UserRow::from(user);
+        self.run(move |conn| {
+            diesel::insert_into(users::table)
+                .values(&row)
+                .execute(conn)
+                .map(drop)
+        })
+        .await
+    }
+
+    async fn find_by_id(&self, id: Uuid) -> StoreResult<Option<User>> {
+        let id = id.to_string();
+        self.find_user_where(move |conn| {
+            users_with_lock!()
+                .filter(users::id.eq(id))
+                .first::<Found>(conn)
+                .optional()
+        })
+        .await
+    }
+
+    async fn find_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        let wanted = username.to_lowercase();
+        self.find_user_where(move |conn| {
+            users_with_lock!()
+                .filter(users::username_lower.eq(wanted))
+                .first::<Found>(conn)
+                .optional()
+        })
+        .await
+    }
+
+    async fn find_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        let email = email.to_owned();
+        self.find_user_where(move |conn| {
+            users_with_lock!()
+                .filter(users::email.eq(email))
+                .first::<Found>(conn)
+                .optional()
+        })
+        .await
+    }
+
+    async fn update(&self, user: &User) -> StoreResult<()> {
+        let row = UserRow::from(user);
+        self.run(move |conn| {
+            diesel::update(users::table.find(&row.id))
+                .set((
+                    users::username.eq(&row.username),
+                    users::username_lower.eq(&row.username_lower),
+                    users::email.eq(&row.email),
+                    users::name.eq(&row.name),
+                    users::role.eq(&row.role),
+                    users::is_active.eq(row.is_active),
+                    users::password_hash.eq(&row.password_hash),
+                    users::updated_at.eq(row.updated_at),
+                ))
+                .execute(conn)
+                .map(drop)
+        })
+        .await
+    }
+
+    async fn delete(&self, id: Uuid) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.run(move |conn| {
+            conn.transaction(|conn| {
+                diesel::delete(sessions::table.filter(sessions::user_id.eq(&id))).execute(conn)?;
+                diesel::delete(users::table.find(&id))
+                    .execute(conn)
+                    .map(|deleted| deleted > 0)
+            })
+        })
+        .await
+    }
+
+    async fn list(&self, page: u32, per_page: u32) -> StoreResult<Page<User>> {
+        let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
+        let (rows, total) = self
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    let total = users::table.count().get_result::<i64>(conn)?;
+                    let rows = users_with_lock!()
+                        .order((users::created_at.asc(), users::id.asc()))
+                        .limit(i64::from(per_page))
+                        .offset(offset)
+                        .load::<Found>(conn)?;
+                    Ok((rows, total))
+                })
+            })
+            .await?;
+        Ok(Page {
+            items: rows.into_iter().map(into_user).collect::<StoreResult<_>>()?,
+            page,
+            per_page,
+            total: u64::try_from(total).unwrap_or_default(),
+        })
+    }
+
+    async fn count_active_with_role(&self, role: Role) -> StoreResult<u64> {
+        let role = role.as_str();
+        let count = self
+            .run(move |conn| {
+                users::table
+                    .filter(users::is_active.eq(true))
+                    .filter(users::role.eq(role))
+                    .count()
+                    .get_result::<i64>(conn)
+            })
+            .await?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+}
+

@@ -1,0 +1,66 @@
+//! The storage contract, run against the diesel adapter on both backends.
+
+use std::sync::Arc;
+
+use domain::contract::Stores;
+use infra_diesel::testing::TestDatabase;
+
+async fn stores_on(db: TestDatabase) -> Stores {
+    let store = db.store().await;
+    Stores {
+        users: Arc::new(store.clone()),
+        sessions: Arc::new(store.clone()),
+        throttle: Arc::new(store),
+        guard: Box::new(db),
+    }
+}
+
+mod sqlite {
+    use super::*;
+    domain::storage_contract_tests!(stores_on(TestDatabase::sqlite()));
+}
+
+mod postgres {
+    use super::*;
+    domain::storage_contract_tests!(stores_on(TestDatabase::postgres()));
+}
+
+mod setup {
+    use infra_diesel::{Backend, DieselStore};
+    use infra_diesel::testing::TestDatabase;
+
+    #[tokio::test]
+    async fn migrations_are_idempotent_and_the_backend_follows_the_url() {
+        for db in [TestDatabase::sqlite(), TestDatabase::postgres()] {
+            let store = db.store().await;
+            assert_eq!(store.migrate().await.unwrap(), 0, "already applied");
+            store.ping().await.unwrap();
+            let expected = if db.url().starts_with("postgres") {
+                Backend::Postgres
+            } else {
+                Backend::Sqlite
+            };
+            assert_eq!(store.backend(), expected);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_url_creates_its_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/deeper/auth.db");
+        let url = format!("sqlite://{}", path.display());
+        let store = DieselStore::connect(&url, 2).unwrap();
+        store.migrate().await.unwrap();
+        assert!(path.exists());
+    }
+
+    #[test]
+    fn a_bad_postgres_url_is_an_error_not_a_sqlite_file() {
+        let url = "postgres://nobody@127.0.0.1:1/none";
+        assert_eq!(Backend::from_url(url), Backend::Postgres);
+        assert_eq!(Backend::from_url("postgresql://h/db"), Backend::Postgres);
+        assert!(DieselStore::connect(url, 1).is_err());
+        // Tried as a SQLite path, the URL would have made this folder.
+        assert!(!std::path::Path::new("postgres:").exists());
+    }
+}

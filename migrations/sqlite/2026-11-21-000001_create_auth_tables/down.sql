@@ -1,0 +1,3 @@
+DROP TABLE login_throttles;
+DROP TABLE sessions;
+DROP TABLE users;
