@@ -1,1 +1,121 @@
-fn main(){}
+use std::io::BufRead;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use api_actix::clock::SystemClock;
+use api_actix::config::Settings;
+use api_actix::startup::{Application, Storage, build_ports, describe, open_database};
+use api_actix::telemetry;
+use clap::{Parser, Subcommand};
+use domain::{NewUser, UserService};
+
+/// auth-api: registration, login and JWT sessions over HTTP.
+#[derive(Parser)]
+#[command(name = "api-actix", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply pending migrations (unless disabled) and serve (the default).
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Create an admin, or promote an existing user, reading the password from standard input.
+    CreateAdmin {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// Read the password as one line from standard input (required: never on the command
+        /// line, where other users of the machine could see it).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings.log.format);
+    match run(cli.command.unwrap_or(Command::Serve), settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let app = Application::build(&settings).await?;
+            tracing::info!(
+                host = %settings.server.host,
+                port = app.port(),
+                env = settings.env.as_str(),
+                "auth-api listening"
+            );
+            app.run_until_stopped().await?;
+            tracing::info!("auth-api stopped");
+            Ok(())
+        }
+        Command::Migrate => {
+            let mut settings = settings;
+            settings.database.run_migrations = true;
+            open_database(&settings).await?;
+            Ok(())
+        }
+        Command::CreateAdmin {
+            username,
+            email,
+            password_stdin,
+        } => {
+            if !password_stdin {
+                bail!("pass --password-stdin and give the password on standard input");
+            }
+            let password = read_password_line()?;
+            let store = open_database(&settings).await?;
+            let ports = build_ports(&settings, Storage::from_store(store), Arc::new(SystemClock))?;
+            let new_admin = NewUser {
+                username,
+                email,
+                password,
+                name: None,
+            };
+            match UserService::new(ports).create_admin(new_admin).await {
+                Ok((admin, true)) => println!("created admin {} ({})", admin.username, admin.id),
+                Ok((admin, false)) => println!("promoted {} ({}) to admin", admin.username, admin.id),
+                Err(err) => bail!("cannot create the admin: {}", describe(&err)),
+            }
+            Ok(())
+        }
+    }
+}
+
+/// One line from standard input, without its line break.
+fn read_password_line() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        bail!("no password on standard input");
+    }
+    Ok(password.to_owned())
+}

@@ -16,7 +16,7 @@ pub mod testing;
 use domain::StoreError;
 use domain::ports::StoreResult;
 
-pub use connection::{Backend, DbConnection, DbPool};
+pub use connection::{Backend, DbConnection, DbPool, sqlite_path};
 pub use migrations::{MigrationError, run_migrations};
 
 use crate::connection::build_pool;

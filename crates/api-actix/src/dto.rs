@@ -1,0 +1,221 @@
+//! The JSON shapes of the contract. Requests refuse unknown fields, so that nothing a client
+//! slips in (`"role": "admin"` at register) is silently dropped or, worse, applied.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use domain::{IssuedTokens, NewUser, Page, Role, Session, User, UserPatch};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+fn rfc3339_opt<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => rfc3339(t, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+impl From<RegisterRequest> for NewUser {
+    fn from(r: RegisterRequest) -> Self {
+        NewUser {
+            username: r.username,
+            email: r.email,
+            password: r.password,
+            name: r.name,
+        }
+    }
+}
+
+/// `login` is a username or an email; `username` or `email` may stand in for it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    #[serde(default)]
+    pub login: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    pub password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// RFC 7009's request; the hint is accepted and not needed.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    pub token: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub token_type_hint: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub name: Option<Option<String>>,
+    #[serde(default)]
+    pub role: Option<Role>,
+    #[serde(default)]
+    pub is_active: Option<bool>,
+}
+
+impl From<UpdateUserRequest> for UserPatch {
+    fn from(r: UpdateUserRequest) -> Self {
+        UserPatch {
+            username: r.username,
+            email: r.email,
+            name: r.name,
+            role: r.role,
+            is_active: r.is_active,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub page: Option<u32>,
+    pub per_page: Option<u32>,
+}
+
+#[derive(Serialize)]
+pub struct UserResponse {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub role: Role,
+    pub is_active: bool,
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub locked_until: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<User> for UserResponse {
+    fn from(u: User) -> Self {
+        UserResponse {
+            id: u.id.to_string(),
+            username: u.username,
+            email: u.email,
+            name: u.name,
+            role: u.role,
+            is_active: u.is_active,
+            locked_until: u.locked_until,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+/// The OAuth 2.0 token response, with the user.
+#[derive(Serialize)]
+pub struct TokenResponse {
+    pub token_type: &'static str,
+    pub access_token: String,
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub refresh_expires_in: i64,
+    pub user: UserResponse,
+}
+
+impl From<IssuedTokens> for TokenResponse {
+    fn from(t: IssuedTokens) -> Self {
+        TokenResponse {
+            token_type: "Bearer",
+            access_token: t.access_token,
+            expires_in: t.access_expires_in,
+            refresh_token: t.refresh_token,
+            refresh_expires_in: t.refresh_expires_in,
+            user: t.user.into(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct SessionResponse {
+    pub id: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    pub last_used_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    pub expires_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub current: bool,
+}
+
+impl SessionResponse {
+    pub fn new(s: Session, current_id: uuid::Uuid) -> Self {
+        SessionResponse {
+            id: s.id.to_string(),
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            expires_at: s.expires_at,
+            user_agent: s.user_agent,
+            ip: s.ip,
+            current: s.id == current_id,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct Items<T> {
+    pub items: Vec<T>,
+}
+
+#[derive(Serialize)]
+pub struct PageResponse<T> {
+    pub items: Vec<T>,
+    pub page: u32,
+    pub per_page: u32,
+    pub total: u64,
+}
+
+impl PageResponse<UserResponse> {
+    pub fn users(page: Page<User>) -> Self {
+        PageResponse {
+            items: page.items.into_iter().map(UserResponse::from).collect(),
+            page: page.page,
+            per_page: page.per_page,
+            total: page.total,
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The one place where failures become HTTP: RFC 9457 problem details with the contract's codes.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use domain::{DomainError, FieldError};
+use serde::Serialize;
+
+use crate::request_id;
+
+/// Everything a request can fail with: the domain's errors and the HTTP layer's own.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("{0}")]
+    MalformedJson(&'static str),
+    #[error("the request body does not have the expected shape")]
+    InvalidBody(Vec<FieldError>),
+    #[error("an access token is required: send Authorization: Bearer <token>")]
+    MissingToken,
+    #[error("no such route")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed(&'static [&'static str]),
+    #[error("the request body is larger than 64 KiB")]
+    PayloadTooLarge,
+    #[error("the request body must be application/json")]
+    UnsupportedMediaType,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: &'static str,
+    status: u16,
+    detail: String,
+    code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+}
+
+impl ApiError {
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::Domain(err) => match err {
+                DomainError::Validation(_) => "validation_failed",
+                DomainError::UsernameTaken => "username_taken",
+                DomainError::EmailTaken => "email_taken",
+                DomainError::InvalidCredentials => "invalid_credentials",
+                DomainError::AccountLocked { .. } => "account_locked",
+                DomainError::AccountDisabled => "account_disabled",
+                DomainError::InvalidToken => "invalid_token",
+                DomainError::WrongTokenType => "wrong_token_type",
+                DomainError::TokenExpired => "token_expired",
+                DomainError::TokenRevoked => "token_revoked",
+                DomainError::RefreshTokenReused => "refresh_token_reused",
+                DomainError::Forbidden => "forbidden",
+                DomainError::UserNotFound => "user_not_found",
+                DomainError::SessionNotFound => "session_not_found",
+                DomainError::LastAdmin => "last_admin",
+                DomainError::Unavailable => "unavailable",
+                DomainError::Internal(_) => "internal_error",
+            },
+            ApiError::MalformedJson(_) => "malformed_json",
+            ApiError::InvalidBody(_) => "validation_failed",
+            ApiError::MissingToken => "missing_token",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+        }
+    }
+
+    fn field_errors(&self) -> Option<&[FieldError]> {
+        match self {
+            ApiError::Domain(DomainError::Validation(errors)) | ApiError::InvalidBody(errors) => {
+                Some(errors)
+            }
+            _ => None,
+        }
+    }
+
+    /// What a client may read. Internal failures say nothing of their cause.
+    fn detail(&self) -> String {
+        match self {
+            ApiError::Domain(DomainError::Internal(_)) => {
+                "An unexpected error occurred; it has been logged with this request's id.".into()
+            }
+            ApiError::Domain(DomainError::Unavailable) => {
+                "The database cannot be reached right now; try again shortly.".into()
+            }
+            other => {
+                let text = other.to_string();
+                let mut chars = text.chars();
+                let sentence = match chars.next() {
+                    Some(first) => format!("{}{}", first.to_uppercase(), chars.as_str()),
+                    None => text,
+                };
+                if sentence.ends_with('.') {
+                    sentence
+                } else {
+                    sentence + "."
+                }
+            }
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Domain(err) => match err {
+                DomainError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                DomainError::UsernameTaken | DomainError::EmailTaken | DomainError::LastAdmin => {
+                    StatusCode::CONFLICT
+                }
+                DomainError::InvalidCredentials
+                | DomainError::InvalidToken
+                | DomainError::WrongTokenType
+                | DomainError::TokenExpired
+                | DomainError::TokenRevoked
+                | DomainError::RefreshTokenReused => StatusCode::UNAUTHORIZED,
+                DomainError::AccountLocked { .. } => StatusCode::LOCKED,
+                DomainError::AccountDisabled | DomainError::Forbidden => StatusCode::FORBIDDEN,
+                DomainError::UserNotFound | DomainError::SessionNotFound => StatusCode::NOT_FOUND,
+                DomainError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                DomainError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            ApiError::InvalidBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::MissingToken => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        match self {
+            ApiError::Domain(DomainError::Internal(cause)) => {
+                tracing::error!(%cause, "request failed unexpectedly");
+            }
+            ApiError::Domain(DomainError::Unavailable) => {
+                tracing::warn!("request failed: the database is unavailable");
+            }
+            _ => {}
+        }
+        let problem = Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: self.detail(),
+            code: self.code(),
+            request_id: request_id::current(),
+            errors: self.field_errors(),
+        };
+        let mut response = HttpResponse::build(status);
+        response.content_type("application/problem+json");
+        match self {
+            ApiError::MissingToken => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            ApiError::Domain(
+                DomainError::InvalidToken
+                | DomainError::WrongTokenType
+                | DomainError::TokenExpired
+                | DomainError::TokenRevoked,
+            ) => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                ));
+            }
+            ApiError::Domain(DomainError::AccountLocked {
+                retry_after_seconds,
+            }) => {
+                response.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
+            }
+            ApiError::Domain(DomainError::Unavailable) => {
+                response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            ApiError::MethodNotAllowed(allowed) => {
+                response.insert_header((header::ALLOW, allowed.join(", ")));
+            }
+            _ => {}
+        }
+        response.body(serde_json::to_string(&problem).unwrap_or_default())
+    }
+}

@@ -1,0 +1,13 @@
+//! auth-api's HTTP server: configuration, wiring, and the mapping of HTTP to the domain.
+
+pub mod clock;
+pub mod config;
+mod dto;
+mod error;
+mod extract;
+pub mod request_id;
+mod routes;
+mod secrets;
+pub mod startup;
+mod state;
+pub mod telemetry;

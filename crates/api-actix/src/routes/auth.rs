@@ -1,0 +1,134 @@
+use actix_web::{HttpRequest, HttpResponse, web};
+use domain::DomainError;
+
+use super::{parse_id, resource};
+use crate::dto::{
+    ChangePasswordRequest, Items, LoginRequest, RefreshRequest, RegisterRequest, RevokeRequest,
+    SessionResponse, TokenResponse, UserResponse,
+};
+use crate::error::ApiError;
+use crate::extract::{Authenticated, JsonBody, OptionalJsonBody, bearer_token, client_info};
+use crate::state::AppState;
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/register", &["POST"]).route(web::post().to(register)))
+        .service(resource("/login", &["POST"]).route(web::post().to(login)))
+        .service(resource("/refresh", &["POST"]).route(web::post().to(refresh)))
+        .service(resource("/logout", &["POST"]).route(web::post().to(logout)))
+        .service(resource("/logout-all", &["POST"]).route(web::post().to(logout_all)))
+        .service(resource("/revoke", &["POST"]).route(web::post().to(revoke)))
+        .service(resource("/me", &["GET"]).route(web::get().to(me)))
+        .service(resource("/whoami", &["GET"]).route(web::get().to(me)))
+        .service(resource("/password", &["PUT"]).route(web::put().to(change_password)))
+        .service(resource("/sessions", &["GET"]).route(web::get().to(sessions)))
+        .service(resource("/sessions/{id}", &["DELETE"]).route(web::delete().to(end_session)));
+}
+
+async fn register(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    JsonBody(body): JsonBody<RegisterRequest>,
+) -> Result<HttpResponse> {
+    let issued = state.auth.register(body.into(), &client_info(&req)).await?;
+    Ok(HttpResponse::Created().json(TokenResponse::from(issued)))
+}
+
+async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    JsonBody(body): JsonBody<LoginRequest>,
+) -> Result<HttpResponse> {
+    let login = body.login.or(body.username).or(body.email).ok_or_else(|| {
+        ApiError::InvalidBody(vec![domain::FieldError::new(
+            "login",
+            "required",
+            "is required (a username or an email)",
+        )])
+    })?;
+    let issued = state
+        .auth
+        .login(&login, &body.password, &client_info(&req))
+        .await?;
+    Ok(HttpResponse::Ok().json(TokenResponse::from(issued)))
+}
+
+/// The refresh token comes as the bearer token or in the body.
+async fn refresh(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    OptionalJsonBody(body): OptionalJsonBody<RefreshRequest>,
+) -> Result<HttpResponse> {
+    let token = match bearer_token(&req)? {
+        Some(token) => token,
+        None => body
+            .map(|b| b.refresh_token)
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError::MissingToken)?,
+    };
+    let issued = state.auth.refresh(&token).await?;
+    Ok(HttpResponse::Ok().json(TokenResponse::from(issued)))
+}
+
+async fn logout(state: web::Data<AppState>, Authenticated(me): Authenticated) -> Result<HttpResponse> {
+    state.auth.logout(&me).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn logout_all(
+    state: web::Data<AppState>,
+    Authenticated(me): Authenticated,
+) -> Result<HttpResponse> {
+    state.auth.logout_all(&me).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// RFC 7009: the same answer whether or not the token meant anything.
+async fn revoke(
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<RevokeRequest>,
+) -> Result<HttpResponse> {
+    state.auth.revoke_token(&body.token).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({})))
+}
+
+async fn me(Authenticated(me): Authenticated) -> HttpResponse {
+    HttpResponse::Ok().json(UserResponse::from(me.user))
+}
+
+async fn change_password(
+    state: web::Data<AppState>,
+    Authenticated(me): Authenticated,
+    JsonBody(body): JsonBody<ChangePasswordRequest>,
+) -> Result<HttpResponse> {
+    state
+        .auth
+        .change_password(&me, &body.current_password, &body.new_password)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn sessions(
+    state: web::Data<AppState>,
+    Authenticated(me): Authenticated,
+) -> Result<HttpResponse> {
+    let items = state
+        .auth
+        .sessions(&me)
+        .await?
+        .into_iter()
+        .map(|s| SessionResponse::new(s, me.session_id))
+        .collect();
+    Ok(HttpResponse::Ok().json(Items { items }))
+}
+
+async fn end_session(
+    state: web::Data<AppState>,
+    Authenticated(me): Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let id = parse_id(&id, DomainError::SessionNotFound)?;
+    state.auth.end_session(&me, id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

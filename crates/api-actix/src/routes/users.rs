@@ -1,0 +1,81 @@
+use actix_web::{HttpResponse, web};
+use domain::DomainError;
+
+use super::{parse_id, resource};
+use crate::dto::{PageQuery, PageResponse, UpdateUserRequest, UserResponse};
+use crate::error::ApiError;
+use crate::extract::{Authenticated, JsonBody};
+use crate::state::AppState;
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+const DEFAULT_PER_PAGE: u32 = 20;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("", &["GET"]).route(web::get().to(list)))
+        .service(
+            resource("/{id}", &["GET", "PATCH", "PUT", "DELETE"])
+                .route(web::get().to(get))
+                .route(web::patch().to(update))
+                .route(web::put().to(update))
+                .route(web::delete().to(delete)),
+        )
+        .service(resource("/{id}/unlock", &["POST"]).route(web::post().to(unlock)));
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    Authenticated(me): Authenticated,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse> {
+    let page = state
+        .users
+        .list(
+            &me,
+            query.page.unwrap_or(1),
+            query.per_page.unwrap_or(DEFAULT_PER_PAGE),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(PageResponse::users(page)))
+}
+
+async fn get(
+    state: web::Data<AppState>,
+    Authenticated(me): Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let id = parse_id(&id, DomainError::UserNotFound)?;
+    let user = state.users.get(&me, id).await?;
+    Ok(HttpResponse::Ok().json(UserResponse::from(user)))
+}
+
+async fn update(
+    state: web::Data<AppState>,
+    Authenticated(me): Authenticated,
+    id: web::Path<String>,
+    JsonBody(body): JsonBody<UpdateUserRequest>,
+) -> Result<HttpResponse> {
+    let id = parse_id(&id, DomainError::UserNotFound)?;
+    let user = state.users.update(&me, id, body.into()).await?;
+    Ok(HttpResponse::Ok().json(UserResponse::from(user)))
+}
+
+async fn delete(
+    state: web::Data<AppState>,
+    Authenticated(me): Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let id = parse_id(&id, DomainError::UserNotFound)?;
+    state.users.delete(&me, id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn unlock(
+    state: web::Data<AppState>,
+    Authenticated(me): Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
+    let id = parse_id(&id, DomainError::UserNotFound)?;
+    let user = state.users.unlock(&me, id).await?;
+    Ok(HttpResponse::Ok().json(UserResponse::from(user)))
+}

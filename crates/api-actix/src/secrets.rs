@@ -1,0 +1,84 @@
+//! The JWT signing secret: configured, or in development generated once and kept on disk.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use infra_diesel::Backend;
+use rand::RngCore;
+
+use crate::config::{AppEnv, Secret, Settings};
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot keep a generated JWT secret in {path}: {source}")]
+pub struct SecretFileError {
+    path: PathBuf,
+    source: std::io::Error,
+}
+
+/// The configured secret; else (development and test only: production refuses to start without
+/// one) the one kept beside the SQLite file, generated on first use.
+pub fn jwt_secret(settings: &Settings) -> Result<Secret, SecretFileError> {
+    if let Some(secret) = &settings.jwt.secret {
+        return Ok(secret.clone());
+    }
+    debug_assert_ne!(settings.env, AppEnv::Production);
+    let path = generated_secret_path(&settings.database.url);
+    let secret = read_or_generate(&path).map_err(|source| SecretFileError {
+        path: path.clone(),
+        source,
+    })?;
+    tracing::warn!(
+        path = %path.display(),
+        "no JWT secret configured (JWT_SECRET_KEY): using a generated one kept on disk; \
+         configure one before going to production"
+    );
+    Ok(secret)
+}
+
+fn generated_secret_path(database_url: &str) -> PathBuf {
+    let folder = match Backend::from_url(database_url) {
+        Backend::Sqlite => Path::new(infra_diesel::sqlite_path(database_url))
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+        Backend::Postgres => PathBuf::from("data"),
+    };
+    folder.join("jwt-secret")
+}
+
+fn read_or_generate(path: &Path) -> std::io::Result<Secret> {
+    match std::fs::read_to_string(path) {
+        Ok(existing) if !existing.trim().is_empty() => return Ok(Secret::new(existing.trim())),
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err),
+    }
+    if let Some(folder) = path.parent().filter(|f| !f.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder)?;
+    }
+    let mut bytes = [0u8; 48];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(secret.as_bytes())?;
+    Ok(Secret::new(secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generated_secret_is_kept_beside_the_sqlite_file_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("db/auth.db").display().to_string();
+        let path = generated_secret_path(&url);
+        assert_eq!(path, dir.path().join("db/jwt-secret"));
+        let first = read_or_generate(&path).unwrap();
+        assert!(first.expose().len() >= 64);
+        assert_eq!(read_or_generate(&path).unwrap(), first);
+    }
+}
