@@ -231,7 +231,10 @@ impl Settings {
                 .try_parsing(true)
                 .source(Some(app_vars)),
         );
-        let overrides = [("database.url", "DATABASE_URL"), ("jwt.secret", "JWT_SECRET_KEY")];
+        let overrides = [
+            ("database.url", "DATABASE_URL"),
+            ("jwt.secret", "JWT_SECRET_KEY"),
+        ];
         for (key, var) in overrides {
             if let Some(value) = vars.get(var) {
                 builder = builder
@@ -411,12 +414,21 @@ mod tests {
         assert_eq!((s.server.host.as_str(), s.server.port), ("127.0.0.1", 8080));
         assert_eq!(s.database.url, "data/auth.db");
         assert_eq!(s.jwt.algorithm, "HS256");
-        assert_eq!((s.jwt.issuer.as_str(), s.jwt.audience.as_str()), ("auth-api", "auth-api"));
-        assert_eq!((s.jwt.access_ttl_seconds, s.jwt.refresh_ttl_seconds), (900, 2_592_000));
+        assert_eq!(
+            (s.jwt.issuer.as_str(), s.jwt.audience.as_str()),
+            ("auth-api", "auth-api")
+        );
+        assert_eq!(
+            (s.jwt.access_ttl_seconds, s.jwt.refresh_ttl_seconds),
+            (900, 2_592_000)
+        );
         assert_eq!(s.jwt.refresh_reuse_grace_seconds, 10);
         assert_eq!(s.jwt.leeway_seconds, 0);
         assert_eq!(s.password.bcrypt_cost, 12);
-        assert_eq!((s.lockout.max_failed_attempts, s.lockout.duration_seconds), (5, 900));
+        assert_eq!(
+            (s.lockout.max_failed_attempts, s.lockout.duration_seconds),
+            (5, 900)
+        );
         assert!(s.rate_limit.enabled);
         assert_eq!(s.log.format, "pretty");
         assert!(s.jwt.secret.is_none());
@@ -441,7 +453,10 @@ mod tests {
 
     #[test]
     fn app_env_selects_its_file() {
-        assert_eq!(load(&[("APP_ENV", "test")]).unwrap().password.bcrypt_cost, 4);
+        assert_eq!(
+            load(&[("APP_ENV", "test")]).unwrap().password.bcrypt_cost,
+            4
+        );
         let secret = "x".repeat(32);
         let s = load(&[("APP_ENV", "production"), ("JWT_SECRET_KEY", &secret)]).unwrap();
         assert_eq!(s.log.format, "json");
@@ -454,13 +469,22 @@ mod tests {
             (&[("APP_ENV", "staging")], "APP_ENV"),
             (&[("APP__SERVER__PORT", "eighty")], "APP__SERVER__PORT"),
             (&[("APP__JWT__ALGORITHM", "none")], "APP__JWT__ALGORITHM"),
-            (&[("APP__PASSWORD__BCRYPT_COST", "3")], "APP__PASSWORD__BCRYPT_COST"),
-            (&[("APP__PASSWORD__BCRYPT_COST", "32")], "APP__PASSWORD__BCRYPT_COST"),
+            (
+                &[("APP__PASSWORD__BCRYPT_COST", "3")],
+                "APP__PASSWORD__BCRYPT_COST",
+            ),
+            (
+                &[("APP__PASSWORD__BCRYPT_COST", "32")],
+                "APP__PASSWORD__BCRYPT_COST",
+            ),
             (&[("DATABASE_URL", "mysql://h/db")], "DATABASE_URL"),
             (&[("DATABASE_URL", "postgres://")], "DATABASE_URL"),
             (&[("APP__LOG__FORMAT", "xml")], "APP__LOG__FORMAT"),
             (&[("APP_ENV", "production")], "JWT_SECRET_KEY"),
-            (&[("APP_ENV", "production"), ("JWT_SECRET_KEY", "short")], "JWT_SECRET_KEY"),
+            (
+                &[("APP_ENV", "production"), ("JWT_SECRET_KEY", "short")],
+                "JWT_SECRET_KEY",
+            ),
         ];
         for (vars, key) in cases {
             let err = load(vars).unwrap_err();
@@ -481,8 +505,11 @@ mod tests {
         let admin = s.admin_bootstrap.unwrap();
         assert_eq!(admin.username, "root_admin");
         assert!(!format!("{admin:?}").contains("password1"));
-        let err = load(&[("ADMIN_USERNAME", "root_admin"), ("ADMIN_PASSWORD", "password1")])
-            .unwrap_err();
+        let err = load(&[
+            ("ADMIN_USERNAME", "root_admin"),
+            ("ADMIN_PASSWORD", "password1"),
+        ])
+        .unwrap_err();
         assert_eq!(err.key, "ADMIN_EMAIL");
     }
 

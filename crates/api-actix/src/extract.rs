@@ -82,7 +82,8 @@ fn read_body(
         }
         let mut body = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|_| ApiError::MalformedJson("The request body could not be read."))?;
+            let chunk = chunk
+                .map_err(|_| ApiError::MalformedJson("The request body could not be read."))?;
             if body.len() + chunk.len() > BODY_LIMIT {
                 return Err(ApiError::PayloadTooLarge);
             }
@@ -97,7 +98,9 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|_| ApiError::MalformedJson("The request body is not valid JSON."))?;
     if !value.is_object() {
-        return Err(ApiError::MalformedJson("The request body must be a JSON object."));
+        return Err(ApiError::MalformedJson(
+            "The request body must be a JSON object.",
+        ));
     }
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
@@ -126,7 +129,9 @@ pub fn bearer_token(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let value = value.to_str().map_err(|_| domain::DomainError::InvalidToken)?;
+    let value = value
+        .to_str()
+        .map_err(|_| domain::DomainError::InvalidToken)?;
     let Some((scheme, token)) = value.split_once(' ') else {
         return Ok(None);
     };
@@ -189,11 +194,25 @@ mod tests {
 
     #[test]
     fn bodies_that_are_not_json_objects_are_malformed() {
-        for body in [&b"{"[..], b"", b"[]", b"\"text\"", b"42", b"null", b"\xff\xfe"] {
-            assert!(matches!(parse::<Body>(body), Err(ApiError::MalformedJson(_))));
+        for body in [
+            &b"{"[..],
+            b"",
+            b"[]",
+            b"\"text\"",
+            b"42",
+            b"null",
+            b"\xff\xfe",
+        ] {
+            assert!(matches!(
+                parse::<Body>(body),
+                Err(ApiError::MalformedJson(_))
+            ));
         }
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-        assert!(matches!(parse::<Body>(deep.as_bytes()), Err(ApiError::MalformedJson(_))));
+        assert!(matches!(
+            parse::<Body>(deep.as_bytes()),
+            Err(ApiError::MalformedJson(_))
+        ));
     }
 
     #[test]
@@ -203,8 +222,14 @@ mod tests {
             field(parse(br#"{"name":"a","role":"admin"}"#)),
             ("role".into(), "unknown_field")
         );
-        assert_eq!(field(parse(br#"{"name":1}"#)), ("name".into(), "invalid_type"));
-        assert_eq!(field(parse(br#"{"name":"a","age":-1}"#)), ("age".into(), "invalid_type"));
+        assert_eq!(
+            field(parse(br#"{"name":1}"#)),
+            ("name".into(), "invalid_type")
+        );
+        assert_eq!(
+            field(parse(br#"{"name":"a","age":-1}"#)),
+            ("age".into(), "invalid_type")
+        );
         assert!(parse::<Body>(br#"{"name":"a","age":null}"#).is_ok());
     }
 }

@@ -97,7 +97,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             };
             match UserService::new(ports).create_admin(new_admin).await {
                 Ok((admin, true)) => println!("created admin {} ({})", admin.username, admin.id),
-                Ok((admin, false)) => println!("promoted {} ({}) to admin", admin.username, admin.id),
+                Ok((admin, false)) => {
+                    println!("promoted {} ({}) to admin", admin.username, admin.id)
+                }
                 Err(err) => bail!("cannot create the admin: {}", describe(&err)),
             }
             Ok(())

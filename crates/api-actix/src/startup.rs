@@ -96,7 +96,10 @@ pub fn build_ports(
         users: storage.users,
         sessions: storage.sessions,
         throttle: storage.throttle,
-        hasher: Arc::new(BcryptHasher::new(settings.password.bcrypt_cost, max_hashes)?),
+        hasher: Arc::new(BcryptHasher::new(
+            settings.password.bcrypt_cost,
+            max_hashes,
+        )?),
         tokens: Arc::new(JwtCodec::new(
             &settings.jwt.algorithm,
             secret.expose().as_bytes(),

@@ -96,29 +96,48 @@ async fn stored(stores: &Stores, username: &str) -> User {
 
 pub async fn users_are_found_by_id_username_and_email(stores: &Stores) {
     let alice = stored(stores, "Alice_1").await;
-    assert_eq!(stores.users.find_by_id(alice.id).await.unwrap(), Some(alice.clone()));
+    assert_eq!(
+        stores.users.find_by_id(alice.id).await.unwrap(),
+        Some(alice.clone())
+    );
     assert_eq!(
         stores.users.find_by_username("aLiCe_1").await.unwrap(),
         Some(alice.clone())
     );
     assert_eq!(
-        stores.users.find_by_email("alice_1@example.com").await.unwrap(),
+        stores
+            .users
+            .find_by_email("alice_1@example.com")
+            .await
+            .unwrap(),
         Some(alice.clone())
     );
     assert_eq!(stores.users.find_by_id(Uuid::new_v4()).await.unwrap(), None);
     assert_eq!(stores.users.find_by_username("nobody").await.unwrap(), None);
-    assert_eq!(stores.users.find_by_email("a%@example.com").await.unwrap(), None);
-    assert_eq!(stores.users.find_by_username("Alice\\_1").await.unwrap(), None);
+    assert_eq!(
+        stores.users.find_by_email("a%@example.com").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        stores.users.find_by_username("Alice\\_1").await.unwrap(),
+        None
+    );
 }
 
 pub async fn usernames_and_emails_are_unique_case_insensitively(stores: &Stores) {
     let alice = stored(stores, "Alice_1").await;
     let mut same_name = user("ALICE_1");
     same_name.email = "other@example.com".into();
-    assert_eq!(stores.users.insert(&same_name).await, Err(StoreError::Conflict));
+    assert_eq!(
+        stores.users.insert(&same_name).await,
+        Err(StoreError::Conflict)
+    );
     let mut same_email = user("someone_else");
     same_email.email = alice.email.clone();
-    assert_eq!(stores.users.insert(&same_email).await, Err(StoreError::Conflict));
+    assert_eq!(
+        stores.users.insert(&same_email).await,
+        Err(StoreError::Conflict)
+    );
     assert_eq!(stores.users.list(1, 10).await.unwrap().total, 1);
 }
 
@@ -133,7 +152,10 @@ pub async fn updates_are_stored_and_checked_for_uniqueness(stores: &Stores) {
     alice.password_hash = "$2b$04$other".into();
     alice.updated_at = t0() + Duration::seconds(5);
     stores.users.update(&alice).await.unwrap();
-    assert_eq!(stores.users.find_by_id(alice.id).await.unwrap(), Some(alice.clone()));
+    assert_eq!(
+        stores.users.find_by_id(alice.id).await.unwrap(),
+        Some(alice.clone())
+    );
     assert_eq!(
         stores.users.find_by_username("alice_1").await.unwrap(),
         None,
@@ -183,8 +205,22 @@ pub async fn active_users_are_counted_by_role(stores: &Stores) {
     retired.is_active = false;
     stores.users.insert(&retired).await.unwrap();
     stored(stores, "plain_1").await;
-    assert_eq!(stores.users.count_active_with_role(Role::Admin).await.unwrap(), 1);
-    assert_eq!(stores.users.count_active_with_role(Role::User).await.unwrap(), 1);
+    assert_eq!(
+        stores
+            .users
+            .count_active_with_role(Role::Admin)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        stores
+            .users
+            .count_active_with_role(Role::User)
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 pub async fn sessions_round_trip_every_field(stores: &Stores) {
@@ -210,34 +246,44 @@ pub async fn refresh_rotation_is_a_compare_and_swap(stores: &Stores) {
     let (next, later) = (Uuid::new_v4(), t0() + Duration::seconds(60));
     let expires = later + Duration::days(30);
 
-    assert!(!stores
-        .sessions
-        .rotate_refresh(s.id, Uuid::new_v4(), next, later, expires)
-        .await
-        .unwrap());
-    assert!(stores
-        .sessions
-        .rotate_refresh(s.id, s.refresh_jti, next, later, expires)
-        .await
-        .unwrap());
+    assert!(
+        !stores
+            .sessions
+            .rotate_refresh(s.id, Uuid::new_v4(), next, later, expires)
+            .await
+            .unwrap()
+    );
+    assert!(
+        stores
+            .sessions
+            .rotate_refresh(s.id, s.refresh_jti, next, later, expires)
+            .await
+            .unwrap()
+    );
     let rotated = stores.sessions.find(s.id).await.unwrap().unwrap();
     assert_eq!(rotated.refresh_jti, next);
     assert_eq!(rotated.previous_refresh_jti, Some(s.refresh_jti));
     assert_eq!(rotated.rotated_at, Some(later));
     assert_eq!(rotated.last_used_at, later);
     assert_eq!(rotated.expires_at, expires);
-    assert!(!stores
-        .sessions
-        .rotate_refresh(s.id, s.refresh_jti, Uuid::new_v4(), later, expires)
-        .await
-        .unwrap(), "the old jti no longer rotates");
+    assert!(
+        !stores
+            .sessions
+            .rotate_refresh(s.id, s.refresh_jti, Uuid::new_v4(), later, expires)
+            .await
+            .unwrap(),
+        "the old jti no longer rotates"
+    );
 
     stores.sessions.revoke(s.id, later).await.unwrap();
-    assert!(!stores
-        .sessions
-        .rotate_refresh(s.id, next, Uuid::new_v4(), later, expires)
-        .await
-        .unwrap(), "a revoked session never rotates");
+    assert!(
+        !stores
+            .sessions
+            .rotate_refresh(s.id, next, Uuid::new_v4(), later, expires)
+            .await
+            .unwrap(),
+        "a revoked session never rotates"
+    );
 }
 
 pub async fn sessions_are_revoked_one_or_all(stores: &Stores) {
@@ -250,9 +296,18 @@ pub async fn sessions_are_revoked_one_or_all(stores: &Stores) {
     }
     let later = t0() + Duration::seconds(10);
     assert!(stores.sessions.revoke(a1.id, later).await.unwrap());
-    assert!(!stores.sessions.revoke(a1.id, later).await.unwrap(), "already revoked");
+    assert!(
+        !stores.sessions.revoke(a1.id, later).await.unwrap(),
+        "already revoked"
+    );
     assert_eq!(
-        stores.sessions.find(a1.id).await.unwrap().unwrap().revoked_at,
+        stores
+            .sessions
+            .find(a1.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
         Some(later)
     );
     assert_eq!(
@@ -263,11 +318,42 @@ pub async fn sessions_are_revoked_one_or_all(stores: &Stores) {
             .unwrap(),
         1
     );
-    assert!(stores.sessions.find(a2.id).await.unwrap().unwrap().revoked_at.is_some());
-    assert!(stores.sessions.find(a3.id).await.unwrap().unwrap().revoked_at.is_none());
-    assert!(stores.sessions.find(b1.id).await.unwrap().unwrap().revoked_at.is_none());
+    assert!(
+        stores
+            .sessions
+            .find(a2.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    assert!(
+        stores
+            .sessions
+            .find(a3.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
+    assert!(
+        stores
+            .sessions
+            .find(b1.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
     assert_eq!(
-        stores.sessions.revoke_all_for_user(alice.id, None, later).await.unwrap(),
+        stores
+            .sessions
+            .revoke_all_for_user(alice.id, None, later)
+            .await
+            .unwrap(),
         1
     );
 }
@@ -298,7 +384,16 @@ pub async fn touch_records_the_last_use(stores: &Stores) {
     stores.sessions.insert(&s).await.unwrap();
     let later = t0() + Duration::seconds(90);
     stores.sessions.touch(s.id, later).await.unwrap();
-    assert_eq!(stores.sessions.find(s.id).await.unwrap().unwrap().last_used_at, later);
+    assert_eq!(
+        stores
+            .sessions
+            .find(s.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at,
+        later
+    );
 }
 
 pub async fn login_failures_are_counted_locked_and_cleared(stores: &Stores) {
@@ -327,7 +422,11 @@ pub async fn concurrent_failures_are_all_counted(stores: &Stores) {
     let counts = futures::future::join_all(attempts).await;
     let mut counts: Vec<u32> = counts.into_iter().map(Result::unwrap).collect();
     counts.sort_unstable();
-    assert_eq!(counts, (1..=16).collect::<Vec<u32>>(), "every failure has its own count");
+    assert_eq!(
+        counts,
+        (1..=16).collect::<Vec<u32>>(),
+        "every failure has its own count"
+    );
 }
 
 pub async fn a_users_lock_is_reported_on_the_user(stores: &Stores) {
@@ -341,6 +440,11 @@ pub async fn a_users_lock_is_reported_on_the_user(stores: &Stores) {
     let listed = stores.users.list(1, 10).await.unwrap();
     assert_eq!(listed.items[0].locked_until, Some(until));
     stores.throttle.clear(&key).await.unwrap();
-    let found = stores.users.find_by_username("alice_1").await.unwrap().unwrap();
+    let found = stores
+        .users
+        .find_by_username("alice_1")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found.locked_until, None);
 }

@@ -43,10 +43,7 @@ pub fn check_username(field: &str, value: &str, errors: &mut Vec<FieldError>) {
             format!("must be at most {USERNAME_MAX_CHARS} characters"),
         ));
     }
-    if !value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_')
-    {
+    if !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         errors.push(FieldError::new(
             field,
             "invalid_characters",

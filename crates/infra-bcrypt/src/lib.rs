@@ -98,13 +98,28 @@ mod tests {
     #[tokio::test]
     async fn the_configured_cost_is_used() {
         let hasher = BcryptHasher::new(5, 1).unwrap();
-        assert!(hasher.hash("password1").await.unwrap().starts_with("$2b$05$"));
+        assert!(
+            hasher
+                .hash("password1")
+                .await
+                .unwrap()
+                .starts_with("$2b$05$")
+        );
     }
 
     #[test]
     fn configuration_is_checked() {
-        assert_eq!(BcryptHasher::new(3, 1).err(), Some(BcryptConfigError::CostOutOfRange(3)));
-        assert_eq!(BcryptHasher::new(32, 1).err(), Some(BcryptConfigError::CostOutOfRange(32)));
-        assert_eq!(BcryptHasher::new(10, 0).err(), Some(BcryptConfigError::NoConcurrency));
+        assert_eq!(
+            BcryptHasher::new(3, 1).err(),
+            Some(BcryptConfigError::CostOutOfRange(3))
+        );
+        assert_eq!(
+            BcryptHasher::new(32, 1).err(),
+            Some(BcryptConfigError::CostOutOfRange(32))
+        );
+        assert_eq!(
+            BcryptHasher::new(10, 0).err(),
+            Some(BcryptConfigError::NoConcurrency)
+        );
     }
 }

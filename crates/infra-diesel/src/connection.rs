@@ -65,7 +65,10 @@ impl ConnectionManager {
             Backend::Postgres => PgConnection::establish(&self.url).map(DbConnection::Pg),
             Backend::Sqlite => {
                 let path = sqlite_path(&self.url);
-                if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+                if let Some(dir) = Path::new(path)
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                {
                     std::fs::create_dir_all(dir).map_err(|err| {
                         ConnectionError::BadConnection(format!(
                             "cannot create the folder {}: {err}",
@@ -87,7 +90,8 @@ impl diesel::r2d2::ManageConnection for ConnectionManager {
     type Error = diesel::r2d2::Error;
 
     fn connect(&self) -> Result<DbConnection, Self::Error> {
-        self.establish().map_err(diesel::r2d2::Error::ConnectionError)
+        self.establish()
+            .map_err(diesel::r2d2::Error::ConnectionError)
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {

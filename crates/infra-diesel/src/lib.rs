@@ -77,10 +77,8 @@ impl DieselStore {
 
     /// Whether the database answers a trivial query.
     pub async fn ping(&self) -> StoreResult<()> {
-        self.run(|conn| {
-            diesel::connection::SimpleConnection::batch_execute(conn, "SELECT 1")
-        })
-        .await
+        self.run(|conn| diesel::connection::SimpleConnection::batch_execute(conn, "SELECT 1"))
+            .await
     }
 
     /// Runs `query` on a pooled connection on the blocking pool, in the caller's tracing span.

@@ -80,10 +80,14 @@ impl SessionRepository for DieselStore {
     async fn revoke(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
         let (id, now) = (id.to_string(), naive(now));
         self.run(move |conn| {
-            diesel::update(sessions::table.find(id).filter(sessions::revoked_at.is_null()))
-                .set(sessions::revoked_at.eq(now))
-                .execute(conn)
-                .map(|updated| updated == 1)
+            diesel::update(
+                sessions::table
+                    .find(id)
+                    .filter(sessions::revoked_at.is_null()),
+            )
+            .set(sessions::revoked_at.eq(now))
+            .execute(conn)
+            .map(|updated| updated == 1)
         })
         .await
     }

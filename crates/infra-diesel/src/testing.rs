@@ -1,9 +1,9 @@
 //! Throwaway databases for tests: a SQLite file in a temporary folder, or a PostgreSQL database
 //! created on the server named by `TEST_POSTGRES_URL` and dropped when the value is dropped.
 
+use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
-use diesel::Connection;
 use uuid::Uuid;
 
 use crate::DieselStore;
@@ -77,7 +77,8 @@ impl Drop for TestDatabase {
         {
             // Best effort: a database left behind is harmless and easy to spot by its prefix.
             if let Ok(mut admin) = PgConnection::establish(admin_url) {
-                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+                let _ = admin
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
             }
         }
     }

@@ -69,7 +69,8 @@ impl LoginThrottleRepository for DieselStore {
                 })
             })
             .await?;
-        u32::try_from(count).map_err(|_| StoreError::Other(format!("negative failure count {count}")))
+        u32::try_from(count)
+            .map_err(|_| StoreError::Other(format!("negative failure count {count}")))
     }
 
     async fn lock(&self, key: &str, until: DateTime<Utc>) -> StoreResult<()> {

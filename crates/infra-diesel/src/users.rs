@@ -14,7 +14,10 @@ macro_rules! users_with_lock {
     () => {
         users::table
             .left_join(login_throttles::table.on(login_throttles::key.eq(users::id)))
-            .select((UserRow::as_select(), login_throttles::locked_until.nullable()))
+            .select((
+                UserRow::as_select(),
+                login_throttles::locked_until.nullable(),
+            ))
     };
 }
 
@@ -128,7 +131,10 @@ impl UserRepository for DieselStore {
             })
             .await?;
         Ok(Page {
-            items: rows.into_iter().map(into_user).collect::<StoreResult<_>>()?,
+            items: rows
+                .into_iter()
+                .map(into_user)
+                .collect::<StoreResult<_>>()?,
             page,
             per_page,
             total: u64::try_from(total).unwrap_or_default(),
@@ -149,4 +155,3 @@ impl UserRepository for DieselStore {
         Ok(u64::try_from(count).unwrap_or_default())
     }
 }
-

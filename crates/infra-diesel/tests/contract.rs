@@ -26,8 +26,8 @@ mod postgres {
 }
 
 mod setup {
-    use infra_diesel::{Backend, DieselStore};
     use infra_diesel::testing::TestDatabase;
+    use infra_diesel::{Backend, DieselStore};
 
     #[tokio::test]
     async fn migrations_are_idempotent_and_the_backend_follows_the_url() {

@@ -44,7 +44,9 @@ fn the_claims_carry_the_contracts_names() {
     let payload = token.split('.').nth(1).unwrap();
     let payload: serde_json::Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
-    for name in ["iss", "aud", "sub", "exp", "iat", "nbf", "jti", "sid", "type", "role"] {
+    for name in [
+        "iss", "aud", "sub", "exp", "iat", "nbf", "jti", "sid", "type", "role",
+    ] {
         assert!(payload.get(name).is_some(), "{name} missing");
     }
     assert_eq!(payload["type"], "access");
@@ -61,7 +63,10 @@ fn another_secret_or_a_tampered_payload_is_refused() {
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
     payload["role"] = "admin".into();
     parts[1] = URL_SAFE_NO_PAD.encode(payload.to_string());
-    assert_eq!(codec().decode(&parts.join(".")), Err(TokenRejection::Invalid));
+    assert_eq!(
+        codec().decode(&parts.join(".")),
+        Err(TokenRejection::Invalid)
+    );
 }
 
 #[test]
@@ -73,7 +78,10 @@ fn alg_none_and_other_algorithms_are_refused() {
         codec().decode(&format!("{none_header}.{payload}.")),
         Err(TokenRejection::Invalid)
     );
-    let hs512 = JwtCodec::new("HS512", SECRET).unwrap().encode(&claims()).unwrap();
+    let hs512 = JwtCodec::new("HS512", SECRET)
+        .unwrap()
+        .encode(&claims())
+        .unwrap();
     assert_eq!(codec().decode(&hs512), Err(TokenRejection::Invalid));
 }
 
@@ -90,6 +98,12 @@ fn configuration_is_checked() {
         JwtCodec::new("RS256", SECRET),
         Err(JwtConfigError::UnsupportedAlgorithm(_))
     ));
-    assert!(matches!(JwtCodec::new("none", SECRET), Err(JwtConfigError::UnsupportedAlgorithm(_))));
-    assert!(matches!(JwtCodec::new("HS256", b""), Err(JwtConfigError::EmptySecret)));
+    assert!(matches!(
+        JwtCodec::new("none", SECRET),
+        Err(JwtConfigError::UnsupportedAlgorithm(_))
+    ));
+    assert!(matches!(
+        JwtCodec::new("HS256", b""),
+        Err(JwtConfigError::EmptySecret)
+    ));
 }

@@ -43,7 +43,10 @@ impl State {
     }
 
     fn find_user(&self, matches: impl Fn(&User) -> bool) -> Option<User> {
-        self.users.values().find(|u| matches(u)).map(|u| self.view(u))
+        self.users
+            .values()
+            .find(|u| matches(u))
+            .map(|u| self.view(u))
     }
 }
 
@@ -60,7 +63,9 @@ impl MemoryStore {
 
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves the maps consistent: every write is one statement.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -86,7 +91,9 @@ impl UserRepository for MemoryStore {
 
     async fn find_by_username(&self, username: &str) -> StoreResult<Option<User>> {
         let wanted = username.to_lowercase();
-        Ok(self.state().find_user(|u| u.username.to_lowercase() == wanted))
+        Ok(self
+            .state()
+            .find_user(|u| u.username.to_lowercase() == wanted))
     }
 
     async fn find_by_email(&self, email: &str) -> StoreResult<Option<User>> {
@@ -147,9 +154,10 @@ impl UserRepository for MemoryStore {
 impl SessionRepository for MemoryStore {
     async fn insert(&self, session: &Session) -> StoreResult<()> {
         let mut state = self.state();
-        if !state.users.contains_key(&session.user_id) || state.sessions.contains_key(&session.id)
-        {
-            return Err(StoreError::Other("session insert violates a constraint".into()));
+        if !state.users.contains_key(&session.user_id) || state.sessions.contains_key(&session.id) {
+            return Err(StoreError::Other(
+                "session insert violates a constraint".into(),
+            ));
         }
         state.sessions.insert(session.id, session.clone());
         Ok(())

@@ -71,7 +71,10 @@ async fn refresh(
     Ok(HttpResponse::Ok().json(TokenResponse::from(issued)))
 }
 
-async fn logout(state: web::Data<AppState>, Authenticated(me): Authenticated) -> Result<HttpResponse> {
+async fn logout(
+    state: web::Data<AppState>,
+    Authenticated(me): Authenticated,
+) -> Result<HttpResponse> {
     state.auth.logout(&me).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -8,7 +8,9 @@ use uuid::Uuid;
 use super::ports::Ports;
 use super::users::{check_new_password, create_user};
 use crate::error::DomainError;
-use crate::model::{Claims, ClientInfo, IssuedTokens, NewUser, Principal, Role, Session, TokenType, User};
+use crate::model::{
+    Claims, ClientInfo, IssuedTokens, NewUser, Principal, Role, Session, TokenType, User,
+};
 use crate::policy::AuthPolicy;
 use crate::ports::LoginThrottle;
 use crate::validation::{EMAIL_MAX_CHARS, FieldError, PASSWORD_MAX_BYTES};
@@ -396,7 +398,11 @@ impl AuthService {
         Ok(claims)
     }
 
-    async fn live_session(&self, claims: &Claims, now: DateTime<Utc>) -> Result<Session, DomainError> {
+    async fn live_session(
+        &self,
+        claims: &Claims,
+        now: DateTime<Utc>,
+    ) -> Result<Session, DomainError> {
         self.ports
             .sessions
             .find(claims.sid)

@@ -31,7 +31,11 @@ fn client() -> ClientInfo {
 }
 
 fn expect_session_opened(mocks: &mut Mocks) {
-    mocks.sessions.expect_insert().times(1).returning(|_| Ok(()));
+    mocks
+        .sessions
+        .expect_insert()
+        .times(1)
+        .returning(|_| Ok(()));
 }
 
 // --- register -------------------------------------------------------------------------------
@@ -74,7 +78,10 @@ fn register_refuses_a_taken_username_before_hashing() {
 #[test]
 fn register_refuses_a_taken_email_compared_lower_cased() {
     let mut mocks = Mocks::new();
-    mocks.users.expect_find_by_username().returning(|_| Ok(None));
+    mocks
+        .users
+        .expect_find_by_username()
+        .returning(|_| Ok(None));
     mocks
         .users
         .expect_find_by_email()
@@ -91,7 +98,10 @@ fn register_refuses_a_taken_email_compared_lower_cased() {
 fn register_turns_a_lost_race_on_the_unique_index_into_a_conflict() {
     let mut mocks = Mocks::new();
     let mut lookups = 0;
-    mocks.users.expect_find_by_username().returning(|_| Ok(None));
+    mocks
+        .users
+        .expect_find_by_username()
+        .returning(|_| Ok(None));
     // Free when checked first; taken by a concurrent registration when checked after the insert.
     mocks.users.expect_find_by_email().returning(move |_| {
         lookups += 1;
@@ -112,7 +122,10 @@ fn register_turns_a_lost_race_on_the_unique_index_into_a_conflict() {
 #[test]
 fn register_stores_a_hashed_user_and_opens_a_session() {
     let mut mocks = Mocks::new();
-    mocks.users.expect_find_by_username().returning(|_| Ok(None));
+    mocks
+        .users
+        .expect_find_by_username()
+        .returning(|_| Ok(None));
     mocks.users.expect_find_by_email().returning(|_| Ok(None));
     mocks
         .hasher
@@ -155,9 +168,17 @@ fn register_stores_a_hashed_user_and_opens_a_session() {
 #[test]
 fn login_with_an_unknown_name_still_runs_the_hasher_and_counts_the_login_string() {
     let mut mocks = Mocks::new();
-    mocks.users.expect_find_by_username().with(eq("ghost")).returning(|_| Ok(None));
+    mocks
+        .users
+        .expect_find_by_username()
+        .with(eq("ghost"))
+        .returning(|_| Ok(None));
     mocks.throttle.expect_get().returning(|_| Ok(None));
-    mocks.hasher.expect_hash().times(1).returning(|_| Ok("dummy".into()));
+    mocks
+        .hasher
+        .expect_hash()
+        .times(1)
+        .returning(|_| Ok("dummy".into()));
     mocks
         .hasher
         .expect_verify()
@@ -220,11 +241,17 @@ fn login_by_email_looks_the_account_up_by_email() {
 #[test]
 fn the_failure_that_reaches_the_limit_locks_for_the_configured_duration() {
     let mut mocks = Mocks::new();
-    mocks.users.expect_find_by_username().returning(|_| Ok(None));
+    mocks
+        .users
+        .expect_find_by_username()
+        .returning(|_| Ok(None));
     mocks.throttle.expect_get().returning(|_| Ok(None));
     mocks.hasher.expect_hash().returning(|_| Ok("dummy".into()));
     mocks.hasher.expect_verify().returning(|_, _| Ok(false));
-    mocks.throttle.expect_record_failure().returning(|_, _| Ok(5));
+    mocks
+        .throttle
+        .expect_record_failure()
+        .returning(|_, _| Ok(5));
     mocks
         .throttle
         .expect_lock()
@@ -334,7 +361,10 @@ fn a_password_longer_than_bcrypt_reads_never_matches() {
     mocks.throttle.expect_get().returning(|_| Ok(None));
     // A truncating hasher would accept it; the service must not.
     mocks.hasher.expect_verify().returning(|_, _| Ok(true));
-    mocks.throttle.expect_record_failure().returning(|_, _| Ok(1));
+    mocks
+        .throttle
+        .expect_record_failure()
+        .returning(|_, _| Ok(1));
     let svc = service(mocks);
     let long = format!("password1{}", "x".repeat(70));
     assert_eq!(
@@ -362,21 +392,33 @@ fn tokens_are_checked_for_issuer_audience_type_and_time() {
         let mut c = access_claims_for(&s);
         tamper(&mut c);
         let svc = service(Mocks::new().decoding(c));
-        assert_eq!(block_on(svc.authenticate("t")).unwrap_err(), DomainError::InvalidToken);
+        assert_eq!(
+            block_on(svc.authenticate("t")).unwrap_err(),
+            DomainError::InvalidToken
+        );
     }
 
     let mut expired = access_claims_for(&s);
     expired.exp = now().timestamp();
     let svc = service(Mocks::new().decoding(expired));
-    assert_eq!(block_on(svc.authenticate("t")).unwrap_err(), DomainError::TokenExpired);
+    assert_eq!(
+        block_on(svc.authenticate("t")).unwrap_err(),
+        DomainError::TokenExpired
+    );
 
     let refresh = claims(TokenType::Refresh, &s, s.refresh_jti);
     let svc = service(Mocks::new().decoding(refresh));
-    assert_eq!(block_on(svc.authenticate("t")).unwrap_err(), DomainError::WrongTokenType);
+    assert_eq!(
+        block_on(svc.authenticate("t")).unwrap_err(),
+        DomainError::WrongTokenType
+    );
 
     let access = access_claims_for(&s);
     let svc = service(Mocks::new().decoding(access));
-    assert_eq!(block_on(svc.refresh("t")).unwrap_err(), DomainError::WrongTokenType);
+    assert_eq!(
+        block_on(svc.refresh("t")).unwrap_err(),
+        DomainError::WrongTokenType
+    );
 
     let mut mocks = Mocks::new();
     mocks
@@ -384,7 +426,10 @@ fn tokens_are_checked_for_issuer_audience_type_and_time() {
         .expect_decode()
         .returning(|_| Err(crate::ports::TokenRejection::Invalid));
     let svc = service(mocks);
-    assert_eq!(block_on(svc.authenticate("t")).unwrap_err(), DomainError::InvalidToken);
+    assert_eq!(
+        block_on(svc.authenticate("t")).unwrap_err(),
+        DomainError::InvalidToken
+    );
 }
 
 #[test]
@@ -396,8 +441,14 @@ fn leeway_tolerates_clock_skew_on_exp_and_nbf() {
     c.nbf = now().timestamp() + 5;
     let mut mocks = Mocks::new().decoding(c);
     let (found, owner) = (s.clone(), alice.clone());
-    mocks.sessions.expect_find().returning(move |_| Ok(Some(found.clone())));
-    mocks.users.expect_find_by_id().returning(move |_| Ok(Some(owner.clone())));
+    mocks
+        .sessions
+        .expect_find()
+        .returning(move |_| Ok(Some(found.clone())));
+    mocks
+        .users
+        .expect_find_by_id()
+        .returning(move |_| Ok(Some(owner.clone())));
     let policy = AuthPolicy {
         leeway: Duration::seconds(10),
         ..AuthPolicy::default()
@@ -432,7 +483,10 @@ fn an_access_token_dies_with_its_session_or_its_user() {
             .expect_find_by_id()
             .returning(move |_| Ok(found_user.clone()));
         let svc = service(mocks);
-        assert_eq!(block_on(svc.authenticate("t")).unwrap_err(), DomainError::TokenRevoked);
+        assert_eq!(
+            block_on(svc.authenticate("t")).unwrap_err(),
+            DomainError::TokenRevoked
+        );
     }
 }
 
@@ -443,8 +497,14 @@ fn authenticate_records_use_at_most_once_a_minute() {
     stale.last_used_at = now() - Duration::seconds(61);
     let mut mocks = Mocks::new().decoding(access_claims_for(&stale));
     let id = stale.id;
-    mocks.sessions.expect_find().returning(move |_| Ok(Some(stale.clone())));
-    mocks.users.expect_find_by_id().returning(move |_| Ok(Some(alice.clone())));
+    mocks
+        .sessions
+        .expect_find()
+        .returning(move |_| Ok(Some(stale.clone())));
+    mocks
+        .users
+        .expect_find_by_id()
+        .returning(move |_| Ok(Some(alice.clone())));
     mocks
         .sessions
         .expect_touch()
@@ -461,8 +521,14 @@ fn authenticate_records_use_at_most_once_a_minute() {
 fn refresh_mocks(session: &crate::model::Session, owner: &crate::model::User, jti: Uuid) -> Mocks {
     let mut mocks = Mocks::new().decoding(claims(TokenType::Refresh, session, jti));
     let (s, u) = (session.clone(), owner.clone());
-    mocks.sessions.expect_find().returning(move |_| Ok(Some(s.clone())));
-    mocks.users.expect_find_by_id().returning(move |_| Ok(Some(u.clone())));
+    mocks
+        .sessions
+        .expect_find()
+        .returning(move |_| Ok(Some(s.clone())));
+    mocks
+        .users
+        .expect_find_by_id()
+        .returning(move |_| Ok(Some(u.clone())));
     mocks
 }
 
@@ -497,7 +563,10 @@ fn a_reused_refresh_token_revokes_its_whole_session() {
         .times(1)
         .returning(|_, _| Ok(true));
     let svc = service(mocks);
-    assert_eq!(block_on(svc.refresh("t")).unwrap_err(), DomainError::RefreshTokenReused);
+    assert_eq!(
+        block_on(svc.refresh("t")).unwrap_err(),
+        DomainError::RefreshTokenReused
+    );
 }
 
 fn rotated_seconds_ago(alice: &crate::model::User, seconds: i64) -> (crate::model::Session, Uuid) {
@@ -517,7 +586,10 @@ fn the_previous_refresh_token_within_the_grace_gets_the_current_one_back() {
     mocks.sessions.expect_rotate_refresh().never();
     let svc = service(mocks);
     let issued = block_on(svc.refresh("t")).unwrap();
-    assert_eq!(issued.refresh_token, token_name(TokenType::Refresh, s.refresh_jti));
+    assert_eq!(
+        issued.refresh_token,
+        token_name(TokenType::Refresh, s.refresh_jti)
+    );
 }
 
 #[test]
@@ -525,9 +597,16 @@ fn the_previous_refresh_token_after_the_grace_is_a_reuse() {
     let alice = user(Role::User);
     let (s, previous) = rotated_seconds_ago(&alice, 10);
     let mut mocks = refresh_mocks(&s, &alice, previous);
-    mocks.sessions.expect_revoke().times(1).returning(|_, _| Ok(true));
+    mocks
+        .sessions
+        .expect_revoke()
+        .times(1)
+        .returning(|_, _| Ok(true));
     let svc = service(mocks);
-    assert_eq!(block_on(svc.refresh("t")).unwrap_err(), DomainError::RefreshTokenReused);
+    assert_eq!(
+        block_on(svc.refresh("t")).unwrap_err(),
+        DomainError::RefreshTokenReused
+    );
 }
 
 #[test]
@@ -535,13 +614,20 @@ fn with_no_grace_any_second_use_is_a_reuse() {
     let alice = user(Role::User);
     let (s, previous) = rotated_seconds_ago(&alice, 0);
     let mut mocks = refresh_mocks(&s, &alice, previous);
-    mocks.sessions.expect_revoke().times(1).returning(|_, _| Ok(true));
+    mocks
+        .sessions
+        .expect_revoke()
+        .times(1)
+        .returning(|_, _| Ok(true));
     let policy = AuthPolicy {
         refresh_reuse_grace: Duration::zero(),
         ..AuthPolicy::default()
     };
     let svc = AuthService::new(mocks.into_ports(), policy);
-    assert_eq!(block_on(svc.refresh("t")).unwrap_err(), DomainError::RefreshTokenReused);
+    assert_eq!(
+        block_on(svc.refresh("t")).unwrap_err(),
+        DomainError::RefreshTokenReused
+    );
 }
 
 #[test]
@@ -581,7 +667,10 @@ fn a_deactivated_user_cannot_refresh() {
     let s = session(&alice);
     let mocks = refresh_mocks(&s, &alice, s.refresh_jti);
     let svc = service(mocks);
-    assert_eq!(block_on(svc.refresh("t")).unwrap_err(), DomainError::AccountDisabled);
+    assert_eq!(
+        block_on(svc.refresh("t")).unwrap_err(),
+        DomainError::AccountDisabled
+    );
 }
 
 // --- logout, revoke, password, sessions -----------------------------------------------------
@@ -631,7 +720,10 @@ fn revoke_ignores_garbage_and_revokes_the_session_of_a_real_token() {
     expired.exp = now().timestamp() - 1;
     let mut mocks = Mocks::new().decoding(expired);
     let found = s.clone();
-    mocks.sessions.expect_find().returning(move |_| Ok(Some(found.clone())));
+    mocks
+        .sessions
+        .expect_find()
+        .returning(move |_| Ok(Some(found.clone())));
     mocks
         .sessions
         .expect_revoke()
@@ -663,7 +755,10 @@ fn changing_the_password_keeps_only_the_current_session() {
     let p = principal(&alice);
     let mut mocks = Mocks::new();
     mocks.hasher.expect_verify().returning(|_, _| Ok(true));
-    mocks.hasher.expect_hash().returning(|_| Ok("new-hash".into()));
+    mocks
+        .hasher
+        .expect_hash()
+        .returning(|_| Ok("new-hash".into()));
     mocks
         .users
         .expect_update()
@@ -686,7 +781,10 @@ fn only_ones_own_live_session_can_be_ended() {
     let bob = user(Role::User);
     let bobs = session(&bob);
     let mut mocks = Mocks::new();
-    mocks.sessions.expect_find().returning(move |_| Ok(Some(bobs.clone())));
+    mocks
+        .sessions
+        .expect_find()
+        .returning(move |_| Ok(Some(bobs.clone())));
     mocks.sessions.expect_revoke().never();
     let svc = service(mocks);
     assert_eq!(

@@ -29,7 +29,12 @@ impl UserService {
         if !errors.is_empty() {
             return Err(DomainError::Validation(errors));
         }
-        if let Some(mut user) = self.ports.users.find_by_username(&new_user.username).await? {
+        if let Some(mut user) = self
+            .ports
+            .users
+            .find_by_username(&new_user.username)
+            .await?
+        {
             user.role = Role::Admin;
             user.is_active = true;
             user.updated_at = self.ports.clock.now();
@@ -47,7 +52,9 @@ impl UserService {
         if self.ports.users.count_active_with_role(Role::Admin).await? > 0 {
             return Ok(None);
         }
-        self.create_admin(new_user).await.map(|(user, _)| Some(user))
+        self.create_admin(new_user)
+            .await
+            .map(|(user, _)| Some(user))
     }
 
     pub async fn get(&self, actor: &Principal, id: Uuid) -> Result<User, DomainError> {
@@ -64,7 +71,11 @@ impl UserService {
         ensure_admin(actor)?;
         let mut errors = Vec::new();
         if page < 1 {
-            errors.push(FieldError::new("page", "out_of_range", "must be at least 1"));
+            errors.push(FieldError::new(
+                "page",
+                "out_of_range",
+                "must be at least 1",
+            ));
         }
         if !(1..=MAX_PER_PAGE).contains(&per_page) {
             errors.push(FieldError::new(
@@ -117,7 +128,9 @@ impl UserService {
 
         let username = patch.username.unwrap_or_else(|| user.username.clone());
         let email = email.unwrap_or_else(|| user.email.clone());
-        if let Some(conflict) = uniqueness_conflict(&self.ports, &username, &email, Some(id)).await? {
+        if let Some(conflict) =
+            uniqueness_conflict(&self.ports, &username, &email, Some(id)).await?
+        {
             return Err(conflict);
         }
         let deactivated = user.is_active && patch.is_active == Some(false);
@@ -132,9 +145,14 @@ impl UserService {
         user.updated_at = self.ports.clock.now();
         match self.ports.users.update(&user).await {
             Err(StoreError::Conflict) => {
-                return Err(uniqueness_conflict(&self.ports, &user.username, &user.email, Some(id))
-                    .await?
-                    .unwrap_or(DomainError::UsernameTaken));
+                return Err(uniqueness_conflict(
+                    &self.ports,
+                    &user.username,
+                    &user.email,
+                    Some(id),
+                )
+                .await?
+                .unwrap_or(DomainError::UsernameTaken));
             }
             other => other?,
         }
@@ -257,9 +275,13 @@ pub(super) async fn create_user(
     };
     match ports.users.insert(&user).await {
         Ok(()) => Ok(user),
-        Err(StoreError::Conflict) => Err(uniqueness_conflict(ports, &user.username, &user.email, None)
-            .await?
-            .unwrap_or(DomainError::UsernameTaken)),
+        Err(StoreError::Conflict) => {
+            Err(
+                uniqueness_conflict(ports, &user.username, &user.email, None)
+                    .await?
+                    .unwrap_or(DomainError::UsernameTaken),
+            )
+        }
         Err(err) => Err(err.into()),
     }
 }
@@ -272,10 +294,20 @@ async fn uniqueness_conflict(
     except: Option<Uuid>,
 ) -> Result<Option<DomainError>, DomainError> {
     let other = |user: &User| Some(user.id) != except;
-    if ports.users.find_by_username(username).await?.is_some_and(|u| other(&u)) {
+    if ports
+        .users
+        .find_by_username(username)
+        .await?
+        .is_some_and(|u| other(&u))
+    {
         return Ok(Some(DomainError::UsernameTaken));
     }
-    if ports.users.find_by_email(email).await?.is_some_and(|u| other(&u)) {
+    if ports
+        .users
+        .find_by_email(email)
+        .await?
+        .is_some_and(|u| other(&u))
+    {
         return Ok(Some(DomainError::EmailTaken));
     }
     Ok(None)

@@ -26,7 +26,10 @@ fn users_may_read_themselves_and_admins_anyone() {
     let admin = user(Role::Admin);
     let mut mocks = Mocks::new();
     let found = bob.clone();
-    mocks.users.expect_find_by_id().returning(move |_| Ok(Some(found.clone())));
+    mocks
+        .users
+        .expect_find_by_id()
+        .returning(move |_| Ok(Some(found.clone())));
     let svc = service(mocks);
     assert_eq!(
         block_on(svc.get(&principal(&alice), bob.id)).unwrap_err(),
@@ -77,7 +80,10 @@ fn the_last_active_admin_can_be_neither_demoted_deactivated_nor_deleted() {
     let admin = user(Role::Admin);
     let mut mocks = Mocks::new();
     let found = admin.clone();
-    mocks.users.expect_find_by_id().returning(move |_| Ok(Some(found.clone())));
+    mocks
+        .users
+        .expect_find_by_id()
+        .returning(move |_| Ok(Some(found.clone())));
     mocks
         .users
         .expect_count_active_with_role()
@@ -95,12 +101,18 @@ fn the_last_active_admin_can_be_neither_demoted_deactivated_nor_deleted() {
         is_active: Some(false),
         ..UserPatch::default()
     };
-    assert_eq!(block_on(svc.update(&me, admin.id, demote)).unwrap_err(), DomainError::LastAdmin);
+    assert_eq!(
+        block_on(svc.update(&me, admin.id, demote)).unwrap_err(),
+        DomainError::LastAdmin
+    );
     assert_eq!(
         block_on(svc.update(&me, admin.id, deactivate)).unwrap_err(),
         DomainError::LastAdmin
     );
-    assert_eq!(block_on(svc.delete(&me, admin.id)).unwrap_err(), DomainError::LastAdmin);
+    assert_eq!(
+        block_on(svc.delete(&me, admin.id)).unwrap_err(),
+        DomainError::LastAdmin
+    );
 }
 
 #[test]
@@ -109,8 +121,14 @@ fn deactivating_a_user_revokes_all_their_sessions() {
     let alice = user(Role::User);
     let alice_id = alice.id;
     let mut mocks = Mocks::new();
-    mocks.users.expect_find_by_id().returning(move |_| Ok(Some(alice.clone())));
-    mocks.users.expect_find_by_username().returning(|_| Ok(None));
+    mocks
+        .users
+        .expect_find_by_id()
+        .returning(move |_| Ok(Some(alice.clone())));
+    mocks
+        .users
+        .expect_find_by_username()
+        .returning(|_| Ok(None));
     mocks.users.expect_find_by_email().returning(|_| Ok(None));
     mocks
         .users
@@ -139,7 +157,10 @@ fn renaming_to_a_taken_username_is_a_conflict_but_keeping_ones_own_is_not() {
     let other = user(Role::User);
     let mut mocks = Mocks::new();
     let found = alice.clone();
-    mocks.users.expect_find_by_id().returning(move |_| Ok(Some(found.clone())));
+    mocks
+        .users
+        .expect_find_by_id()
+        .returning(move |_| Ok(Some(found.clone())));
     mocks
         .users
         .expect_find_by_username()
@@ -163,7 +184,10 @@ fn deleting_and_unlocking_clear_the_accounts_login_throttle() {
     let id = alice.id;
     let key = LoginThrottle::key_for_user(id);
     let mut mocks = Mocks::new();
-    mocks.users.expect_find_by_id().returning(move |_| Ok(Some(alice.clone())));
+    mocks
+        .users
+        .expect_find_by_id()
+        .returning(move |_| Ok(Some(alice.clone())));
     mocks.users.expect_delete().times(1).returning(|_| Ok(true));
     mocks
         .throttle
@@ -207,7 +231,10 @@ fn create_admin_promotes_an_existing_user_without_touching_the_password() {
 #[test]
 fn bootstrap_does_nothing_once_an_admin_exists() {
     let mut mocks = Mocks::new();
-    mocks.users.expect_count_active_with_role().returning(|_| Ok(1));
+    mocks
+        .users
+        .expect_count_active_with_role()
+        .returning(|_| Ok(1));
     mocks.users.expect_insert().never();
     let svc = service(mocks);
     let new = NewUser {

@@ -1,0 +1,258 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use api_actix::config::Settings;
+use api_actix::startup::{Application, Storage};
+use chrono::{DateTime, Duration, Utc};
+use domain::Clock;
+use infra_diesel::testing::TestDatabase;
+use infra_memory::MemoryStore;
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+
+/// Runs each named `async fn name(backend: Backend)` of the enclosing module once per adapter.
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test] async fn $name() { super::$name($crate::helpers::Backend::Memory).await })*
+        }
+        mod sqlite {
+            $(#[tokio::test] async fn $name() { super::$name($crate::helpers::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $name() { super::$name($crate::helpers::Backend::Postgres).await })*
+        }
+    };
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Memory,
+    Sqlite,
+    Postgres,
+}
+
+/// A clock the tests move by hand: expiry is tested without sleeping.
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    fn new() -> Self {
+        let now = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+        Self(Mutex::new(now))
+    }
+
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+pub const PASSWORD: &str = "password1";
+pub const ADMIN: &str = "root_admin";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    _database: Option<TestDatabase>,
+}
+
+/// Test settings: fast hashing, a fixed secret, a random port, and a first admin.
+pub fn test_settings() -> Settings {
+    let vars: HashMap<String, String> = [
+        ("APP_ENV", "test"),
+        ("APP__SERVER__PORT", "0"),
+        (
+            "JWT_SECRET_KEY",
+            "test-secret-that-is-at-least-32-bytes-long",
+        ),
+        ("ADMIN_USERNAME", ADMIN),
+        ("ADMIN_EMAIL", "root@example.com"),
+        ("ADMIN_PASSWORD", PASSWORD),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    Settings::from_vars(&vars, false).expect("test settings")
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = test_settings();
+    configure(&mut settings);
+    // Swapping the storage adapter is this one choice.
+    let (storage, database) = match backend {
+        Backend::Memory => (Storage::from_store(MemoryStore::new()), None),
+        Backend::Sqlite => with_database(TestDatabase::sqlite()).await,
+        Backend::Postgres => with_database(TestDatabase::postgres()).await,
+    };
+    let clock = Arc::new(ManualClock::new());
+    let app = Application::build_with(&settings, storage, clock.clone())
+        .await
+        .expect("the app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        clock,
+        _database: database,
+    }
+}
+
+async fn with_database(database: TestDatabase) -> (Storage, Option<TestDatabase>) {
+    let store = database.store().await;
+    (Storage::from_store(store), Some(database))
+}
+
+/// A response read whole: status, headers and JSON body (`Value::Null` when empty or not JSON).
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub async fn read(response: Response) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("a body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a problem+json answer with this status and code.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(self.body["code"], code, "body: {}", self.body);
+        assert_eq!(self.body["status"], status);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "problem content type"
+        );
+        assert!(self.body["request_id"].is_string());
+        assert!(self.body["title"].is_string() && self.body["detail"].is_string());
+    }
+
+    pub fn str(&self, key: &str) -> String {
+        self.body[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{key} in {}", self.body))
+            .to_owned()
+    }
+}
+
+/// The tokens and user of a register, login or refresh answer.
+#[derive(Clone, Debug)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+    pub user_id: String,
+}
+
+impl Tokens {
+    #[track_caller]
+    pub fn from(reply: &Reply) -> Self {
+        assert!(
+            reply.status.is_success(),
+            "{}: {}",
+            reply.status,
+            reply.body
+        );
+        Tokens {
+            access: reply.str("access_token"),
+            refresh: reply.str("refresh_token"),
+            user_id: reply.body["user"]["id"].as_str().unwrap().to_owned(),
+        }
+    }
+}
+
+impl TestApp {
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{}", self.address, path))
+    }
+
+    pub async fn send(&self, request: RequestBuilder) -> Reply {
+        Reply::read(request.send().await.expect("the server answers")).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, None, Some(body)).await
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.request(method, path);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.send(request).await
+    }
+
+    pub async fn register(&self, username: &str) -> Tokens {
+        let reply = self
+            .post(
+                "/api/auth/register",
+                json!({
+                    "username": username,
+                    "email": format!("{}@example.com", username.to_lowercase()),
+                    "password": PASSWORD,
+                }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        Tokens::from(&reply)
+    }
+
+    pub async fn login(&self, login: &str, password: &str) -> Reply {
+        self.post(
+            "/api/auth/login",
+            json!({ "login": login, "password": password }),
+        )
+        .await
+    }
+
+    pub async fn admin(&self) -> Tokens {
+        Tokens::from(&self.login(ADMIN, PASSWORD).await)
+    }
+
+    pub async fn me(&self, token: &str) -> Reply {
+        self.get("/api/auth/me", Some(token)).await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Reply {
+        self.call(Method::POST, "/api/auth/refresh", Some(refresh_token), None)
+            .await
+    }
+}

@@ -1,0 +1,9 @@
+//! HTTP tests: the real server on a random port, spoken to over real HTTP, on every storage
+//! adapter (in-memory, SQLite, PostgreSQL).
+
+#[macro_use]
+mod helpers;
+
+mod auth;
+mod protocol;
+mod tokens;
