@@ -1,0 +1,169 @@
+//! The binary as operators run it: its commands, its refusal of bad configuration, and its
+//! graceful stop.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use domain::{Role, UserRepository};
+use infra_diesel::DieselStore;
+
+const SECRET: &str = "cli-test-secret-that-is-at-least-32-bytes";
+
+/// The binary in an empty folder with only the given variables (no stray `.env` or config).
+fn api_actix(dir: &tempfile::TempDir, vars: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_api-actix"));
+    command
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("APP_ENV", "test")
+        .env("JWT_SECRET_KEY", SECRET)
+        .env("RUST_LOG", "warn");
+    for (key, value) in vars {
+        command.env(key, value);
+    }
+    command
+}
+
+fn run_with_stdin(mut command: Command, stdin: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn create_admin(dir: &tempfile::TempDir, username: &str, stdin: &str) -> Output {
+    let mut command = api_actix(dir, &[]);
+    command.args([
+        "create-admin",
+        "--username",
+        username,
+        "--email",
+        &format!("{username}@example.com"),
+        "--password-stdin",
+    ]);
+    run_with_stdin(command, stdin)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn create_admin_creates_then_promotes_and_reads_one_line_of_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = create_admin(&dir, "boss", "password1\r\n");
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    assert!(text(&created.stdout).contains("created admin boss"));
+    let again = create_admin(&dir, "BOSS", "password1\n");
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(text(&again.stdout).contains("promoted boss"));
+
+    let store =
+        DieselStore::connect(&dir.path().join("data/auth.db").display().to_string(), 1).unwrap();
+    let boss = store.find_by_username("boss").await.unwrap().unwrap();
+    assert_eq!(boss.role, Role::Admin);
+    assert_eq!(store.count_active_with_role(Role::Admin).await.unwrap(), 1);
+}
+
+#[test]
+fn create_admin_refuses_a_weak_password_or_a_password_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let weak = create_admin(&dir, "boss", "short\n");
+    assert!(!weak.status.success());
+    let stderr = text(&weak.stderr);
+    assert!(stderr.contains("password"), "{stderr}");
+    assert!(!stderr.contains("short\n"));
+
+    let mut command = api_actix(&dir, &[]);
+    command.args([
+        "create-admin",
+        "--username",
+        "boss",
+        "--email",
+        "b@example.com",
+    ]);
+    let output = run_with_stdin(command, "password1\n");
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains("--password-stdin"));
+}
+
+#[test]
+fn migrate_applies_the_migrations_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = api_actix(&dir, &[("DATABASE_URL", "db/x.db")])
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(dir.path().join("db/x.db").exists());
+}
+
+#[test]
+fn a_bad_configuration_stops_the_start_with_one_line_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("APP__PASSWORD__BCRYPT_COST", "3")],
+            "APP__PASSWORD__BCRYPT_COST",
+        ),
+        (&[("APP__JWT__ALGORITHM", "none")], "APP__JWT__ALGORITHM"),
+        (&[("DATABASE_URL", "mysql://db/auth")], "DATABASE_URL"),
+        (&[("APP__SERVER__PORT", "http")], "APP__SERVER__PORT"),
+        (
+            &[("APP_ENV", "production"), ("JWT_SECRET_KEY", "")],
+            "JWT_SECRET_KEY",
+        ),
+        (
+            &[("APP_ENV", "production"), ("JWT_SECRET_KEY", "too-short")],
+            "JWT_SECRET_KEY",
+        ),
+    ];
+    for (vars, key) in cases {
+        let output = api_actix(&dir, vars).arg("serve").output().unwrap();
+        assert!(!output.status.success(), "{vars:?} must not start");
+        let stderr = text(&output.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(key), "{key} in {stderr}");
+        assert!(!stderr.contains("too-short"), "the secret is not echoed");
+    }
+}
+
+#[test]
+fn the_server_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let mut child = api_actix(&dir, &[("APP__SERVER__PORT", &port)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err() {
+        assert!(Instant::now() < deadline, "the server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}");
+}
