@@ -236,7 +236,8 @@ impl Settings {
             ("jwt.secret", "JWT_SECRET_KEY"),
         ];
         for (key, var) in overrides {
-            if let Some(value) = vars.get(var) {
+            // An empty value (a blank line in .env) counts as unset.
+            if let Some(value) = vars.get(var).filter(|v| !v.is_empty()) {
                 builder = builder
                     .set_override(key, value.clone())
                     .map_err(|err| ConfigError::new(var, err.to_string()))?;
@@ -249,6 +250,7 @@ impl Settings {
             .try_deserialize()
             .map_err(|err| ConfigError::new(&key_of(&err.to_string()), err.to_string()))?;
         settings.env = env;
+        settings.jwt.secret = settings.jwt.secret.filter(|s| !s.expose().is_empty());
         settings.admin_bootstrap = admin_bootstrap(vars)?;
         settings.validate()?;
         Ok(settings)
