@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use crate::model::{Role, Session, User};
 use crate::ports::{
-    LoginThrottle, LoginThrottleRepository, SessionRepository, StoreError, UserRepository,
+    LoginThrottle, LoginThrottleRepository, RateLimitStore, SessionRepository, StoreError,
+    UserRepository,
 };
 
 /// The repositories of one fresh, empty store, and whatever must live as long as they do.
@@ -17,6 +18,7 @@ pub struct Stores {
     pub users: Arc<dyn UserRepository>,
     pub sessions: Arc<dyn SessionRepository>,
     pub throttle: Arc<dyn LoginThrottleRepository>,
+    pub rate_limits: Arc<dyn RateLimitStore>,
     pub guard: Box<dyn Any + Send>,
 }
 
@@ -40,6 +42,8 @@ macro_rules! storage_contract_tests {
             login_failures_are_counted_locked_and_cleared,
             concurrent_failures_are_all_counted,
             a_users_lock_is_reported_on_the_user,
+            rate_limit_hits_are_counted_per_key_and_window,
+            concurrent_rate_limit_hits_are_all_counted,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -447,4 +451,26 @@ pub async fn a_users_lock_is_reported_on_the_user(stores: &Stores) {
         .unwrap()
         .unwrap();
     assert_eq!(found.locked_until, None);
+}
+
+pub async fn rate_limit_hits_are_counted_per_key_and_window(stores: &Stores) {
+    let (w1, w2) = (t0(), t0() + Duration::seconds(60));
+    let limits = &stores.rate_limits;
+    assert_eq!(limits.hit("login:192.0.2.1", w1).await.unwrap(), 1);
+    assert_eq!(limits.hit("login:192.0.2.1", w1).await.unwrap(), 2);
+    assert_eq!(limits.hit("login:192.0.2.2", w1).await.unwrap(), 1);
+    assert_eq!(limits.hit("register:192.0.2.1", w1).await.unwrap(), 1);
+    assert_eq!(limits.hit("login:192.0.2.1", w2).await.unwrap(), 1);
+    assert_eq!(limits.hit("login:192.0.2.1", w2).await.unwrap(), 2);
+}
+
+pub async fn concurrent_rate_limit_hits_are_all_counted(stores: &Stores) {
+    let hits = (0..16).map(|_| stores.rate_limits.hit("login:contended", t0()));
+    let mut counts: Vec<u32> = futures::future::join_all(hits)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=16).collect::<Vec<u32>>());
 }

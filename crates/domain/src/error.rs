@@ -35,8 +35,13 @@ pub enum DomainError {
     SessionNotFound,
     #[error("the last active admin cannot lose admin rights")]
     LastAdmin,
+    #[error("too many requests")]
+    RateLimited { limit: u32, retry_after_seconds: u64 },
     #[error("the storage is unavailable")]
     Unavailable,
+    /// Too much work is queued (password hashing under a flood): shed it rather than pile up.
+    #[error("the server is busy")]
+    Overloaded,
     /// Unexpected failure; the text is for logs only, never for a client.
     #[error("internal error: {0}")]
     Internal(String),

@@ -19,8 +19,10 @@ pub use model::{
 };
 pub use policy::AuthPolicy;
 pub use ports::{
-    Clock, LoginThrottle, LoginThrottleRepository, PasswordHasher, SessionRepository, StoreError,
-    TokenCodec, TokenRejection, UserRepository,
+    Clock, LoginThrottle, LoginThrottleRepository, PasswordHasher, RateLimitStore,
+    SessionRepository, StoreError, TokenCodec, TokenRejection, UserRepository,
 };
-pub use services::{AuthService, Ports, UserService};
+pub use services::{
+    AuthService, LimitedAction, Ports, RateDecision, RateLimitPolicy, RateLimiter, UserService,
+};
 pub use validation::FieldError;

@@ -134,3 +134,13 @@ pub trait Clock: Send + Sync {
     /// Now, in UTC, truncated to microseconds (what every store keeps).
     fn now(&self) -> DateTime<Utc>;
 }
+
+/// Counts requests per key in fixed windows. Must count correctly when several processes share
+/// the store.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait RateLimitStore: Send + Sync {
+    /// Adds one hit to `key`'s window that starts at `window_start` and returns the window's
+    /// count so far. Counts of earlier windows are never read again and may be dropped.
+    async fn hit(&self, key: &str, window_start: DateTime<Utc>) -> StoreResult<u32>;
+}

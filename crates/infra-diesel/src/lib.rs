@@ -4,6 +4,7 @@
 mod connection;
 mod error;
 mod migrations;
+mod rate_limits;
 mod rows;
 mod schema;
 mod sessions;

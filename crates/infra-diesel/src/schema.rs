@@ -40,5 +40,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    rate_limits (key, window_start) {
+        key -> Text,
+        window_start -> Timestamp,
+        count -> Integer,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, login_throttles);
+diesel::allow_tables_to_appear_in_same_query!(users, sessions, login_throttles, rate_limits);

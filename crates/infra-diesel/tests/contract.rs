@@ -10,7 +10,8 @@ async fn stores_on(db: TestDatabase) -> Stores {
     Stores {
         users: Arc::new(store.clone()),
         sessions: Arc::new(store.clone()),
-        throttle: Arc::new(store),
+        throttle: Arc::new(store.clone()),
+        rate_limits: Arc::new(store),
         guard: Box::new(db),
     }
 }

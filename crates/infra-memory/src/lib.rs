@@ -1,5 +1,10 @@
-//! An in-memory storage adapter: every repository port over one mutex-guarded state. Fast and
-//! dependency-free, for tests; it keeps nothing across restarts.
+//! In-memory adapters. `MemoryStore`: every repository port over one mutex-guarded state, fast
+//! and dependency-free, for tests; it keeps nothing across restarts. `MemoryRateLimitStore`: the
+//! rate limiter's counts for a single process.
+
+mod rate_limit;
+
+pub use rate_limit::MemoryRateLimitStore;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -8,8 +13,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::ports::StoreResult;
 use domain::{
-    LoginThrottle, LoginThrottleRepository, Page, Role, Session, SessionRepository, StoreError,
-    User, UserRepository,
+    LoginThrottle, LoginThrottleRepository, Page, RateLimitStore, Role, Session,
+    SessionRepository, StoreError, User, UserRepository,
 };
 use uuid::Uuid;
 
@@ -54,6 +59,7 @@ impl State {
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
+    rate_limits: Arc<MemoryRateLimitStore>,
 }
 
 impl MemoryStore {
@@ -272,6 +278,13 @@ impl LoginThrottleRepository for MemoryStore {
     }
 }
 
+#[async_trait]
+impl RateLimitStore for MemoryStore {
+    async fn hit(&self, key: &str, window_start: DateTime<Utc>) -> StoreResult<u32> {
+        self.rate_limits.hit(key, window_start).await
+    }
+}
+
 #[cfg(test)]
 mod contract {
     use std::sync::Arc;
@@ -285,7 +298,8 @@ mod contract {
         Stores {
             users: Arc::new(store.clone()),
             sessions: Arc::new(store.clone()),
-            throttle: Arc::new(store),
+            throttle: Arc::new(store.clone()),
+            rate_limits: Arc::new(store),
             guard: Box::new(()),
         }
     }

@@ -1,5 +1,6 @@
 mod auth;
 mod ports;
+mod rate_limit;
 mod users;
 
 #[cfg(test)]
@@ -7,4 +8,5 @@ mod test_support;
 
 pub use auth::AuthService;
 pub use ports::Ports;
+pub use rate_limit::{LimitedAction, RateDecision, RateLimitPolicy, RateLimiter};
 pub use users::UserService;

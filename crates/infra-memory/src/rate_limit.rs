@@ -1,0 +1,74 @@
+//! The in-process rate-limit store: the default on SQLite, where one process serves.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::RateLimitStore;
+use domain::ports::StoreResult;
+
+/// Past this many keys, windows that have ended are swept on the next new window.
+const SWEEP_ABOVE: usize = 10_000;
+
+#[derive(Default)]
+pub struct MemoryRateLimitStore {
+    windows: Mutex<HashMap<String, (DateTime<Utc>, u32)>>,
+}
+
+impl MemoryRateLimitStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl RateLimitStore for MemoryRateLimitStore {
+    async fn hit(&self, key: &str, window_start: DateTime<Utc>) -> StoreResult<u32> {
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((start, count)) = windows.get_mut(key)
+            && *start == window_start
+        {
+            *count += 1;
+            return Ok(*count);
+        }
+        if windows.len() >= SWEEP_ABOVE {
+            windows.retain(|_, (start, _)| *start >= window_start);
+        }
+        windows.insert(key.to_owned(), (window_start, 1));
+        Ok(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn hits_are_counted_per_key_and_window() {
+        let store = MemoryRateLimitStore::new();
+        let w1 = Utc.with_ymd_and_hms(2026, 11, 21, 9, 0, 0).unwrap();
+        let w2 = w1 + Duration::seconds(60);
+        assert_eq!(store.hit("login:a", w1).await.unwrap(), 1);
+        assert_eq!(store.hit("login:a", w1).await.unwrap(), 2);
+        assert_eq!(store.hit("login:b", w1).await.unwrap(), 1);
+        assert_eq!(store.hit("register:a", w1).await.unwrap(), 1);
+        assert_eq!(store.hit("login:a", w2).await.unwrap(), 1, "a new window starts afresh");
+    }
+
+    #[tokio::test]
+    async fn ended_windows_are_swept_when_the_map_grows() {
+        let store = MemoryRateLimitStore::new();
+        let w1 = Utc.with_ymd_and_hms(2026, 11, 21, 9, 0, 0).unwrap();
+        for i in 0..SWEEP_ABOVE {
+            store.hit(&format!("k{i}"), w1).await.unwrap();
+        }
+        store.hit("fresh", w1 + Duration::seconds(60)).await.unwrap();
+        assert_eq!(store.windows.lock().unwrap().len(), 1);
+    }
+}
