@@ -8,6 +8,8 @@ use std::fmt;
 use config::{Config, Environment as EnvSource, File, FileFormat};
 use serde::Deserialize;
 
+use crate::client_ip::TrustedProxies;
+
 const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
 const DEVELOPMENT_TOML: &str = include_str!("../../../config/development.toml");
 const TEST_TOML: &str = include_str!("../../../config/test.toml");
@@ -159,6 +161,8 @@ pub struct PasswordSettings {
     /// How many hashes may run at once; default: the number of cores.
     #[serde(default)]
     pub max_concurrent_hashes: Option<usize>,
+    /// How many more may wait for a turn before logins are shed with 503.
+    pub max_queued_hashes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -184,6 +188,15 @@ pub struct RateLimitSettings {
 #[serde(deny_unknown_fields)]
 pub struct CorsSettings {
     pub allowed_origins: String,
+}
+
+impl CorsSettings {
+    pub fn origins(&self) -> impl Iterator<Item = &str> {
+        self.allowed_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -309,6 +322,16 @@ impl Settings {
                 format!("{:?} is not one of pretty, json", self.log.format),
             ));
         }
+        TrustedProxies::parse(&self.rate_limit.trusted_proxies)
+            .map_err(|err| ConfigError::new("APP__RATE_LIMIT__TRUSTED_PROXIES", err))?;
+        for origin in self.cors.origins() {
+            if origin != "*" && !is_origin(origin) {
+                return Err(ConfigError::new(
+                    "APP__CORS__ALLOWED_ORIGINS",
+                    format!("{origin:?} is not an origin like https://app.example.com"),
+                ));
+            }
+        }
         if !matches!(self.rate_limit.store.as_str(), "" | "memory" | "database") {
             return Err(ConfigError::new(
                 "APP__RATE_LIMIT__STORE",
@@ -330,6 +353,10 @@ impl Settings {
             Some(secret) if secret.expose().len() < MIN_SECRET_BYTES => Err(ConfigError::new(
                 "JWT_SECRET_KEY",
                 format!("must be at least {MIN_SECRET_BYTES} bytes in production"),
+            )),
+            Some(secret) if looks_like_a_placeholder(secret.expose()) => Err(ConfigError::new(
+                "JWT_SECRET_KEY",
+                "looks like a placeholder, not a random secret (try `openssl rand -hex 32`)",
             )),
             Some(_) if self.password.bcrypt_cost < MIN_PRODUCTION_BCRYPT_COST => {
                 Err(ConfigError::new(
@@ -366,6 +393,37 @@ fn admin_bootstrap(vars: &HashMap<String, String>) -> Result<Option<AdminBootstr
     }
 }
 
+/// Words that only a hand-typed example secret contains, or too few distinct characters.
+fn looks_like_a_placeholder(secret: &str) -> bool {
+    let lower = secret.to_lowercase();
+    let distinct: std::collections::HashSet<char> = secret.chars().collect();
+    [
+        "change",
+        "example",
+        "secret",
+        "placeholder",
+        "your",
+        "default",
+        "password",
+    ]
+    .iter()
+    .any(|word| lower.contains(word))
+        || distinct.len() < 10
+}
+
+/// `scheme://host[:port]`, nothing after.
+fn is_origin(value: &str) -> bool {
+    let Some((scheme, rest)) = value.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https")
+        && !rest.is_empty()
+        && !rest.contains('/')
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+}
+
 fn validate_database_url(url: &str) -> Result<(), ConfigError> {
     let key = "DATABASE_URL";
     if url.trim().is_empty() {
@@ -400,6 +458,8 @@ fn key_of(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const STRONG: &str = "9f2c4e81d7a35b06e1c8f4a2b79d3e50a6c1f8e2d4b7a903";
 
     fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let vars = pairs
@@ -459,8 +519,7 @@ mod tests {
             load(&[("APP_ENV", "test")]).unwrap().password.bcrypt_cost,
             4
         );
-        let secret = "x".repeat(32);
-        let s = load(&[("APP_ENV", "production"), ("JWT_SECRET_KEY", &secret)]).unwrap();
+        let s = load(&[("APP_ENV", "production"), ("JWT_SECRET_KEY", STRONG)]).unwrap();
         assert_eq!(s.log.format, "json");
         assert_eq!(s.server.host, "0.0.0.0");
     }
@@ -517,10 +576,9 @@ mod tests {
 
     #[test]
     fn production_refuses_cheap_hashing() {
-        let secret = "x".repeat(32);
         let err = load(&[
             ("APP_ENV", "production"),
-            ("JWT_SECRET_KEY", &secret),
+            ("JWT_SECRET_KEY", STRONG),
             ("APP__PASSWORD__BCRYPT_COST", "9"),
         ])
         .unwrap_err();

@@ -1,12 +1,16 @@
 //! The one place where failures become HTTP: RFC 9457 problem details with the contract's codes.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use domain::{DomainError, FieldError};
 use serde::Serialize;
 
 use crate::request_id;
+
+pub const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+pub const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+pub const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
 /// Everything a request can fail with: the domain's errors and the HTTP layer's own.
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +66,8 @@ impl ApiError {
                 DomainError::UserNotFound => "user_not_found",
                 DomainError::SessionNotFound => "session_not_found",
                 DomainError::LastAdmin => "last_admin",
-                DomainError::Unavailable => "unavailable",
+                DomainError::RateLimited { .. } => "rate_limited",
+                DomainError::Unavailable | DomainError::Overloaded => "unavailable",
                 DomainError::Internal(_) => "internal_error",
             },
             ApiError::MalformedJson(_) => "malformed_json",
@@ -93,6 +98,13 @@ impl ApiError {
             ApiError::Domain(DomainError::Unavailable) => {
                 "The database cannot be reached right now; try again shortly.".into()
             }
+            ApiError::Domain(DomainError::Overloaded) => {
+                "The server is too busy to take this request now; try again shortly.".into()
+            }
+            ApiError::Domain(DomainError::RateLimited {
+                retry_after_seconds,
+                ..
+            }) => format!("Too many requests; try again in {retry_after_seconds} seconds."),
             other => {
                 let text = other.to_string();
                 let mut chars = text.chars();
@@ -127,7 +139,10 @@ impl ResponseError for ApiError {
                 DomainError::AccountLocked { .. } => StatusCode::LOCKED,
                 DomainError::AccountDisabled | DomainError::Forbidden => StatusCode::FORBIDDEN,
                 DomainError::UserNotFound | DomainError::SessionNotFound => StatusCode::NOT_FOUND,
-                DomainError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                DomainError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+                DomainError::Unavailable | DomainError::Overloaded => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 DomainError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
@@ -184,6 +199,20 @@ impl ResponseError for ApiError {
             }
             ApiError::Domain(DomainError::Unavailable) => {
                 response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            ApiError::Domain(DomainError::Overloaded) => {
+                response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            ApiError::Domain(DomainError::RateLimited {
+                limit,
+                retry_after_seconds,
+            }) => {
+                let reset = retry_after_seconds.to_string();
+                response
+                    .insert_header((header::RETRY_AFTER, reset.clone()))
+                    .insert_header((RATELIMIT_LIMIT, limit.to_string()))
+                    .insert_header((RATELIMIT_REMAINING, "0"))
+                    .insert_header((RATELIMIT_RESET, reset));
             }
             ApiError::MethodNotAllowed(allowed) => {
                 response.insert_header((header::ALLOW, allowed.join(", ")));

@@ -143,8 +143,12 @@ pub fn bearer_token(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 }
 
 pub fn client_info(req: &HttpRequest) -> ClientInfo {
+    let ip = match req.app_data::<web::Data<AppState>>() {
+        Some(state) => state.trusted_proxies.client_ip(req),
+        None => req.peer_addr().map(|addr| addr.ip()),
+    };
     ClientInfo {
-        ip: req.peer_addr().map(|addr| addr.ip().to_string()),
+        ip: ip.map(|ip| ip.to_string()),
         user_agent: req
             .headers()
             .get(header::USER_AGENT)

@@ -1,10 +1,12 @@
 //! auth-api's HTTP server: configuration, wiring, and the mapping of HTTP to the domain.
 
+pub mod client_ip;
 pub mod clock;
 pub mod config;
 mod dto;
 mod error;
 mod extract;
+mod rate_limit;
 pub mod request_id;
 mod routes;
 mod secrets;

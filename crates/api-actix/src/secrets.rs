@@ -9,21 +9,32 @@ use rand::RngCore;
 use crate::config::{AppEnv, Secret, Settings};
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot keep a generated JWT secret in {path}: {source}")]
-pub struct SecretFileError {
-    path: PathBuf,
-    source: std::io::Error,
+pub enum SecretError {
+    #[error("cannot keep a generated JWT secret in {path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "invalid configuration: JWT_SECRET_KEY: is the development secret generated in {0}; production needs its own"
+    )]
+    DevelopmentSecretInProduction(PathBuf),
 }
 
 /// The configured secret; else (development and test only: production refuses to start without
 /// one) the one kept beside the SQLite file, generated on first use.
-pub fn jwt_secret(settings: &Settings) -> Result<Secret, SecretFileError> {
+pub fn jwt_secret(settings: &Settings) -> Result<Secret, SecretError> {
+    let path = generated_secret_path(&settings.database.url);
     if let Some(secret) = &settings.jwt.secret {
+        if settings.env == AppEnv::Production
+            && std::fs::read_to_string(&path).is_ok_and(|dev| dev.trim() == secret.expose())
+        {
+            return Err(SecretError::DevelopmentSecretInProduction(path));
+        }
         return Ok(secret.clone());
     }
     debug_assert_ne!(settings.env, AppEnv::Production);
-    let path = generated_secret_path(&settings.database.url);
-    let secret = read_or_generate(&path).map_err(|source| SecretFileError {
+    let secret = read_or_generate(&path).map_err(|source| SecretError::File {
         path: path.clone(),
         source,
     })?;

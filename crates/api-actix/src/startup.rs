@@ -3,18 +3,22 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use actix_cors::Cors;
 use actix_web::dev::Server;
+use actix_web::middleware::Condition;
 use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use chrono::Duration;
 use domain::{
     AuthPolicy, AuthService, Clock, DomainError, LoginThrottleRepository, NewUser, Ports,
-    SessionRepository, UserRepository, UserService,
+    RateLimitPolicy, RateLimitStore, RateLimiter, SessionRepository, UserRepository, UserService,
 };
 use infra_bcrypt::BcryptHasher;
-use infra_diesel::DieselStore;
+use infra_diesel::{Backend, DieselStore};
 use infra_jwt::JwtCodec;
+use infra_memory::MemoryRateLimitStore;
 
+use crate::client_ip::TrustedProxies;
 use crate::clock::SystemClock;
 use crate::config::{AdminBootstrap, Settings};
 use crate::error::ApiError;
@@ -27,20 +31,62 @@ pub struct Storage {
     pub users: Arc<dyn UserRepository>,
     pub sessions: Arc<dyn SessionRepository>,
     pub throttle: Arc<dyn LoginThrottleRepository>,
+    pub rate_limits: Arc<dyn RateLimitStore>,
 }
 
 impl Storage {
     /// Every port from one store that implements them all.
     pub fn from_store<S>(store: S) -> Self
     where
-        S: UserRepository + SessionRepository + LoginThrottleRepository + Clone + 'static,
+        S: UserRepository
+            + SessionRepository
+            + LoginThrottleRepository
+            + RateLimitStore
+            + Clone
+            + 'static,
     {
         Storage {
             users: Arc::new(store.clone()),
             sessions: Arc::new(store.clone()),
-            throttle: Arc::new(store),
+            throttle: Arc::new(store.clone()),
+            rate_limits: Arc::new(store),
         }
     }
+}
+
+/// Rate-limit counts live in the database when replicas must share them (the default on
+/// PostgreSQL), else in this process.
+fn shares_rate_limits(settings: &Settings, backend: Backend) -> bool {
+    match settings.rate_limit.store.as_str() {
+        "database" => true,
+        "memory" => false,
+        _ => backend == Backend::Postgres,
+    }
+}
+
+fn cors(settings: &Settings) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers(["authorization", "content-type", "x-request-id"])
+        .expose_headers([
+            "x-request-id",
+            "retry-after",
+            "ratelimit-limit",
+            "ratelimit-remaining",
+            "ratelimit-reset",
+        ])
+        .max_age(3600)
+        // Other origins get no CORS headers (the browser then refuses), not a non-JSON error.
+        .block_on_origin_mismatch(false);
+    // Bearer tokens need no cookies: credentials are never allowed, so `*` is safe to offer.
+    for origin in settings.cors.origins() {
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    cors
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +96,7 @@ pub enum StartupError {
     #[error("cannot migrate the database: {0}")]
     Migrate(domain::StoreError),
     #[error(transparent)]
-    Secret(#[from] secrets::SecretFileError),
+    Secret(#[from] secrets::SecretError),
     #[error("invalid configuration: APP__JWT__ALGORITHM / JWT_SECRET_KEY: {0}")]
     Jwt(#[from] infra_jwt::JwtConfigError),
     #[error("invalid configuration: APP__PASSWORD__BCRYPT_COST: {0}")]
@@ -99,6 +145,7 @@ pub fn build_ports(
         hasher: Arc::new(BcryptHasher::new(
             settings.password.bcrypt_cost,
             max_hashes,
+            settings.password.max_queued_hashes,
         )?),
         tokens: Arc::new(JwtCodec::new(
             &settings.jwt.algorithm,
@@ -161,7 +208,12 @@ impl Application {
     /// The production wiring: the diesel store and the system clock.
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
         let store = open_database(settings).await?;
-        Self::build_with(settings, Storage::from_store(store), Arc::new(SystemClock)).await
+        let backend = store.backend();
+        let mut storage = Storage::from_store(store);
+        if !shares_rate_limits(settings, backend) {
+            storage.rate_limits = Arc::new(MemoryRateLimitStore::new());
+        }
+        Self::build_with(settings, storage, Arc::new(SystemClock)).await
     }
 
     /// Any storage adapter and clock: tests swap them here.
@@ -170,11 +222,27 @@ impl Application {
         storage: Storage,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
-        let ports = build_ports(settings, storage, clock)?;
+        let rate_limits = storage.rate_limits.clone();
+        let ports = build_ports(settings, storage, clock.clone())?;
+        let limits = &settings.rate_limit;
+        let rate_limiter = limits.enabled.then(|| {
+            let policy = RateLimitPolicy {
+                login_per_minute: limits.login_per_minute,
+                register_per_minute: limits.register_per_minute,
+                refresh_per_minute: limits.refresh_per_minute,
+                password_per_minute: limits.password_per_minute,
+            };
+            RateLimiter::new(rate_limits, clock, policy)
+        });
         let state = web::Data::new(AppState {
             auth: AuthService::new(ports.clone(), auth_policy(settings)),
             users: UserService::new(ports),
+            rate_limiter,
+            trusted_proxies: TrustedProxies::parse(&limits.trusted_proxies)
+                .expect("validated with the settings"),
         });
+        let cors_enabled = settings.cors.origins().next().is_some();
+        let settings_for_workers = settings.clone();
         if let Some(admin) = &settings.admin_bootstrap {
             bootstrap_admin(&state.users, admin).await?;
         }
@@ -189,6 +257,7 @@ impl Application {
             .port();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(Condition::new(cors_enabled, cors(&settings_for_workers)))
                 .app_data(state.clone())
                 .app_data(web::QueryConfig::default().error_handler(|err, _| {
                     ApiError::InvalidBody(vec![domain::FieldError::new(

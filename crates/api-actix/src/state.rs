@@ -1,7 +1,12 @@
-use domain::{AuthService, UserService};
+use domain::{AuthService, RateLimiter, UserService};
+
+use crate::client_ip::TrustedProxies;
 
 /// What every handler shares: the domain's services, built once at start.
 pub struct AppState {
     pub auth: AuthService,
     pub users: UserService,
+    /// `None` when rate limiting is disabled.
+    pub rate_limiter: Option<RateLimiter>,
+    pub trusted_proxies: TrustedProxies,
 }

@@ -130,13 +130,20 @@ fn a_bad_configuration_stops_the_start_with_one_line_naming_the_key() {
             "JWT_SECRET_KEY",
         ),
     ];
-    for (vars, key) in cases {
+    // The development secret generated beside the database may not serve production.
+    let dev_secret = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978";
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/jwt-secret"), dev_secret).unwrap();
+    let reused: &[(&str, &str)] = &[("APP_ENV", "production"), ("JWT_SECRET_KEY", dev_secret)];
+    let cases = [cases, &[(reused, "JWT_SECRET_KEY")]].concat();
+    for (vars, key) in &cases {
         let output = api_actix(&dir, vars).arg("serve").output().unwrap();
         assert!(!output.status.success(), "{vars:?} must not start");
         let stderr = text(&output.stderr);
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
         assert!(stderr.contains(key), "{key} in {stderr}");
         assert!(!stderr.contains("too-short"), "the secret is not echoed");
+        assert!(!stderr.contains(dev_secret), "the secret is not echoed");
     }
 }
 

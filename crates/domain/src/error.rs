@@ -36,7 +36,10 @@ pub enum DomainError {
     #[error("the last active admin cannot lose admin rights")]
     LastAdmin,
     #[error("too many requests")]
-    RateLimited { limit: u32, retry_after_seconds: u64 },
+    RateLimited {
+        limit: u32,
+        retry_after_seconds: u64,
+    },
     #[error("the storage is unavailable")]
     Unavailable,
     /// Too much work is queued (password hashing under a flood): shed it rather than pile up.

@@ -10,7 +10,11 @@ use crate::{DbConnection, DieselStore};
 
 /// Adds one hit in a single statement, so that replicas sharing the database share one budget.
 /// Upserts do not compile on the multi-backend connection: the statement is written per backend.
-fn upsert_hit(conn: &mut DbConnection, key: &str, window_start: NaiveDateTime) -> QueryResult<usize> {
+fn upsert_hit(
+    conn: &mut DbConnection,
+    key: &str,
+    window_start: NaiveDateTime,
+) -> QueryResult<usize> {
     let first = (
         rate_limits::key.eq(key),
         rate_limits::window_start.eq(window_start),

@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::ports::StoreResult;
 use domain::{
-    LoginThrottle, LoginThrottleRepository, Page, RateLimitStore, Role, Session,
-    SessionRepository, StoreError, User, UserRepository,
+    LoginThrottle, LoginThrottleRepository, Page, RateLimitStore, Role, Session, SessionRepository,
+    StoreError, User, UserRepository,
 };
 use uuid::Uuid;
 

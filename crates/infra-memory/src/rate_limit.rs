@@ -58,7 +58,11 @@ mod tests {
         assert_eq!(store.hit("login:a", w1).await.unwrap(), 2);
         assert_eq!(store.hit("login:b", w1).await.unwrap(), 1);
         assert_eq!(store.hit("register:a", w1).await.unwrap(), 1);
-        assert_eq!(store.hit("login:a", w2).await.unwrap(), 1, "a new window starts afresh");
+        assert_eq!(
+            store.hit("login:a", w2).await.unwrap(),
+            1,
+            "a new window starts afresh"
+        );
     }
 
     #[tokio::test]
@@ -68,7 +72,10 @@ mod tests {
         for i in 0..SWEEP_ABOVE {
             store.hit(&format!("k{i}"), w1).await.unwrap();
         }
-        store.hit("fresh", w1 + Duration::seconds(60)).await.unwrap();
+        store
+            .hit("fresh", w1 + Duration::seconds(60))
+            .await
+            .unwrap();
         assert_eq!(store.windows.lock().unwrap().len(), 1);
     }
 }

@@ -1,5 +1,6 @@
+use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, web};
-use domain::DomainError;
+use domain::{DomainError, LimitedAction};
 
 use super::{parse_id, resource};
 use crate::dto::{
@@ -8,22 +9,47 @@ use crate::dto::{
 };
 use crate::error::ApiError;
 use crate::extract::{Authenticated, JsonBody, OptionalJsonBody, bearer_token, client_info};
+use crate::rate_limit::enforce;
 use crate::state::AppState;
 
 type Result<T> = std::result::Result<T, ApiError>;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/register", &["POST"]).route(web::post().to(register)))
-        .service(resource("/login", &["POST"]).route(web::post().to(login)))
-        .service(resource("/refresh", &["POST"]).route(web::post().to(refresh)))
-        .service(resource("/logout", &["POST"]).route(web::post().to(logout)))
-        .service(resource("/logout-all", &["POST"]).route(web::post().to(logout_all)))
-        .service(resource("/revoke", &["POST"]).route(web::post().to(revoke)))
-        .service(resource("/me", &["GET"]).route(web::get().to(me)))
-        .service(resource("/whoami", &["GET"]).route(web::get().to(me)))
-        .service(resource("/password", &["PUT"]).route(web::put().to(change_password)))
-        .service(resource("/sessions", &["GET"]).route(web::get().to(sessions)))
-        .service(resource("/sessions/{id}", &["DELETE"]).route(web::delete().to(end_session)));
+    cfg.service(
+        resource("/register", &["POST"])
+            .wrap(from_fn(|req, next| {
+                enforce(LimitedAction::Register, req, next)
+            }))
+            .route(web::post().to(register)),
+    )
+    .service(
+        resource("/login", &["POST"])
+            .wrap(from_fn(|req, next| {
+                enforce(LimitedAction::Login, req, next)
+            }))
+            .route(web::post().to(login)),
+    )
+    .service(
+        resource("/refresh", &["POST"])
+            .wrap(from_fn(|req, next| {
+                enforce(LimitedAction::Refresh, req, next)
+            }))
+            .route(web::post().to(refresh)),
+    )
+    .service(resource("/logout", &["POST"]).route(web::post().to(logout)))
+    .service(resource("/logout-all", &["POST"]).route(web::post().to(logout_all)))
+    .service(resource("/revoke", &["POST"]).route(web::post().to(revoke)))
+    .service(resource("/me", &["GET"]).route(web::get().to(me)))
+    .service(resource("/whoami", &["GET"]).route(web::get().to(me)))
+    .service(
+        resource("/password", &["PUT"])
+            .wrap(from_fn(|req, next| {
+                enforce(LimitedAction::PasswordChange, req, next)
+            }))
+            .route(web::put().to(change_password)),
+    )
+    .service(resource("/sessions", &["GET"]).route(web::get().to(sessions)))
+    .service(resource("/sessions/{id}", &["DELETE"]).route(web::delete().to(end_session)));
 }
 
 async fn register(

@@ -67,6 +67,8 @@ pub fn test_settings() -> Settings {
     let vars: HashMap<String, String> = [
         ("APP_ENV", "test"),
         ("APP__SERVER__PORT", "0"),
+        // The suites log in far more than a client may; the rate-limit tests turn it back on.
+        ("APP__RATE_LIMIT__ENABLED", "false"),
         (
             "JWT_SECRET_KEY",
             "test-secret-that-is-at-least-32-bytes-long",

@@ -64,7 +64,11 @@ pub struct RateLimiter {
 const WINDOW_SECONDS: i64 = 60;
 
 impl RateLimiter {
-    pub fn new(store: Arc<dyn RateLimitStore>, clock: Arc<dyn Clock>, policy: RateLimitPolicy) -> Self {
+    pub fn new(
+        store: Arc<dyn RateLimitStore>,
+        clock: Arc<dyn Clock>,
+        policy: RateLimitPolicy,
+    ) -> Self {
         Self {
             store,
             clock,
@@ -138,7 +142,8 @@ mod tests {
 
     #[test]
     fn requests_within_the_budget_pass_and_say_what_is_left() {
-        let decision = block_on(limiter(3, at(20, 0)).check(LimitedAction::Login, "192.0.2.1")).unwrap();
+        let decision =
+            block_on(limiter(3, at(20, 0)).check(LimitedAction::Login, "192.0.2.1")).unwrap();
         assert_eq!(
             decision,
             RateDecision {
@@ -147,13 +152,15 @@ mod tests {
                 reset_after_seconds: 40
             }
         );
-        let last = block_on(limiter(10, at(59, 500)).check(LimitedAction::Login, "192.0.2.1")).unwrap();
+        let last =
+            block_on(limiter(10, at(59, 500)).check(LimitedAction::Login, "192.0.2.1")).unwrap();
         assert_eq!((last.remaining, last.reset_after_seconds), (0, 1));
     }
 
     #[test]
     fn the_request_over_the_budget_is_refused_until_the_window_ends() {
-        let err = block_on(limiter(11, at(15, 250)).check(LimitedAction::Login, "192.0.2.1")).unwrap_err();
+        let err = block_on(limiter(11, at(15, 250)).check(LimitedAction::Login, "192.0.2.1"))
+            .unwrap_err();
         assert_eq!(
             err,
             DomainError::RateLimited {

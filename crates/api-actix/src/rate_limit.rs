@@ -1,0 +1,51 @@
+//! The rate-limit middleware for the routes worth flooding: it counts the request against the
+//! client's budget before anything else runs (no body is parsed, no password hashed), refuses
+//! it with 429 over the budget, and reports the budget in `RateLimit-*` headers either way.
+
+use actix_web::body::BoxBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderMap, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{ResponseError, web};
+use domain::{LimitedAction, RateDecision};
+
+use crate::error::{ApiError, RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET};
+use crate::state::AppState;
+
+pub async fn enforce(
+    action: LimitedAction,
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return next.call(req).await;
+    };
+    let Some(limiter) = &state.rate_limiter else {
+        return next.call(req).await;
+    };
+    let client = state
+        .trusted_proxies
+        .client_ip(req.request())
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    match limiter.check(action, &client).await {
+        Ok(decision) => {
+            let mut response = next.call(req).await?;
+            add_headers(response.headers_mut(), decision);
+            Ok(response)
+        }
+        Err(err) => {
+            let response = ApiError::from(err).error_response();
+            Ok(req.into_response(response))
+        }
+    }
+}
+
+fn add_headers(headers: &mut HeaderMap, decision: RateDecision) {
+    for (name, value) in [
+        (RATELIMIT_LIMIT, u64::from(decision.limit)),
+        (RATELIMIT_REMAINING, u64::from(decision.remaining)),
+        (RATELIMIT_RESET, decision.reset_after_seconds),
+    ] {
+        headers.insert(name, HeaderValue::from(value));
+    }
+}
