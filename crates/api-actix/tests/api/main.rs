@@ -5,6 +5,7 @@
 mod helpers;
 
 mod auth;
+mod limits;
 mod protocol;
 mod tokens;
 mod users;
