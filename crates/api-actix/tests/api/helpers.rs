@@ -53,6 +53,7 @@ impl Clock for ManualClock {
 }
 
 pub const PASSWORD: &str = "password1";
+pub const SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
 pub const ADMIN: &str = "root_admin";
 
 pub struct TestApp {

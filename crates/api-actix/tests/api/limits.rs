@@ -34,7 +34,10 @@ async fn logins_are_limited_per_minute_with_the_budget_in_headers(backend: Backe
         let reply = app.send(login_from(&app, None)).await;
         reply.assert_problem(401, "invalid_credentials");
         assert_eq!(reply.header("ratelimit-limit"), Some("10"));
-        assert_eq!(reply.header("ratelimit-remaining"), Some((10 - used).to_string().as_str()));
+        assert_eq!(
+            reply.header("ratelimit-remaining"),
+            Some((10 - used).to_string().as_str())
+        );
         assert!(reply.header("ratelimit-reset").is_some());
     }
     let limited = app.send(login_from(&app, None)).await;
@@ -42,7 +45,10 @@ async fn logins_are_limited_per_minute_with_the_budget_in_headers(backend: Backe
     let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry));
     assert_eq!(limited.header("ratelimit-remaining"), Some("0"));
-    assert_eq!(limited.header("ratelimit-reset"), Some(retry.to_string().as_str()));
+    assert_eq!(
+        limited.header("ratelimit-reset"),
+        Some(retry.to_string().as_str())
+    );
 
     app.clock.advance(Duration::seconds(60));
     app.send(login_from(&app, None))
@@ -96,19 +102,33 @@ async fn register_refresh_and_password_changes_have_their_own_limits(backend: Ba
     .assert_problem(429, "rate_limited");
 
     for _ in 0..2 {
-        app.refresh("garbage").await.assert_problem(401, "invalid_token");
+        app.refresh("garbage")
+            .await
+            .assert_problem(401, "invalid_token");
     }
-    app.refresh(&alice.refresh).await.assert_problem(429, "rate_limited");
+    app.refresh(&alice.refresh)
+        .await
+        .assert_problem(429, "rate_limited");
 
     let change = json!({"current_password": "wrong-one-1", "new_password": "another-pass2"});
     for _ in 0..2 {
-        app.call(Method::PUT, "/api/auth/password", Some(&alice.access), Some(change.clone()))
-            .await
-            .assert_problem(422, "validation_failed");
-    }
-    app.call(Method::PUT, "/api/auth/password", Some(&alice.access), Some(change))
+        app.call(
+            Method::PUT,
+            "/api/auth/password",
+            Some(&alice.access),
+            Some(change.clone()),
+        )
         .await
-        .assert_problem(429, "rate_limited");
+        .assert_problem(422, "validation_failed");
+    }
+    app.call(
+        Method::PUT,
+        "/api/auth/password",
+        Some(&alice.access),
+        Some(change),
+    )
+    .await
+    .assert_problem(429, "rate_limited");
     // Other routes are not limited.
     assert_eq!(app.me(&alice.access).await.status, StatusCode::OK);
 }
@@ -135,7 +155,10 @@ async fn cors_answers_only_the_configured_origins(backend: Backend) {
     assert_eq!(other.header("access-control-allow-origin"), None);
 
     let reply = app
-        .send(app.request(Method::GET, "/health").header("Origin", "https://evil.example.com"))
+        .send(
+            app.request(Method::GET, "/health")
+                .header("Origin", "https://evil.example.com"),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.header("access-control-allow-origin"), None);
@@ -144,7 +167,10 @@ async fn cors_answers_only_the_configured_origins(backend: Backend) {
 async fn without_configured_origins_there_is_no_cross_origin_access(backend: Backend) {
     let app = spawn_app_with(backend, |_| {}).await;
     let reply = app
-        .send(app.request(Method::GET, "/health").header("Origin", "https://app.example.com"))
+        .send(
+            app.request(Method::GET, "/health")
+                .header("Origin", "https://app.example.com"),
+        )
         .await;
     assert_eq!(reply.header("access-control-allow-origin"), None);
 }

@@ -1,0 +1,207 @@
+//! Forged, tampered, expired, misdirected and replayed tokens, and broken Authorization headers.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Duration;
+use domain::{Claims, TokenType};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::{Method, StatusCode};
+
+use crate::helpers::{Backend, PASSWORD, SECRET, TestApp, Tokens, spawn_app};
+use crate::logs;
+
+fn claims_of(token: &str) -> Claims {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+fn sign(claims: &Claims, secret: &str, algorithm: Algorithm) -> String {
+    jsonwebtoken::encode(
+        &Header::new(algorithm),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+async fn alice(app: &TestApp) -> Tokens {
+    app.register("alice_1").await
+}
+
+async fn forged_tokens_are_invalid(backend: Backend) {
+    logs::capture();
+    let app = spawn_app(backend).await;
+    let alice = alice(&app).await;
+    let claims = claims_of(&alice.access);
+    let payload = alice.access.split('.').nth(1).unwrap();
+
+    let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+    let forged = [
+        format!("{none_header}.{payload}."),
+        format!("{none_header}.{payload}"),
+        sign(
+            &claims,
+            "another-secret-entirely-32-bytes-long!!",
+            Algorithm::HS256,
+        ),
+        sign(&claims, SECRET, Algorithm::HS512),
+    ];
+    for token in forged {
+        app.me(&token).await.assert_problem(401, "invalid_token");
+    }
+
+    // A payload promoted to admin, with the original signature.
+    let mut promoted = claims.clone();
+    promoted.role = Some(domain::Role::Admin);
+    let tampered_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&promoted).unwrap());
+    let parts: Vec<&str> = alice.access.split('.').collect();
+    let tampered = format!("{}.{tampered_payload}.{}", parts[0], parts[2]);
+    app.me(&tampered).await.assert_problem(401, "invalid_token");
+    app.get("/api/users", Some(&tampered))
+        .await
+        .assert_problem(401, "invalid_token");
+    logs::assert_absent(&[PASSWORD, SECRET]);
+}
+
+async fn tokens_for_another_audience_issuer_or_time_are_refused(backend: Backend) {
+    logs::capture();
+    let app = spawn_app(backend).await;
+    let alice = alice(&app).await;
+    let claims = claims_of(&alice.access);
+    let now = claims.iat;
+
+    let mut wrong_iss = claims.clone();
+    wrong_iss.iss = "someone-else".into();
+    let mut wrong_aud = claims.clone();
+    wrong_aud.aud = "another-service".into();
+    let mut not_yet = claims.clone();
+    not_yet.nbf = now + 60;
+    for bad in [wrong_iss, wrong_aud, not_yet] {
+        app.me(&sign(&bad, SECRET, Algorithm::HS256))
+            .await
+            .assert_problem(401, "invalid_token");
+    }
+    let mut expired = claims.clone();
+    expired.exp = now - 1;
+    app.me(&sign(&expired, SECRET, Algorithm::HS256))
+        .await
+        .assert_problem(401, "token_expired");
+
+    // Well signed, but for a session that does not exist.
+    let mut stray = claims;
+    stray.sid = uuid::Uuid::new_v4();
+    app.me(&sign(&stray, SECRET, Algorithm::HS256))
+        .await
+        .assert_problem(401, "token_revoked");
+    logs::assert_absent(&[PASSWORD, SECRET]);
+}
+
+async fn tokens_are_used_only_for_their_type(backend: Backend) {
+    logs::capture();
+    let app = spawn_app(backend).await;
+    let alice = alice(&app).await;
+    app.me(&alice.refresh)
+        .await
+        .assert_problem(401, "wrong_token_type");
+    app.refresh(&alice.access)
+        .await
+        .assert_problem(401, "wrong_token_type");
+    // Re-signed with the other type's name is still bound to its own jti and session.
+    let mut as_refresh = claims_of(&alice.access);
+    as_refresh.token_type = TokenType::Refresh;
+    as_refresh.role = None;
+    app.refresh(&sign(&as_refresh, SECRET, Algorithm::HS256))
+        .await
+        .assert_problem(401, "refresh_token_reused");
+    logs::assert_absent(&[PASSWORD, SECRET]);
+}
+
+async fn a_deleted_users_and_a_replayed_refresh_token_are_refused(backend: Backend) {
+    logs::capture();
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let alice = alice(&app).await;
+    let bob = app.register("bob_1").await;
+
+    let rotated = Tokens::from(&app.refresh(&bob.refresh).await);
+    app.clock.advance(Duration::seconds(11));
+    app.refresh(&bob.refresh)
+        .await
+        .assert_problem(401, "refresh_token_reused");
+    app.refresh(&rotated.refresh)
+        .await
+        .assert_problem(401, "token_revoked");
+
+    let path = format!("/api/users/{}", alice.user_id);
+    let reply = app
+        .call(Method::DELETE, &path, Some(&admin.access), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    app.me(&alice.access)
+        .await
+        .assert_problem(401, "token_revoked");
+    app.refresh(&alice.refresh)
+        .await
+        .assert_problem(401, "token_revoked");
+    logs::assert_absent(&[PASSWORD, SECRET]);
+}
+
+async fn broken_authorization_headers_are_refused_cleanly(backend: Backend) {
+    logs::capture();
+    let app = spawn_app(backend).await;
+    let with = |value: Vec<u8>| {
+        app.request(Method::GET, "/api/auth/me").header(
+            "Authorization",
+            reqwest::header::HeaderValue::from_bytes(&value).unwrap(),
+        )
+    };
+    for value in [
+        "",
+        "Bearer",
+        "Bearer    ",
+        "bearer",
+        "Basic dXNlcjpwYXNz",
+        "Digest x",
+    ] {
+        app.send(with(value.as_bytes().to_vec()))
+            .await
+            .assert_problem(401, "missing_token");
+    }
+    for value in [
+        "Bearer garbage",
+        "Bearer a.b.c",
+        "Bearer ....",
+        "Bearer <script>",
+    ] {
+        let reply = app.send(with(value.as_bytes().to_vec())).await;
+        reply.assert_problem(401, "invalid_token");
+    }
+    let reply = app.send(with(b"Bearer \xff\xfe".to_vec())).await;
+    reply.assert_problem(401, "invalid_token");
+
+    // A 1 MB header is refused by the HTTP layer before any handler; never a 500.
+    let huge = format!("Bearer {}", "a".repeat(1024 * 1024));
+    match app
+        .request(Method::GET, "/api/auth/me")
+        .header("Authorization", huge)
+        .send()
+        .await
+    {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            assert!((400..500).contains(&status), "status {status}");
+        }
+        // The server may close the connection on an oversized head instead of answering.
+        Err(err) => assert!(!err.is_timeout(), "{err}"),
+    }
+    assert_eq!(app.get("/health", None).await.status, StatusCode::OK);
+    logs::assert_absent(&[PASSWORD, SECRET]);
+}
+
+on_every_backend!(
+    forged_tokens_are_invalid,
+    tokens_for_another_audience_issuer_or_time_are_refused,
+    tokens_are_used_only_for_their_type,
+    a_deleted_users_and_a_replayed_refresh_token_are_refused,
+    broken_authorization_headers_are_refused_cleanly,
+);
