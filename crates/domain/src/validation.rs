@@ -222,3 +222,69 @@ mod tests {
         assert_eq!(codes(check_name, "Al\nice"), ["invalid_characters"]);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn codes(check: fn(&str, &str, &mut Vec<FieldError>), value: &str) -> Vec<&'static str> {
+        let mut errors = Vec::new();
+        check("f", value, &mut errors);
+        errors.into_iter().map(|e| e.code).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        // Any string at all: no panic, and the verdict is the contract's rule, restated.
+        #[test]
+        fn usernames_are_judged_by_the_contracts_rule(s in any::<String>()) {
+            let expected = (3..=32).contains(&s.chars().count())
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            prop_assert_eq!(codes(check_username, &s).is_empty(), expected);
+        }
+
+        #[test]
+        fn passwords_are_judged_by_the_contracts_rule(s in any::<String>()) {
+            let expected = (8..=72).contains(&s.len())
+                && s.chars().any(char::is_alphabetic)
+                && s.chars().any(|c| c.is_ascii_digit());
+            prop_assert_eq!(codes(check_password, &s).is_empty(), expected);
+        }
+
+        #[test]
+        fn names_are_judged_by_the_contracts_rule(s in any::<String>()) {
+            let expected = s.chars().count() <= 100 && !s.chars().any(char::is_control);
+            prop_assert_eq!(codes(check_name, &s).is_empty(), expected);
+        }
+
+        #[test]
+        fn any_email_text_is_judged_without_panic_and_never_over_254(s in any::<String>()) {
+            let errors = codes(check_email, &s);
+            if errors.is_empty() {
+                prop_assert!(s.chars().count() <= 254);
+                prop_assert_eq!(s.matches('@').count(), 1);
+                prop_assert!(!s.chars().any(char::is_whitespace));
+            }
+        }
+
+        #[test]
+        fn ordinary_addresses_are_accepted(
+            local in "[a-z0-9]([a-z0-9._+-]{0,30}[a-z0-9])?",
+            domain in "[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?",
+            tld in "[a-z]{2,10}",
+        ) {
+            prop_assume!(!local.contains(".."));
+            let email = format!("{local}@{domain}.{tld}");
+            prop_assert!(codes(check_email, &email).is_empty(), "{}", email);
+        }
+
+        #[test]
+        fn lower_casing_is_idempotent(s in any::<String>()) {
+            let once = normalize_email(&s);
+            prop_assert_eq!(normalize_email(&once), once.clone());
+        }
+    }
+}
