@@ -1,3 +1,6 @@
+// Shared by the `api` and `hostile` test binaries; each uses a part of it.
+#![allow(dead_code)]
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -70,10 +73,7 @@ pub fn test_settings() -> Settings {
         ("APP__SERVER__PORT", "0"),
         // The suites log in far more than a client may; the rate-limit tests turn it back on.
         ("APP__RATE_LIMIT__ENABLED", "false"),
-        (
-            "JWT_SECRET_KEY",
-            "test-secret-that-is-at-least-32-bytes-long",
-        ),
+        ("JWT_SECRET_KEY", SECRET),
         ("ADMIN_USERNAME", ADMIN),
         ("ADMIN_EMAIL", "root@example.com"),
         ("ADMIN_PASSWORD", PASSWORD),
