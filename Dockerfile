@@ -16,5 +16,7 @@ WORKDIR /app
 USER auth
 ENV APP_ENV=production
 EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["api-actix", "healthcheck"]
 ENTRYPOINT ["api-actix"]
 CMD ["serve"]

@@ -107,6 +107,7 @@ pub struct Settings {
     pub lockout: LockoutSettings,
     pub rate_limit: RateLimitSettings,
     pub cors: CorsSettings,
+    pub housekeeping: HousekeepingSettings,
     pub log: LogSettings,
     /// The first admin for container deployments, from `ADMIN_USERNAME`, `ADMIN_EMAIL` and
     /// `ADMIN_PASSWORD`: created at start only while no active admin exists.
@@ -197,6 +198,12 @@ impl CorsSettings {
             .map(str::trim)
             .filter(|o| !o.is_empty())
     }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HousekeepingSettings {
+    pub interval_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -24,6 +24,9 @@ enum Command {
     Serve,
     /// Apply pending migrations and exit.
     Migrate,
+    /// Exit 0 if the server on the configured port answers `GET /health` (for container
+    /// health checks, where no HTTP client is installed).
+    Healthcheck,
     /// Create an admin, or promote an existing user, reading the password from standard input.
     CreateAdmin {
         #[arg(long)]
@@ -78,6 +81,14 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             open_database(&settings).await?;
             Ok(())
         }
+        Command::Healthcheck => {
+            let port = settings.server.port;
+            if health_ok(port).context("cannot reach the server")? {
+                Ok(())
+            } else {
+                bail!("GET /health on port {port} did not answer 200")
+            }
+        }
         Command::CreateAdmin {
             username,
             email,
@@ -105,6 +116,19 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `GET /health` over plain HTTP/1.0 on the loopback interface.
+fn health_ok(port: u16) -> std::io::Result<bool> {
+    use std::io::{Read, Write};
+    let timeout = Some(std::time::Duration::from_secs(3));
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(timeout)?;
+    stream.set_write_timeout(timeout)?;
+    stream.write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    Ok(head.starts_with(b"HTTP/1.") && &head[9..12] == b"200")
 }
 
 /// One line from standard input, without its line break.

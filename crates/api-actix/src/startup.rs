@@ -10,8 +10,9 @@ use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use chrono::Duration;
 use domain::{
-    AuthPolicy, AuthService, Clock, DomainError, LoginThrottleRepository, NewUser, Ports,
-    RateLimitPolicy, RateLimitStore, RateLimiter, SessionRepository, UserRepository, UserService,
+    AuthPolicy, AuthService, Clock, DomainError, Housekeeping, LoginThrottleRepository, NewUser,
+    Ports, RateLimitPolicy, RateLimitStore, RateLimiter, SessionRepository, UserRepository,
+    UserService,
 };
 use infra_bcrypt::BcryptHasher;
 use infra_diesel::{Backend, DieselStore};
@@ -202,6 +203,8 @@ pub fn describe(err: &DomainError) -> String {
 pub struct Application {
     port: u16,
     server: Server,
+    housekeeping: Housekeeping,
+    housekeeping_interval: Option<std::time::Duration>,
 }
 
 impl Application {
@@ -223,6 +226,12 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
         let rate_limits = storage.rate_limits.clone();
+        let housekeeping = Housekeeping::new(
+            storage.sessions.clone(),
+            storage.throttle.clone(),
+            storage.rate_limits.clone(),
+            clock.clone(),
+        );
         let ports = build_ports(settings, storage, clock.clone())?;
         let limits = &settings.rate_limit;
         let rate_limiter = limits.enabled.then(|| {
@@ -290,15 +299,40 @@ impl Application {
         })?
         .shutdown_timeout(10)
         .run();
-        Ok(Application { port, server })
+        let housekeeping_interval = (settings.housekeeping.interval_seconds > 0)
+            .then(|| std::time::Duration::from_secs(settings.housekeeping.interval_seconds));
+        Ok(Application {
+            port,
+            server,
+            housekeeping,
+            housekeeping_interval,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
+    /// Serves until SIGINT or SIGTERM, then finishes the requests in flight. Housekeeping runs
+    /// beside it, at start and then every interval.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let housekeeping = self.housekeeping;
+        let janitor = self.housekeeping_interval.map(|interval| {
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(interval);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    ticks.tick().await;
+                    if let Err(err) = housekeeping.run_once().await {
+                        tracing::warn!(error = %err, "housekeeping failed; retrying next interval");
+                    }
+                }
+            })
+        });
+        let served = self.server.await;
+        if let Some(janitor) = janitor {
+            janitor.abort();
+        }
+        served
     }
 }

@@ -148,7 +148,7 @@ fn a_bad_configuration_stops_the_start_with_one_line_naming_the_key() {
 }
 
 #[test]
-fn the_server_stops_gracefully_on_sigterm() {
+fn the_healthcheck_follows_the_server_which_stops_gracefully_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -161,9 +161,20 @@ fn the_server_stops_gracefully_on_sigterm() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let healthcheck = || {
+        api_actix(&dir, &[("APP__SERVER__PORT", &port)])
+            .arg("healthcheck")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err() {
-        assert!(Instant::now() < deadline, "the server did not start");
+    while !healthcheck() {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not become healthy"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let killed = Command::new("kill")
@@ -173,4 +184,5 @@ fn the_server_stops_gracefully_on_sigterm() {
     assert!(killed.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
+    assert!(!healthcheck(), "a stopped server is not healthy");
 }

@@ -44,6 +44,7 @@ macro_rules! storage_contract_tests {
             a_users_lock_is_reported_on_the_user,
             rate_limit_hits_are_counted_per_key_and_window,
             concurrent_rate_limit_hits_are_all_counted,
+            housekeeping_deletes_only_what_is_past_its_cut_off,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -473,4 +474,62 @@ pub async fn concurrent_rate_limit_hits_are_all_counted(stores: &Stores) {
         .collect();
     counts.sort_unstable();
     assert_eq!(counts, (1..=16).collect::<Vec<u32>>());
+}
+
+pub async fn housekeeping_deletes_only_what_is_past_its_cut_off(stores: &Stores) {
+    let alice = stored(stores, "alice_1").await;
+    let mut old = session(&alice, t0());
+    old.expires_at = t0() + Duration::seconds(10);
+    let live = session(&alice, t0());
+    stores.sessions.insert(&old).await.unwrap();
+    stores.sessions.insert(&live).await.unwrap();
+    let cut = t0() + Duration::seconds(11);
+    assert_eq!(stores.sessions.delete_expired(cut).await.unwrap(), 1);
+    assert_eq!(stores.sessions.find(old.id).await.unwrap(), None);
+    assert!(stores.sessions.find(live.id).await.unwrap().is_some());
+
+    let later = t0() + Duration::hours(48);
+    stores
+        .throttle
+        .record_failure("login:stale", t0())
+        .await
+        .unwrap();
+    stores
+        .throttle
+        .record_failure("login:locked", t0())
+        .await
+        .unwrap();
+    stores
+        .throttle
+        .lock("login:locked", later + Duration::hours(1))
+        .await
+        .unwrap();
+    stores
+        .throttle
+        .record_failure("login:fresh", later)
+        .await
+        .unwrap();
+    let removed = stores
+        .throttle
+        .delete_stale(later - Duration::hours(24), later)
+        .await
+        .unwrap();
+    assert_eq!(removed, 1);
+    assert_eq!(stores.throttle.get("login:stale").await.unwrap(), None);
+    assert!(stores.throttle.get("login:locked").await.unwrap().is_some());
+    assert!(stores.throttle.get("login:fresh").await.unwrap().is_some());
+
+    let (w1, w2) = (t0(), t0() + Duration::seconds(60));
+    stores.rate_limits.hit("login:a", w1).await.unwrap();
+    stores.rate_limits.hit("login:b", w1).await.unwrap();
+    stores.rate_limits.hit("login:c", w2).await.unwrap();
+    assert_eq!(
+        stores.rate_limits.delete_windows_before(w2).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        stores.rate_limits.hit("login:c", w2).await.unwrap(),
+        2,
+        "the current window stays"
+    );
 }

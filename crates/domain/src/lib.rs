@@ -23,6 +23,7 @@ pub use ports::{
     SessionRepository, StoreError, TokenCodec, TokenRejection, UserRepository,
 };
 pub use services::{
-    AuthService, LimitedAction, Ports, RateDecision, RateLimitPolicy, RateLimiter, UserService,
+    AuthService, Housekeeping, HousekeepingReport, LimitedAction, Ports, RateDecision,
+    RateLimitPolicy, RateLimiter, UserService,
 };
 pub use validation::FieldError;

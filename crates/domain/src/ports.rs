@@ -73,6 +73,8 @@ pub trait SessionRepository: Send + Sync {
         user_id: Uuid,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<Session>>;
+    /// Deletes the sessions that expired before `before`; returns how many.
+    async fn delete_expired(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 
 /// Failed-login bookkeeping for one login key.
@@ -104,6 +106,13 @@ pub trait LoginThrottleRepository: Send + Sync {
     async fn lock(&self, key: &str, until: DateTime<Utc>) -> StoreResult<()>;
     /// Forgets the failures and the lock.
     async fn clear(&self, key: &str) -> StoreResult<()>;
+    /// Deletes the entries last updated before `updated_before` that are not locked at `now`;
+    /// returns how many.
+    async fn delete_stale(
+        &self,
+        updated_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64>;
 }
 
 #[cfg_attr(test, mockall::automock)]
@@ -143,4 +152,6 @@ pub trait RateLimitStore: Send + Sync {
     /// Adds one hit to `key`'s window that starts at `window_start` and returns the window's
     /// count so far. Counts of earlier windows are never read again and may be dropped.
     async fn hit(&self, key: &str, window_start: DateTime<Utc>) -> StoreResult<u32>;
+    /// Deletes the counts of windows that started before `window_start`; returns how many.
+    async fn delete_windows_before(&self, window_start: DateTime<Utc>) -> StoreResult<u64>;
 }

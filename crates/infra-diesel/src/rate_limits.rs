@@ -55,4 +55,14 @@ impl RateLimitStore for DieselStore {
             .await?;
         u32::try_from(count).map_err(|_| StoreError::Other(format!("negative hit count {count}")))
     }
+
+    async fn delete_windows_before(&self, window_start: DateTime<Utc>) -> StoreResult<u64> {
+        let window_start = naive(window_start);
+        self.run(move |conn| {
+            diesel::delete(rate_limits::table.filter(rate_limits::window_start.lt(window_start)))
+                .execute(conn)
+                .map(|deleted| deleted as u64)
+        })
+        .await
+    }
 }

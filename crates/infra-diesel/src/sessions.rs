@@ -136,4 +136,14 @@ impl SessionRepository for DieselStore {
         .map(Session::try_from)
         .collect()
     }
+
+    async fn delete_expired(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let before = naive(before);
+        self.run(move |conn| {
+            diesel::delete(sessions::table.filter(sessions::expires_at.lt(before)))
+                .execute(conn)
+                .map(|deleted| deleted as u64)
+        })
+        .await
+    }
 }

@@ -93,4 +93,26 @@ impl LoginThrottleRepository for DieselStore {
         })
         .await
     }
+
+    async fn delete_stale(
+        &self,
+        updated_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let (updated_before, now) = (naive(updated_before), naive(now));
+        self.run(move |conn| {
+            diesel::delete(
+                login_throttles::table
+                    .filter(login_throttles::updated_at.lt(updated_before))
+                    .filter(
+                        login_throttles::locked_until
+                            .is_null()
+                            .or(login_throttles::locked_until.le(now)),
+                    ),
+            )
+            .execute(conn)
+            .map(|deleted| deleted as u64)
+        })
+        .await
+    }
 }

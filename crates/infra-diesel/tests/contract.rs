@@ -65,3 +65,31 @@ mod setup {
         assert!(!std::path::Path::new("postgres:").exists());
     }
 }
+
+mod concurrent_start {
+    use infra_diesel::DieselStore;
+    use infra_diesel::testing::TestDatabase;
+
+    /// Replicas starting together migrate one database without tripping over each other.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn replicas_migrate_one_postgres_database_at_once() {
+        let db = TestDatabase::postgres();
+        let starts = (0..4).map(|_| {
+            let url = db.url().to_owned();
+            tokio::spawn(async move {
+                let store = DieselStore::connect(&url, 1).unwrap();
+                store.migrate().await
+            })
+        });
+        let applied: Vec<usize> = futures::future::join_all(starts)
+            .await
+            .into_iter()
+            .map(|joined| joined.unwrap().unwrap())
+            .collect();
+        assert_eq!(
+            applied.iter().sum::<usize>(),
+            2,
+            "each migration ran once: {applied:?}"
+        );
+    }
+}

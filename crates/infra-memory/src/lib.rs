@@ -22,7 +22,8 @@ use uuid::Uuid;
 struct State {
     users: HashMap<Uuid, User>,
     sessions: HashMap<Uuid, Session>,
-    throttles: HashMap<String, LoginThrottle>,
+    /// Each throttle with the time of its last failure.
+    throttles: HashMap<String, (LoginThrottle, DateTime<Utc>)>,
 }
 
 impl State {
@@ -31,7 +32,7 @@ impl State {
         let locked_until = self
             .throttles
             .get(&LoginThrottle::key_for_user(user.id))
-            .and_then(|t| t.locked_until);
+            .and_then(|(t, _)| t.locked_until);
         User {
             locked_until,
             ..user.clone()
@@ -244,32 +245,53 @@ impl SessionRepository for MemoryStore {
         live.sort_by_key(|s| std::cmp::Reverse((s.created_at, s.id)));
         Ok(live)
     }
+
+    async fn delete_expired(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let mut state = self.state();
+        let count = state.sessions.len();
+        state.sessions.retain(|_, s| s.expires_at >= before);
+        Ok((count - state.sessions.len()) as u64)
+    }
 }
 
 #[async_trait]
 impl LoginThrottleRepository for MemoryStore {
     async fn get(&self, key: &str) -> StoreResult<Option<LoginThrottle>> {
-        Ok(self.state().throttles.get(key).cloned())
+        Ok(self.state().throttles.get(key).map(|(t, _)| t.clone()))
     }
 
-    async fn record_failure(&self, key: &str, _now: DateTime<Utc>) -> StoreResult<u32> {
+    async fn record_failure(&self, key: &str, now: DateTime<Utc>) -> StoreResult<u32> {
         let mut state = self.state();
-        let entry = state
-            .throttles
-            .entry(key.to_owned())
-            .or_insert(LoginThrottle {
+        let (entry, updated_at) = state.throttles.entry(key.to_owned()).or_insert((
+            LoginThrottle {
                 failed_count: 0,
                 locked_until: None,
-            });
+            },
+            now,
+        ));
         entry.failed_count += 1;
+        *updated_at = now;
         Ok(entry.failed_count)
     }
 
     async fn lock(&self, key: &str, until: DateTime<Utc>) -> StoreResult<()> {
-        if let Some(entry) = self.state().throttles.get_mut(key) {
+        if let Some((entry, _)) = self.state().throttles.get_mut(key) {
             entry.locked_until = Some(until);
         }
         Ok(())
+    }
+
+    async fn delete_stale(
+        &self,
+        updated_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let mut state = self.state();
+        let before = state.throttles.len();
+        state.throttles.retain(|_, (t, updated_at)| {
+            *updated_at >= updated_before || t.locked_until.is_some_and(|until| until > now)
+        });
+        Ok((before - state.throttles.len()) as u64)
     }
 
     async fn clear(&self, key: &str) -> StoreResult<()> {
@@ -282,6 +304,10 @@ impl LoginThrottleRepository for MemoryStore {
 impl RateLimitStore for MemoryStore {
     async fn hit(&self, key: &str, window_start: DateTime<Utc>) -> StoreResult<u32> {
         self.rate_limits.hit(key, window_start).await
+    }
+
+    async fn delete_windows_before(&self, window_start: DateTime<Utc>) -> StoreResult<u64> {
+        self.rate_limits.delete_windows_before(window_start).await
     }
 }
 

@@ -41,6 +41,16 @@ impl RateLimitStore for MemoryRateLimitStore {
         windows.insert(key.to_owned(), (window_start, 1));
         Ok(1)
     }
+
+    async fn delete_windows_before(&self, window_start: DateTime<Utc>) -> StoreResult<u64> {
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let before = windows.len();
+        windows.retain(|_, (start, _)| *start >= window_start);
+        Ok((before - windows.len()) as u64)
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 mod auth;
+mod housekeeping;
 mod ports;
 mod rate_limit;
 mod users;
@@ -7,6 +8,7 @@ mod users;
 mod test_support;
 
 pub use auth::AuthService;
+pub use housekeeping::{Housekeeping, HousekeepingReport};
 pub use ports::Ports;
 pub use rate_limit::{LimitedAction, RateDecision, RateLimitPolicy, RateLimiter};
 pub use users::UserService;

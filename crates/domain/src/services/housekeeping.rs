@@ -1,0 +1,122 @@
+//! Removes what no rule will read again. Every step is a plain delete of rows past a cut-off, so
+//! several replicas may run it at once.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+
+use crate::error::DomainError;
+use crate::ports::{Clock, LoginThrottleRepository, RateLimitStore, SessionRepository};
+
+/// Expired sessions are kept this long, so that a just-expired token still reads as expired
+/// rather than unknown in the logs.
+const SESSION_RETENTION_HOURS: i64 = 24;
+/// Failure counts untouched this long (and not locking) are forgotten.
+const THROTTLE_RETENTION_HOURS: i64 = 24;
+/// Rate-limit windows older than this are over.
+const RATE_WINDOW_RETENTION_SECONDS: i64 = 120;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HousekeepingReport {
+    pub sessions: u64,
+    pub throttles: u64,
+    pub rate_windows: u64,
+}
+
+pub struct Housekeeping {
+    sessions: Arc<dyn SessionRepository>,
+    throttle: Arc<dyn LoginThrottleRepository>,
+    rate_limits: Arc<dyn RateLimitStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Housekeeping {
+    pub fn new(
+        sessions: Arc<dyn SessionRepository>,
+        throttle: Arc<dyn LoginThrottleRepository>,
+        rate_limits: Arc<dyn RateLimitStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            sessions,
+            throttle,
+            rate_limits,
+            clock,
+        }
+    }
+
+    pub async fn run_once(&self) -> Result<HousekeepingReport, DomainError> {
+        let now = self.clock.now();
+        let report = HousekeepingReport {
+            sessions: self
+                .sessions
+                .delete_expired(now - Duration::hours(SESSION_RETENTION_HOURS))
+                .await?,
+            throttles: self
+                .throttle
+                .delete_stale(now - Duration::hours(THROTTLE_RETENTION_HOURS), now)
+                .await?,
+            rate_windows: self
+                .rate_limits
+                .delete_windows_before(now - Duration::seconds(RATE_WINDOW_RETENTION_SECONDS))
+                .await?,
+        };
+        tracing::info!(
+            sessions = report.sessions,
+            throttles = report.throttles,
+            rate_windows = report.rate_windows,
+            "housekeeping done"
+        );
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::executor::block_on;
+    use mockall::predicate::eq;
+
+    use super::*;
+    use crate::ports::{
+        MockClock, MockLoginThrottleRepository, MockRateLimitStore, MockSessionRepository,
+    };
+    use crate::services::test_support::now;
+
+    #[test]
+    fn each_kind_of_row_is_cut_off_at_its_own_age() {
+        let mut sessions = MockSessionRepository::new();
+        sessions
+            .expect_delete_expired()
+            .with(eq(now() - Duration::hours(24)))
+            .times(1)
+            .returning(|_| Ok(3));
+        let mut throttle = MockLoginThrottleRepository::new();
+        throttle
+            .expect_delete_stale()
+            .with(eq(now() - Duration::hours(24)), eq(now()))
+            .times(1)
+            .returning(|_, _| Ok(2));
+        let mut rate_limits = MockRateLimitStore::new();
+        rate_limits
+            .expect_delete_windows_before()
+            .with(eq(now() - Duration::seconds(120)))
+            .times(1)
+            .returning(|_| Ok(7));
+        let mut clock = MockClock::new();
+        clock.expect_now().return_const(now());
+        let housekeeping = Housekeeping::new(
+            Arc::new(sessions),
+            Arc::new(throttle),
+            Arc::new(rate_limits),
+            Arc::new(clock),
+        );
+        assert_eq!(
+            block_on(housekeeping.run_once()).unwrap(),
+            HousekeepingReport {
+                sessions: 3,
+                throttles: 2,
+                rate_windows: 7
+            }
+        );
+    }
+}
