@@ -1,0 +1,220 @@
+//! Three server processes on loopback sharing one PostgreSQL database, as replicas behind a load
+//! balancer: a logout, a lockout or a rate limit that one replica knows of, all of them know of.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use infra_diesel::testing::TestDatabase;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const SECRET: &str = "9f2c4e81d7a35b06e1c8f4a2b79d3e50a6c1f8e2d4b7a903";
+const PASSWORD: &str = "password1";
+
+struct Cluster {
+    urls: Vec<String>,
+    children: Vec<Child>,
+    client: reqwest::Client,
+    _database: TestDatabase,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Cluster {
+    /// Three replicas of the release configuration's shape on one fresh database.
+    async fn start(extra: &[(&str, &str)]) -> Self {
+        let database = TestDatabase::postgres();
+        let dir = tempfile::tempdir().unwrap();
+        let mut urls = Vec::new();
+        let mut children = Vec::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let mut command = Command::new(env!("CARGO_BIN_EXE_api-actix"));
+            command
+                .current_dir(dir.path())
+                .env_clear()
+                .env("APP_ENV", "test")
+                .env("DATABASE_URL", database.url())
+                .env("JWT_SECRET_KEY", SECRET)
+                .env("APP__SERVER__PORT", port.to_string())
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            for (key, value) in extra {
+                command.env(key, value);
+            }
+            children.push(command.spawn().expect("a replica starts"));
+            urls.push(format!("http://127.0.0.1:{port}"));
+        }
+        let cluster = Cluster {
+            urls,
+            children,
+            client: reqwest::Client::new(),
+            _database: database,
+        };
+        cluster.wait_until_healthy().await;
+        cluster
+    }
+
+    async fn wait_until_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for url in &self.urls {
+            loop {
+                let health = self.client.get(format!("{url}/health")).send().await;
+                if health.is_ok_and(|r| r.status() == StatusCode::OK) {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{url} did not start");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+
+    async fn post(
+        &self,
+        replica: usize,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.post(format!("{}{path}", self.urls[replica]));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn me(&self, replica: usize, token: &str) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .get(format!("{}/api/auth/me", self.urls[replica]))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn login(&self, replica: usize, login: &str, password: &str) -> (StatusCode, Value) {
+        let body = json!({"login": login, "password": password});
+        self.post(replica, "/api/auth/login", None, Some(body))
+            .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_on_one_replica_is_known_to_all() {
+    let cluster = Cluster::start(&[("APP__RATE_LIMIT__ENABLED", "false")]).await;
+    let register =
+        json!({"username": "alice_1", "email": "alice@example.com", "password": PASSWORD});
+    let (status, _) = cluster
+        .post(0, "/api/auth/register", None, Some(register))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let (status, tokens) = cluster.login(0, "alice_1", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK);
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let (status, tokens) = cluster
+        .post(1, "/api/auth/refresh", Some(refresh), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    for replica in 0..3 {
+        assert_eq!(cluster.me(replica, &access).await.0, StatusCode::OK);
+    }
+
+    let (status, _) = cluster
+        .post(2, "/api/auth/logout", Some(&access), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for replica in 0..3 {
+        let (status, body) = cluster.me(replica, &access).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("token_revoked"))
+        );
+        let (status, body) = cluster
+            .post(replica, "/api/auth/refresh", Some(&refresh), None)
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("token_revoked"))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_spread_over_the_replicas_lock_the_account() {
+    let cluster = Cluster::start(&[
+        ("APP__RATE_LIMIT__ENABLED", "false"),
+        ("APP__LOCKOUT__MAX_FAILED_ATTEMPTS", "5"),
+    ])
+    .await;
+    let register =
+        json!({"username": "alice_1", "email": "alice@example.com", "password": PASSWORD});
+    cluster
+        .post(0, "/api/auth/register", None, Some(register))
+        .await;
+    for attempt in 0..5 {
+        let (status, body) = cluster
+            .login(attempt % 3, "alice_1", "wrong-password1")
+            .await;
+        assert_eq!(body["code"], "invalid_credentials", "{status}");
+    }
+    for replica in 0..3 {
+        let (status, body) = cluster.login(replica, "alice_1", PASSWORD).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::LOCKED, Some("account_locked"))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_spread_over_the_replicas_trips_at_the_configured_total() {
+    // PostgreSQL keeps the counts by default; the limit is per client, and all of these come
+    // from 127.0.0.1.
+    let cluster = Cluster::start(&[("APP__RATE_LIMIT__LOGIN_PER_MINUTE", "6")]).await;
+    // Separate processes keep the real clock: start early in a one-minute window, so that the
+    // window cannot roll over between the first request and the last.
+    let second = chrono::Utc::now().timestamp() % 60;
+    if second >= 50 {
+        tokio::time::sleep(Duration::from_secs((61 - second) as u64)).await;
+    }
+    for attempt in 0..6 {
+        let login = format!("nobody_{attempt}");
+        let (status, body) = cluster.login(attempt % 3, &login, PASSWORD).await;
+        assert_eq!(body["code"], "invalid_credentials", "{status}");
+    }
+    for replica in 0..3 {
+        let (status, body) = cluster.login(replica, "nobody_else", PASSWORD).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited"))
+        );
+    }
+}
