@@ -138,6 +138,8 @@ pub struct ServerSettings {
 pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
+    /// How long a request waits for a database connection before answering 503.
+    pub connect_timeout_seconds: u32,
     pub run_migrations: bool,
 }
 
@@ -305,6 +307,12 @@ impl Settings {
             ));
         }
         validate_database_url(&self.database.url)?;
+        if self.database.connect_timeout_seconds == 0 {
+            return Err(ConfigError::new(
+                "APP__DATABASE__CONNECT_TIMEOUT_SECONDS",
+                "must be at least 1",
+            ));
+        }
         if self.database.max_connections == 0 {
             return Err(ConfigError::new(
                 "APP__DATABASE__MAX_CONNECTIONS",

@@ -11,8 +11,8 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use chrono::Duration;
 use domain::{
     AuthPolicy, AuthService, Clock, DomainError, Housekeeping, LoginThrottleRepository, NewUser,
-    Ports, RateLimitPolicy, RateLimitStore, RateLimiter, SessionRepository, UserRepository,
-    UserService,
+    Ports, RateLimitPolicy, RateLimitStore, RateLimiter, SessionRepository, StoreHealth,
+    UserRepository, UserService,
 };
 use infra_bcrypt::BcryptHasher;
 use infra_diesel::{Backend, DieselStore};
@@ -33,6 +33,7 @@ pub struct Storage {
     pub sessions: Arc<dyn SessionRepository>,
     pub throttle: Arc<dyn LoginThrottleRepository>,
     pub rate_limits: Arc<dyn RateLimitStore>,
+    pub health: Arc<dyn StoreHealth>,
 }
 
 impl Storage {
@@ -43,6 +44,7 @@ impl Storage {
             + SessionRepository
             + LoginThrottleRepository
             + RateLimitStore
+            + StoreHealth
             + Clone
             + 'static,
     {
@@ -50,7 +52,8 @@ impl Storage {
             users: Arc::new(store.clone()),
             sessions: Arc::new(store.clone()),
             throttle: Arc::new(store.clone()),
-            rate_limits: Arc::new(store),
+            rate_limits: Arc::new(store.clone()),
+            health: Arc::new(store),
         }
     }
 }
@@ -118,7 +121,8 @@ pub async fn open_database(settings: &Settings) -> Result<DieselStore, StartupEr
         settings.database.url.clone(),
         settings.database.max_connections,
     );
-    let store = tokio::task::spawn_blocking(move || DieselStore::connect(&url, size))
+    let timeout = std::time::Duration::from_secs(settings.database.connect_timeout_seconds.into());
+    let store = tokio::task::spawn_blocking(move || DieselStore::connect(&url, size, timeout))
         .await
         .expect("the connect task does not panic")?;
     if settings.database.run_migrations {
@@ -226,6 +230,7 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
         let rate_limits = storage.rate_limits.clone();
+        let store_health = storage.health.clone();
         let housekeeping = Housekeeping::new(
             storage.sessions.clone(),
             storage.throttle.clone(),
@@ -247,6 +252,7 @@ impl Application {
             auth: AuthService::new(ports.clone(), auth_policy(settings)),
             users: UserService::new(ports),
             rate_limiter,
+            store_health,
             trusted_proxies: TrustedProxies::parse(&limits.trusted_proxies)
                 .expect("validated with the settings"),
         });

@@ -1,4 +1,6 @@
-use domain::{AuthService, RateLimiter, UserService};
+use std::sync::Arc;
+
+use domain::{AuthService, RateLimiter, StoreHealth, UserService};
 
 use crate::client_ip::TrustedProxies;
 
@@ -8,5 +10,7 @@ pub struct AppState {
     pub users: UserService,
     /// `None` when rate limiting is disabled.
     pub rate_limiter: Option<RateLimiter>,
+    /// For readiness: does the store answer?
+    pub store_health: Arc<dyn StoreHealth>,
     pub trusted_proxies: TrustedProxies,
 }

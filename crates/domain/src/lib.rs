@@ -20,7 +20,7 @@ pub use model::{
 pub use policy::AuthPolicy;
 pub use ports::{
     Clock, LoginThrottle, LoginThrottleRepository, PasswordHasher, RateLimitStore,
-    SessionRepository, StoreError, TokenCodec, TokenRejection, UserRepository,
+    SessionRepository, StoreError, StoreHealth, TokenCodec, TokenRejection, UserRepository,
 };
 pub use services::{
     AuthService, Housekeeping, HousekeepingReport, LimitedAction, Ports, RateDecision,

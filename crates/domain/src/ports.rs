@@ -155,3 +155,10 @@ pub trait RateLimitStore: Send + Sync {
     /// Deletes the counts of windows that started before `window_start`; returns how many.
     async fn delete_windows_before(&self, window_start: DateTime<Utc>) -> StoreResult<u64>;
 }
+
+/// Whether the store answers at all (readiness).
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait StoreHealth: Send + Sync {
+    async fn ping(&self) -> StoreResult<()>;
+}

@@ -105,13 +105,16 @@ impl diesel::r2d2::ManageConnection for ConnectionManager {
 
 pub type DbPool = Pool<ConnectionManager>;
 
-/// How long a request waits for a pooled connection before the store counts as unavailable.
-pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
-
-pub fn build_pool(url: &str, max_size: u32) -> Result<DbPool, r2d2::Error> {
+/// `checkout_timeout`: how long a request waits for a pooled connection before the store counts
+/// as unavailable.
+pub fn build_pool(
+    url: &str,
+    max_size: u32,
+    checkout_timeout: Duration,
+) -> Result<DbPool, r2d2::Error> {
     Pool::builder()
         .max_size(max_size)
-        .connection_timeout(CHECKOUT_TIMEOUT)
+        .connection_timeout(checkout_timeout)
         .test_on_check_out(false)
         .build(ConnectionManager::new(url))
 }

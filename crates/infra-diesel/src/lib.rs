@@ -14,8 +14,10 @@ mod users;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
-use domain::StoreError;
+use async_trait::async_trait;
+use diesel::r2d2::R2D2Connection;
 use domain::ports::StoreResult;
+use domain::{StoreError, StoreHealth};
 
 pub use connection::{Backend, DbConnection, DbPool, sqlite_path};
 pub use migrations::{MigrationError, run_migrations};
@@ -39,10 +41,15 @@ pub struct DieselStore {
 }
 
 impl DieselStore {
-    /// Opens a pool of at most `max_connections` to `url`. SQLite files (and their folders) are
-    /// created as needed and switched to WAL mode.
-    pub fn connect(url: &str, max_connections: u32) -> Result<Self, StoreSetupError> {
-        let pool = build_pool(url, max_connections)?;
+    /// Opens a pool of at most `max_connections` to `url`, waiting at most `checkout_timeout`
+    /// for a connection. SQLite files (and their folders) are created as needed and switched to
+    /// WAL mode.
+    pub fn connect(
+        url: &str,
+        max_connections: u32,
+        checkout_timeout: std::time::Duration,
+    ) -> Result<Self, StoreSetupError> {
+        let pool = build_pool(url, max_connections, checkout_timeout)?;
         let store = Self {
             pool,
             backend: Backend::from_url(url),
@@ -76,12 +83,6 @@ impl DieselStore {
         .map_err(|err| StoreError::Other(format!("the migration task failed: {err}")))?
     }
 
-    /// Whether the database answers a trivial query.
-    pub async fn ping(&self) -> StoreResult<()> {
-        self.run(|conn| diesel::connection::SimpleConnection::batch_execute(conn, "SELECT 1"))
-            .await
-    }
-
     /// Runs `query` on a pooled connection on the blocking pool, in the caller's tracing span.
     async fn run<T, F>(&self, query: F) -> StoreResult<T>
     where
@@ -105,9 +106,21 @@ impl DieselStore {
             let mut conn = pool
                 .get()
                 .map_err(|err| StoreError::Unavailable(err.to_string()))?;
-            query(&mut conn)
+            let result = query(&mut conn);
+            // A failure on a connection that no longer answers is the database going away.
+            if matches!(result, Err(StoreError::Other(_))) && conn.ping().is_err() {
+                return Err(StoreError::Unavailable("the connection was lost".into()));
+            }
+            result
         })
         .await
         .map_err(|err| StoreError::Other(format!("the database task failed: {err}")))?
+    }
+}
+
+#[async_trait]
+impl StoreHealth for DieselStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.run(|conn| conn.ping().map(drop)).await
     }
 }

@@ -4,6 +4,8 @@
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
+use std::time::Duration;
+
 use uuid::Uuid;
 
 use crate::DieselStore;
@@ -63,7 +65,8 @@ impl TestDatabase {
 
     /// A migrated store on this database.
     pub async fn store(&self) -> DieselStore {
-        let store = DieselStore::connect(self.url(), 4).expect("connect to the test database");
+        let store = DieselStore::connect(self.url(), 4, Duration::from_secs(5))
+            .expect("connect to the test database");
         store.migrate().await.expect("migrate the test database");
         store
     }

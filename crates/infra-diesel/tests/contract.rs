@@ -27,6 +27,7 @@ mod postgres {
 }
 
 mod setup {
+    use domain::StoreHealth;
     use infra_diesel::testing::TestDatabase;
     use infra_diesel::{Backend, DieselStore};
 
@@ -50,7 +51,7 @@ mod setup {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested/deeper/auth.db");
         let url = format!("sqlite://{}", path.display());
-        let store = DieselStore::connect(&url, 2).unwrap();
+        let store = DieselStore::connect(&url, 2, std::time::Duration::from_secs(5)).unwrap();
         store.migrate().await.unwrap();
         assert!(path.exists());
     }
@@ -60,7 +61,7 @@ mod setup {
         let url = "postgres://nobody@127.0.0.1:1/none";
         assert_eq!(Backend::from_url(url), Backend::Postgres);
         assert_eq!(Backend::from_url("postgresql://h/db"), Backend::Postgres);
-        assert!(DieselStore::connect(url, 1).is_err());
+        assert!(DieselStore::connect(url, 1, std::time::Duration::from_secs(1)).is_err());
         // Tried as a SQLite path, the URL would have made this folder.
         assert!(!std::path::Path::new("postgres:").exists());
     }
@@ -77,7 +78,8 @@ mod concurrent_start {
         let starts = (0..4).map(|_| {
             let url = db.url().to_owned();
             tokio::spawn(async move {
-                let store = DieselStore::connect(&url, 1).unwrap();
+                let store =
+                    DieselStore::connect(&url, 1, std::time::Duration::from_secs(5)).unwrap();
                 store.migrate().await
             })
         });

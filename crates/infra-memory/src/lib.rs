@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use domain::ports::StoreResult;
 use domain::{
     LoginThrottle, LoginThrottleRepository, Page, RateLimitStore, Role, Session, SessionRepository,
-    StoreError, User, UserRepository,
+    StoreError, StoreHealth, User, UserRepository,
 };
 use uuid::Uuid;
 
@@ -308,6 +308,13 @@ impl RateLimitStore for MemoryStore {
 
     async fn delete_windows_before(&self, window_start: DateTime<Utc>) -> StoreResult<u64> {
         self.rate_limits.delete_windows_before(window_start).await
+    }
+}
+
+#[async_trait]
+impl StoreHealth for MemoryStore {
+    async fn ping(&self) -> StoreResult<()> {
+        Ok(())
     }
 }
 

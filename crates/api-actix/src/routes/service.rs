@@ -1,11 +1,15 @@
 use actix_web::{HttpResponse, web};
+use domain::DomainError;
 use serde_json::json;
 
 use super::resource;
+use crate::error::ApiError;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/", &["GET"]).route(web::get().to(index)))
-        .service(resource("/health", &["GET"]).route(web::get().to(health)));
+        .service(resource("/health", &["GET"]).route(web::get().to(health)))
+        .service(resource("/health/ready", &["GET"]).route(web::get().to(ready)));
 }
 
 async fn index() -> HttpResponse {
@@ -15,6 +19,12 @@ async fn index() -> HttpResponse {
         "docs": "/docs",
         "openapi": "/api/openapi.json",
     }))
+}
+
+/// Readiness: 200 while the database answers, 503 `unavailable` while it does not.
+async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.store_health.ping().await.map_err(DomainError::from)?;
+    Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
 }
 
 /// Liveness: answers without touching the database.

@@ -15,6 +15,9 @@ async fn the_index_and_health_answer(backend: Backend) {
     let health = app.get("/health", None).await;
     assert_eq!(health.status, StatusCode::OK);
     assert_eq!(health.body["status"], "ok");
+    let ready = app.get("/health/ready", None).await;
+    assert_eq!(ready.status, StatusCode::OK);
+    assert_eq!(ready.body["status"], "ready");
 }
 
 async fn unknown_routes_and_methods_are_problems(backend: Backend) {
