@@ -2,7 +2,7 @@
 //! slips in (`"role": "admin"` at register) is silently dropped or, worse, applied.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use domain::{IssuedTokens, NewUser, Page, Role, Session, User, UserPatch};
+use domain::{AuditRecord, IssuedTokens, NewUser, Page, Role, Session, User, UserPatch};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -209,13 +209,43 @@ pub struct PageResponse<T> {
     pub total: u64,
 }
 
-impl PageResponse<UserResponse> {
-    pub fn users(page: Page<User>) -> Self {
+impl<T> PageResponse<T> {
+    pub fn new<D>(page: Page<D>, item: impl Fn(D) -> T) -> Self {
         PageResponse {
-            items: page.items.into_iter().map(UserResponse::from).collect(),
+            items: page.items.into_iter().map(item).collect(),
             page: page.page,
             per_page: page.per_page,
             total: page.total,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct AuditEntryResponse {
+    pub id: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub at: DateTime<Utc>,
+    pub event: &'static str,
+    pub outcome: &'static str,
+    pub user_id: Option<String>,
+    pub actor_id: Option<String>,
+    pub ip: Option<String>,
+    pub request_id: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl From<AuditRecord> for AuditEntryResponse {
+    fn from(r: AuditRecord) -> Self {
+        AuditEntryResponse {
+            id: r.id.to_string(),
+            at: r.at,
+            event: r.event.as_str(),
+            outcome: r.outcome.as_str(),
+            user_id: r.user_id.map(|id| id.to_string()),
+            actor_id: r.actor_id.map(|id| id.to_string()),
+            ip: r.ip,
+            request_id: r.request_id,
+            detail: r.detail,
         }
     }
 }

@@ -148,6 +148,7 @@ pub fn client_info(req: &HttpRequest) -> ClientInfo {
         None => req.peer_addr().map(|addr| addr.ip()),
     };
     ClientInfo {
+        request_id: crate::request_id::current(),
         ip: ip.map(|ip| ip.to_string()),
         user_agent: req
             .headers()
@@ -166,13 +167,16 @@ impl FromRequest for Authenticated {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = bearer_token(req);
+        let client = client_info(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
             let token = token?.ok_or(ApiError::MissingToken)?;
             let state = state.ok_or(ApiError::Domain(domain::DomainError::Internal(
                 "application state missing".into(),
             )))?;
-            Ok(Authenticated(state.auth.authenticate(&token).await?))
+            Ok(Authenticated(
+                state.auth.authenticate(&token, client).await?,
+            ))
         })
     }
 }

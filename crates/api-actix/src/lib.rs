@@ -1,5 +1,6 @@
 //! auth-api's HTTP server: configuration, wiring, and the mapping of HTTP to the domain.
 
+mod audit;
 pub mod client_ip;
 pub mod clock;
 pub mod config;

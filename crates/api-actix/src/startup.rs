@@ -10,8 +10,8 @@ use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use chrono::Duration;
 use domain::{
-    AuthPolicy, AuthService, Clock, DomainError, Housekeeping, LoginThrottleRepository, NewUser,
-    Ports, RateLimitPolicy, RateLimitStore, RateLimiter, SessionRepository, StoreHealth,
+    AuditLog, AuthPolicy, AuthService, Clock, DomainError, Housekeeping, LoginThrottleRepository,
+    NewUser, Ports, RateLimitPolicy, RateLimitStore, RateLimiter, SessionRepository, StoreHealth,
     UserRepository, UserService,
 };
 use infra_bcrypt::BcryptHasher;
@@ -19,6 +19,7 @@ use infra_diesel::{Backend, DieselStore};
 use infra_jwt::JwtCodec;
 use infra_memory::MemoryRateLimitStore;
 
+use crate::audit::LoggedAudit;
 use crate::client_ip::TrustedProxies;
 use crate::clock::SystemClock;
 use crate::config::{AdminBootstrap, Settings};
@@ -34,6 +35,7 @@ pub struct Storage {
     pub throttle: Arc<dyn LoginThrottleRepository>,
     pub rate_limits: Arc<dyn RateLimitStore>,
     pub health: Arc<dyn StoreHealth>,
+    pub audit: Arc<dyn AuditLog>,
 }
 
 impl Storage {
@@ -45,6 +47,7 @@ impl Storage {
             + LoginThrottleRepository
             + RateLimitStore
             + StoreHealth
+            + AuditLog
             + Clone
             + 'static,
     {
@@ -53,7 +56,8 @@ impl Storage {
             sessions: Arc::new(store.clone()),
             throttle: Arc::new(store.clone()),
             rate_limits: Arc::new(store.clone()),
-            health: Arc::new(store),
+            health: Arc::new(store.clone()),
+            audit: Arc::new(store),
         }
     }
 }
@@ -157,6 +161,7 @@ pub fn build_ports(
             secret.expose().as_bytes(),
         )?),
         clock,
+        audit: Arc::new(LoggedAudit::new(storage.audit)),
     })
 }
 

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use uuid::Uuid;
 
+use crate::model::{AuditEvent, AuditOutcome, AuditRecord};
 use crate::model::{Role, Session, User};
 use crate::ports::{
-    LoginThrottle, LoginThrottleRepository, RateLimitStore, SessionRepository, StoreError,
-    UserRepository,
+    AuditLog, LoginThrottle, LoginThrottleRepository, RateLimitStore, SessionRepository,
+    StoreError, UserRepository,
 };
 
 /// The repositories of one fresh, empty store, and whatever must live as long as they do.
@@ -19,6 +20,7 @@ pub struct Stores {
     pub sessions: Arc<dyn SessionRepository>,
     pub throttle: Arc<dyn LoginThrottleRepository>,
     pub rate_limits: Arc<dyn RateLimitStore>,
+    pub audit: Arc<dyn AuditLog>,
     pub guard: Box<dyn Any + Send>,
 }
 
@@ -45,6 +47,7 @@ macro_rules! storage_contract_tests {
             rate_limit_hits_are_counted_per_key_and_window,
             concurrent_rate_limit_hits_are_all_counted,
             housekeeping_deletes_only_what_is_past_its_cut_off,
+            audit_records_round_trip_newest_first_in_pages,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -532,4 +535,32 @@ pub async fn housekeeping_deletes_only_what_is_past_its_cut_off(stores: &Stores)
         2,
         "the current window stays"
     );
+}
+
+pub async fn audit_records_round_trip_newest_first_in_pages(stores: &Stores) {
+    let records: Vec<AuditRecord> = (0..5)
+        .map(|i| AuditRecord {
+            id: Uuid::new_v4(),
+            at: t0() + Duration::seconds(i),
+            event: AuditEvent::ALL[i as usize],
+            outcome: if i % 2 == 0 {
+                AuditOutcome::Success
+            } else {
+                AuditOutcome::Failure
+            },
+            user_id: (i > 0).then(Uuid::new_v4),
+            actor_id: (i == 3).then(Uuid::new_v4),
+            ip: Some("192.0.2.1".into()),
+            request_id: (i != 2).then(|| format!("req-{i}")),
+            detail: (i == 4).then(|| "a detail".into()),
+        })
+        .collect();
+    for record in &records {
+        stores.audit.record(record).await.unwrap();
+    }
+    let first = stores.audit.list(1, 2).await.unwrap();
+    assert_eq!(first.total, 5);
+    assert_eq!(first.items, vec![records[4].clone(), records[3].clone()]);
+    let last = stores.audit.list(3, 2).await.unwrap();
+    assert_eq!(last.items, vec![records[0].clone()]);
 }

@@ -14,12 +14,12 @@ pub mod contract;
 
 pub use error::DomainError;
 pub use model::{
-    Claims, ClientInfo, IssuedTokens, NewUser, Page, Principal, Role, Session, TokenType, User,
-    UserPatch,
+    AuditEvent, AuditOutcome, AuditRecord, Claims, ClientInfo, IssuedTokens, NewUser, Page,
+    Principal, Role, Session, TokenType, User, UserPatch,
 };
 pub use policy::AuthPolicy;
 pub use ports::{
-    Clock, LoginThrottle, LoginThrottleRepository, PasswordHasher, RateLimitStore,
+    AuditLog, Clock, LoginThrottle, LoginThrottleRepository, PasswordHasher, RateLimitStore,
     SessionRepository, StoreError, StoreHealth, TokenCodec, TokenRejection, UserRepository,
 };
 pub use services::{

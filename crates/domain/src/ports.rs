@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::error::DomainError;
-use crate::model::{Claims, Page, Role, Session, User};
+use crate::model::{AuditRecord, Claims, Page, Role, Session, User};
 
 /// How storage fails, as far as the domain cares.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -161,4 +161,13 @@ pub trait RateLimitStore: Send + Sync {
 #[async_trait]
 pub trait StoreHealth: Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
+}
+
+/// Where security events are kept.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    async fn record(&self, record: &AuditRecord) -> StoreResult<()>;
+    /// Newest first; `page` starts at 1.
+    async fn list(&self, page: u32, per_page: u32) -> StoreResult<Page<AuditRecord>>;
 }

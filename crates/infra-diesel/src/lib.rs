@@ -1,6 +1,7 @@
 //! The storage adapter: every repository port over diesel, on PostgreSQL or SQLite as the URL
 //! says. Queries run on tokio's blocking pool; nothing here decides a business rule.
 
+mod audit;
 mod connection;
 mod error;
 mod migrations;

@@ -2,11 +2,11 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use domain::{Role, Session, StoreError, User};
+use domain::{AuditEvent, AuditOutcome, AuditRecord, Role, Session, StoreError, User};
 use uuid::Uuid;
 
 use crate::error::corrupt;
-use crate::schema::{sessions, users};
+use crate::schema::{audit_events, sessions, users};
 
 pub fn naive(t: DateTime<Utc>) -> NaiveDateTime {
     t.naive_utc()
@@ -124,6 +124,59 @@ impl TryFrom<SessionRow> for Session {
             revoked_at: row.revoked_at.map(utc),
             user_agent: row.user_agent,
             ip: row.ip,
+        })
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_events)]
+pub struct AuditRow {
+    pub id: String,
+    pub at: NaiveDateTime,
+    pub event: String,
+    pub outcome: String,
+    pub user_id: Option<String>,
+    pub actor_id: Option<String>,
+    pub ip: Option<String>,
+    pub request_id: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl From<&AuditRecord> for AuditRow {
+    fn from(r: &AuditRecord) -> Self {
+        Self {
+            id: r.id.to_string(),
+            at: naive(r.at),
+            event: r.event.as_str().to_owned(),
+            outcome: r.outcome.as_str().to_owned(),
+            user_id: r.user_id.map(|id| id.to_string()),
+            actor_id: r.actor_id.map(|id| id.to_string()),
+            ip: r.ip.clone(),
+            request_id: r.request_id.clone(),
+            detail: r.detail.clone(),
+        }
+    }
+}
+
+impl TryFrom<AuditRow> for AuditRecord {
+    type Error = StoreError;
+
+    fn try_from(row: AuditRow) -> Result<Self, StoreError> {
+        let optional_id = |what: &str, value: Option<String>| {
+            value.as_deref().map(|v| parse_uuid(what, v)).transpose()
+        };
+        Ok(AuditRecord {
+            id: parse_uuid("audit id", &row.id)?,
+            at: utc(row.at),
+            event: AuditEvent::parse(&row.event)
+                .ok_or_else(|| corrupt("audit event", &row.event))?,
+            outcome: AuditOutcome::parse(&row.outcome)
+                .ok_or_else(|| corrupt("audit outcome", &row.outcome))?,
+            user_id: optional_id("audit user id", row.user_id)?,
+            actor_id: optional_id("audit actor id", row.actor_id)?,
+            ip: row.ip,
+            request_id: row.request_id,
+            detail: row.detail,
         })
     }
 }

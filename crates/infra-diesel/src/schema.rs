@@ -48,5 +48,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        at -> Timestamp,
+        event -> Text,
+        outcome -> Text,
+        user_id -> Nullable<Text>,
+        actor_id -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        detail -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, login_throttles, rate_limits);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    login_throttles,
+    rate_limits,
+    audit_events
+);

@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::ports::StoreResult;
 use domain::{
-    LoginThrottle, LoginThrottleRepository, Page, RateLimitStore, Role, Session, SessionRepository,
-    StoreError, StoreHealth, User, UserRepository,
+    AuditLog, AuditRecord, LoginThrottle, LoginThrottleRepository, Page, RateLimitStore, Role,
+    Session, SessionRepository, StoreError, StoreHealth, User, UserRepository,
 };
 use uuid::Uuid;
 
@@ -24,6 +24,7 @@ struct State {
     sessions: HashMap<Uuid, Session>,
     /// Each throttle with the time of its last failure.
     throttles: HashMap<String, (LoginThrottle, DateTime<Utc>)>,
+    audit: Vec<AuditRecord>,
 }
 
 impl State {
@@ -312,6 +313,32 @@ impl RateLimitStore for MemoryStore {
 }
 
 #[async_trait]
+impl AuditLog for MemoryStore {
+    async fn record(&self, record: &AuditRecord) -> StoreResult<()> {
+        self.state().audit.push(record.clone());
+        Ok(())
+    }
+
+    async fn list(&self, page: u32, per_page: u32) -> StoreResult<Page<AuditRecord>> {
+        let state = self.state();
+        let mut records: Vec<&AuditRecord> = state.audit.iter().collect();
+        records.sort_by_key(|r| std::cmp::Reverse((r.at, r.id)));
+        let skip = (page.saturating_sub(1) as usize).saturating_mul(per_page as usize);
+        Ok(Page {
+            items: records
+                .iter()
+                .skip(skip)
+                .take(per_page as usize)
+                .map(|r| (*r).clone())
+                .collect(),
+            page,
+            per_page,
+            total: records.len() as u64,
+        })
+    }
+}
+
+#[async_trait]
 impl StoreHealth for MemoryStore {
     async fn ping(&self) -> StoreResult<()> {
         Ok(())
@@ -332,7 +359,8 @@ mod contract {
             users: Arc::new(store.clone()),
             sessions: Arc::new(store.clone()),
             throttle: Arc::new(store.clone()),
-            rate_limits: Arc::new(store),
+            rate_limits: Arc::new(store.clone()),
+            audit: Arc::new(store),
             guard: Box::new(()),
         }
     }

@@ -93,7 +93,7 @@ async fn refresh(
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::MissingToken)?,
     };
-    let issued = state.auth.refresh(&token).await?;
+    let issued = state.auth.refresh(&token, &client_info(&req)).await?;
     Ok(HttpResponse::Ok().json(TokenResponse::from(issued)))
 }
 
@@ -116,9 +116,13 @@ async fn logout_all(
 /// RFC 7009: the same answer whether or not the token meant anything.
 async fn revoke(
     state: web::Data<AppState>,
+    req: HttpRequest,
     JsonBody(body): JsonBody<RevokeRequest>,
 ) -> Result<HttpResponse> {
-    state.auth.revoke_token(&body.token).await?;
+    state
+        .auth
+        .revoke_token(&body.token, &client_info(&req))
+        .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({})))
 }
 

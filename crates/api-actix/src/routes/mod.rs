@@ -1,5 +1,6 @@
 //! The contract's routes. Handlers parse, call one service, and map the result.
 
+mod audit;
 mod auth;
 mod service;
 mod users;
@@ -16,6 +17,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(auth::configure),
     )
     .service(web::scope("/api/users").configure(users::configure))
+    .configure(audit::configure)
     .configure(service::configure);
 }
 

@@ -36,7 +36,7 @@ async fn list(
             query.per_page.unwrap_or(DEFAULT_PER_PAGE),
         )
         .await?;
-    Ok(HttpResponse::Ok().json(PageResponse::users(page)))
+    Ok(HttpResponse::Ok().json(PageResponse::new(page, UserResponse::from)))
 }
 
 async fn get(

@@ -4,6 +4,7 @@
 #[macro_use]
 mod helpers;
 
+mod audit;
 mod auth;
 mod limits;
 mod protocol;

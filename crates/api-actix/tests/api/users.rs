@@ -74,6 +74,7 @@ fn matrix() -> Vec<Case> {
             None,
             [401, 403, 403, 200],
         ),
+        case(M::GET, "/api/audit", None, [401, 403, 403, 200]),
         case(M::GET, "/api/auth/me", None, [401, 200, 200, 200]),
         case(M::GET, "/api/auth/whoami", None, [401, 200, 200, 200]),
         case(M::GET, "/api/auth/sessions", None, [401, 200, 200, 200]),

@@ -1,11 +1,12 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-/// Where a request came from, recorded on the sessions it opens.
+/// Where a request came from: recorded on the sessions it opens and in the audit log.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClientInfo {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    pub request_id: Option<String>,
 }
 
 /// A login. Both tokens of a login are bound to its session: revoking the session kills them.

@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Role, User};
+use super::{ClientInfo, Role, User};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -42,4 +42,6 @@ pub struct IssuedTokens {
 pub struct Principal {
     pub user: User,
     pub session_id: Uuid,
+    /// Where this request came from.
+    pub client: ClientInfo,
 }

@@ -5,11 +5,12 @@ use std::sync::OnceLock;
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
-use super::ports::Ports;
+use super::ports::{Audit, Ports};
 use super::users::{check_new_password, create_user};
 use crate::error::DomainError;
 use crate::model::{
-    Claims, ClientInfo, IssuedTokens, NewUser, Principal, Role, Session, TokenType, User,
+    AuditEvent, AuditOutcome, Claims, ClientInfo, IssuedTokens, NewUser, Principal, Role, Session,
+    TokenType, User,
 };
 use crate::policy::AuthPolicy;
 use crate::ports::LoginThrottle;
@@ -48,6 +49,16 @@ impl AuthService {
     ) -> Result<IssuedTokens, DomainError> {
         let user = create_user(&self.ports, new_user, Role::User).await?;
         tracing::info!(user_id = %user.id, "user registered");
+        self.ports
+            .audit(Audit {
+                event: AuditEvent::Register,
+                outcome: AuditOutcome::Success,
+                user_id: Some(user.id),
+                actor_id: None,
+                client,
+                detail: None,
+            })
+            .await?;
         self.open_session(user, client).await
     }
 
@@ -71,7 +82,15 @@ impl AuthService {
             None => LoginThrottle::key_for_unknown_login(&login),
         };
         let now = self.ports.clock.now();
-        let had_failures = self.check_not_locked(&key, now).await?;
+        let user_id = user.as_ref().map(|u| u.id);
+        let had_failures = match self.check_not_locked(&key, now).await {
+            Ok(had_failures) => had_failures,
+            Err(locked) => {
+                self.audit_login(user_id, client, AuditOutcome::Failure, "account locked")
+                    .await?;
+                return Err(locked);
+            }
+        };
 
         let hash = match &user {
             Some(user) => user.password_hash.clone(),
@@ -87,15 +106,26 @@ impl AuthService {
                     self.ports.throttle.clear(&key).await?;
                 }
                 if !user.is_active {
+                    self.audit_login(user_id, client, AuditOutcome::Failure, "account disabled")
+                        .await?;
                     return Err(DomainError::AccountDisabled);
                 }
                 tracing::info!(user_id = %user.id, "login succeeded");
+                self.audit_login(user_id, client, AuditOutcome::Success, "")
+                    .await?;
                 self.open_session(user, client).await
             }
             _ => {
+                let reason = if user.is_some() {
+                    "wrong password"
+                } else {
+                    "unknown login"
+                };
+                self.audit_login(user_id, client, AuditOutcome::Failure, reason)
+                    .await?;
                 // A login string no account could have is not worth a row in the store.
                 if user.is_some() || login.chars().count() <= EMAIL_MAX_CHARS {
-                    self.record_failed_login(&key, now).await?;
+                    self.record_failed_login(&key, now, user_id, client).await?;
                 }
                 tracing::info!("login failed");
                 Err(DomainError::InvalidCredentials)
@@ -104,7 +134,11 @@ impl AuthService {
     }
 
     /// Trades a refresh token for a new pair, rotating the refresh token.
-    pub async fn refresh(&self, refresh_token: &str) -> Result<IssuedTokens, DomainError> {
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        client: &ClientInfo,
+    ) -> Result<IssuedTokens, DomainError> {
         let claims = self.verify_token(refresh_token, TokenType::Refresh)?;
         let now = self.ports.clock.now();
         let mut session = self.live_session(&claims, now).await?;
@@ -144,11 +178,25 @@ impl AuthService {
         }
         self.ports.sessions.revoke(session.id, now).await?;
         tracing::warn!(user_id = %user.id, session_id = %session.id, "refresh token reused; session revoked");
+        self.ports
+            .audit(Audit {
+                event: AuditEvent::RefreshReuse,
+                outcome: AuditOutcome::Failure,
+                user_id: Some(user.id),
+                actor_id: None,
+                client,
+                detail: Some("rotated refresh token presented again; session revoked"),
+            })
+            .await?;
         Err(DomainError::RefreshTokenReused)
     }
 
     /// Checks an access token against the store: its session must be live and its user active.
-    pub async fn authenticate(&self, access_token: &str) -> Result<Principal, DomainError> {
+    pub async fn authenticate(
+        &self,
+        access_token: &str,
+        client: ClientInfo,
+    ) -> Result<Principal, DomainError> {
         let claims = self.verify_token(access_token, TokenType::Access)?;
         let now = self.ports.clock.now();
         let session = self.live_session(&claims, now).await?;
@@ -165,6 +213,7 @@ impl AuthService {
         Ok(Principal {
             user,
             session_id: session.id,
+            client,
         })
     }
 
@@ -176,7 +225,8 @@ impl AuthService {
             .revoke(principal.session_id, now)
             .await?;
         tracing::info!(user_id = %principal.user.id, session_id = %principal.session_id, "logged out");
-        Ok(())
+        self.audit_self(principal, AuditEvent::Logout, AuditOutcome::Success, None)
+            .await
     }
 
     /// Ends every session of the caller.
@@ -188,12 +238,18 @@ impl AuthService {
             .revoke_all_for_user(principal.user.id, None, now)
             .await?;
         tracing::info!(user_id = %principal.user.id, sessions = count, "logged out everywhere");
-        Ok(())
+        self.audit_self(
+            principal,
+            AuditEvent::Logout,
+            AuditOutcome::Success,
+            Some("every session"),
+        )
+        .await
     }
 
     /// RFC 7009: revokes the session of any token this service issued; says nothing about tokens
     /// it did not issue. Expired tokens still name their session, which is revoked too.
-    pub async fn revoke_token(&self, token: &str) -> Result<(), DomainError> {
+    pub async fn revoke_token(&self, token: &str, client: &ClientInfo) -> Result<(), DomainError> {
         let Ok(claims) = self.ports.tokens.decode(token) else {
             return Ok(());
         };
@@ -206,6 +262,16 @@ impl AuthService {
             let now = self.ports.clock.now();
             self.ports.sessions.revoke(session.id, now).await?;
             tracing::info!(user_id = %session.user_id, session_id = %session.id, "token revoked");
+            self.ports
+                .audit(Audit {
+                    event: AuditEvent::Logout,
+                    outcome: AuditOutcome::Success,
+                    user_id: Some(session.user_id),
+                    actor_id: None,
+                    client,
+                    detail: Some("token revoked"),
+                })
+                .await?;
         }
         Ok(())
     }
@@ -224,6 +290,13 @@ impl AuthService {
                 .verify(current_password, &principal.user.password_hash)
                 .await?;
         if !current_ok {
+            self.audit_self(
+                principal,
+                AuditEvent::PasswordChange,
+                AuditOutcome::Failure,
+                Some("wrong current password"),
+            )
+            .await?;
             return Err(DomainError::Validation(vec![FieldError::new(
                 "current_password",
                 "wrong_password",
@@ -241,7 +314,13 @@ impl AuthService {
             .revoke_all_for_user(user.id, Some(principal.session_id), now)
             .await?;
         tracing::info!(user_id = %user.id, "password changed");
-        Ok(())
+        self.audit_self(
+            principal,
+            AuditEvent::PasswordChange,
+            AuditOutcome::Success,
+            None,
+        )
+        .await
     }
 
     /// The caller's live sessions, newest first.
@@ -269,7 +348,52 @@ impl AuthService {
             .filter(|s| s.user_id == principal.user.id && s.is_active(now))
             .ok_or(DomainError::SessionNotFound)?;
         self.ports.sessions.revoke(session.id, now).await?;
-        Ok(())
+        self.audit_self(
+            principal,
+            AuditEvent::Logout,
+            AuditOutcome::Success,
+            Some("one session ended by its owner"),
+        )
+        .await
+    }
+
+    /// An event about the caller's own account.
+    async fn audit_self(
+        &self,
+        principal: &Principal,
+        event: AuditEvent,
+        outcome: AuditOutcome,
+        detail: Option<&'static str>,
+    ) -> Result<(), DomainError> {
+        self.ports
+            .audit(Audit {
+                event,
+                outcome,
+                user_id: Some(principal.user.id),
+                actor_id: None,
+                client: &principal.client,
+                detail,
+            })
+            .await
+    }
+
+    async fn audit_login(
+        &self,
+        user_id: Option<Uuid>,
+        client: &ClientInfo,
+        outcome: AuditOutcome,
+        detail: &'static str,
+    ) -> Result<(), DomainError> {
+        self.ports
+            .audit(Audit {
+                event: AuditEvent::Login,
+                outcome,
+                user_id,
+                actor_id: None,
+                client,
+                detail: (!detail.is_empty()).then_some(detail),
+            })
+            .await
     }
 
     /// Returns whether the key has failures on record; fails if it is locked now. An expired lock
@@ -290,12 +414,32 @@ impl AuthService {
         }
     }
 
-    async fn record_failed_login(&self, key: &str, now: DateTime<Utc>) -> Result<(), DomainError> {
+    async fn record_failed_login(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        user_id: Option<Uuid>,
+        client: &ClientInfo,
+    ) -> Result<(), DomainError> {
         let failures = self.ports.throttle.record_failure(key, now).await?;
         if failures >= self.policy.max_failed_attempts {
             let until = now + self.policy.lockout_duration;
             self.ports.throttle.lock(key, until).await?;
             tracing::warn!(failures, locked_until = %until, "login locked after repeated failures");
+            self.ports
+                .audit(Audit {
+                    event: AuditEvent::Lockout,
+                    outcome: AuditOutcome::Success,
+                    user_id,
+                    actor_id: None,
+                    client,
+                    detail: Some(if user_id.is_some() {
+                        "account locked"
+                    } else {
+                        "unknown login locked"
+                    }),
+                })
+                .await?;
         }
         Ok(())
     }

@@ -27,6 +27,7 @@ fn client() -> ClientInfo {
     ClientInfo {
         ip: Some("127.0.0.1".into()),
         user_agent: Some("curl/8".into()),
+        request_id: Some("req-1".into()),
     }
 }
 
@@ -393,7 +394,7 @@ fn tokens_are_checked_for_issuer_audience_type_and_time() {
         tamper(&mut c);
         let svc = service(Mocks::new().decoding(c));
         assert_eq!(
-            block_on(svc.authenticate("t")).unwrap_err(),
+            block_on(svc.authenticate("t", client())).unwrap_err(),
             DomainError::InvalidToken
         );
     }
@@ -402,21 +403,21 @@ fn tokens_are_checked_for_issuer_audience_type_and_time() {
     expired.exp = now().timestamp();
     let svc = service(Mocks::new().decoding(expired));
     assert_eq!(
-        block_on(svc.authenticate("t")).unwrap_err(),
+        block_on(svc.authenticate("t", client())).unwrap_err(),
         DomainError::TokenExpired
     );
 
     let refresh = claims(TokenType::Refresh, &s, s.refresh_jti);
     let svc = service(Mocks::new().decoding(refresh));
     assert_eq!(
-        block_on(svc.authenticate("t")).unwrap_err(),
+        block_on(svc.authenticate("t", client())).unwrap_err(),
         DomainError::WrongTokenType
     );
 
     let access = access_claims_for(&s);
     let svc = service(Mocks::new().decoding(access));
     assert_eq!(
-        block_on(svc.refresh("t")).unwrap_err(),
+        block_on(svc.refresh("t", &client())).unwrap_err(),
         DomainError::WrongTokenType
     );
 
@@ -427,7 +428,7 @@ fn tokens_are_checked_for_issuer_audience_type_and_time() {
         .returning(|_| Err(crate::ports::TokenRejection::Invalid));
     let svc = service(mocks);
     assert_eq!(
-        block_on(svc.authenticate("t")).unwrap_err(),
+        block_on(svc.authenticate("t", client())).unwrap_err(),
         DomainError::InvalidToken
     );
 }
@@ -454,7 +455,7 @@ fn leeway_tolerates_clock_skew_on_exp_and_nbf() {
         ..AuthPolicy::default()
     };
     let svc = AuthService::new(mocks.into_ports(), policy);
-    assert!(block_on(svc.authenticate("t")).is_ok());
+    assert!(block_on(svc.authenticate("t", client())).is_ok());
 }
 
 #[test]
@@ -484,7 +485,7 @@ fn an_access_token_dies_with_its_session_or_its_user() {
             .returning(move |_| Ok(found_user.clone()));
         let svc = service(mocks);
         assert_eq!(
-            block_on(svc.authenticate("t")).unwrap_err(),
+            block_on(svc.authenticate("t", client())).unwrap_err(),
             DomainError::TokenRevoked
         );
     }
@@ -512,7 +513,7 @@ fn authenticate_records_use_at_most_once_a_minute() {
         .times(1)
         .returning(|_, _| Ok(()));
     let svc = service(mocks);
-    let principal = block_on(svc.authenticate("t")).unwrap();
+    let principal = block_on(svc.authenticate("t", client())).unwrap();
     assert_eq!(principal.session_id, id);
 }
 
@@ -547,7 +548,7 @@ fn refresh_rotates_the_refresh_token() {
         .times(1)
         .returning(|_, _, _, _, _| Ok(true));
     let svc = service(mocks);
-    let issued = block_on(svc.refresh("t")).unwrap();
+    let issued = block_on(svc.refresh("t", &client())).unwrap();
     assert_ne!(issued.refresh_token, token_name(TokenType::Refresh, old));
 }
 
@@ -564,7 +565,7 @@ fn a_reused_refresh_token_revokes_its_whole_session() {
         .returning(|_, _| Ok(true));
     let svc = service(mocks);
     assert_eq!(
-        block_on(svc.refresh("t")).unwrap_err(),
+        block_on(svc.refresh("t", &client())).unwrap_err(),
         DomainError::RefreshTokenReused
     );
 }
@@ -585,7 +586,7 @@ fn the_previous_refresh_token_within_the_grace_gets_the_current_one_back() {
     mocks.sessions.expect_revoke().never();
     mocks.sessions.expect_rotate_refresh().never();
     let svc = service(mocks);
-    let issued = block_on(svc.refresh("t")).unwrap();
+    let issued = block_on(svc.refresh("t", &client())).unwrap();
     assert_eq!(
         issued.refresh_token,
         token_name(TokenType::Refresh, s.refresh_jti)
@@ -604,7 +605,7 @@ fn the_previous_refresh_token_after_the_grace_is_a_reuse() {
         .returning(|_, _| Ok(true));
     let svc = service(mocks);
     assert_eq!(
-        block_on(svc.refresh("t")).unwrap_err(),
+        block_on(svc.refresh("t", &client())).unwrap_err(),
         DomainError::RefreshTokenReused
     );
 }
@@ -625,7 +626,7 @@ fn with_no_grace_any_second_use_is_a_reuse() {
     };
     let svc = AuthService::new(mocks.into_ports(), policy);
     assert_eq!(
-        block_on(svc.refresh("t")).unwrap_err(),
+        block_on(svc.refresh("t", &client())).unwrap_err(),
         DomainError::RefreshTokenReused
     );
 }
@@ -656,7 +657,7 @@ fn a_refresh_that_loses_a_race_is_judged_against_the_winner() {
         .expect_rotate_refresh()
         .returning(|_, _, _, _, _| Ok(false));
     let svc = service(mocks);
-    let issued = block_on(svc.refresh("t")).unwrap();
+    let issued = block_on(svc.refresh("t", &client())).unwrap();
     assert_eq!(issued.refresh_token, token_name(TokenType::Refresh, winner));
 }
 
@@ -668,7 +669,7 @@ fn a_deactivated_user_cannot_refresh() {
     let mocks = refresh_mocks(&s, &alice, s.refresh_jti);
     let svc = service(mocks);
     assert_eq!(
-        block_on(svc.refresh("t")).unwrap_err(),
+        block_on(svc.refresh("t", &client())).unwrap_err(),
         DomainError::AccountDisabled
     );
 }
@@ -679,6 +680,7 @@ fn principal(user: &crate::model::User) -> Principal {
     Principal {
         user: user.clone(),
         session_id: Uuid::new_v4(),
+        client: ClientInfo::default(),
     }
 }
 
@@ -712,7 +714,7 @@ fn revoke_ignores_garbage_and_revokes_the_session_of_a_real_token() {
         .expect_decode()
         .returning(|_| Err(crate::ports::TokenRejection::Invalid));
     let svc = service(mocks);
-    assert!(block_on(svc.revoke_token("garbage")).is_ok());
+    assert!(block_on(svc.revoke_token("garbage", &client())).is_ok());
 
     let alice = user(Role::User);
     let s = session(&alice);
@@ -731,7 +733,7 @@ fn revoke_ignores_garbage_and_revokes_the_session_of_a_real_token() {
         .times(1)
         .returning(|_, _| Ok(true));
     let svc = service(mocks);
-    assert!(block_on(svc.revoke_token("t")).is_ok());
+    assert!(block_on(svc.revoke_token("t", &client())).is_ok());
 }
 
 #[test]

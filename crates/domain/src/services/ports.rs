@@ -1,7 +1,8 @@
 use std::sync::Arc;
 
 use crate::ports::{
-    Clock, LoginThrottleRepository, PasswordHasher, SessionRepository, TokenCodec, UserRepository,
+    AuditLog, Clock, LoginThrottleRepository, PasswordHasher, SessionRepository, TokenCodec,
+    UserRepository,
 };
 
 /// The adapters a service runs on. Swapping storage is swapping these three repositories.
@@ -13,4 +14,33 @@ pub struct Ports {
     pub hasher: Arc<dyn PasswordHasher>,
     pub tokens: Arc<dyn TokenCodec>,
     pub clock: Arc<dyn Clock>,
+    pub audit: Arc<dyn AuditLog>,
+}
+
+/// What an audit entry says, before the service stamps it with an id and the time.
+pub struct Audit<'a> {
+    pub event: crate::model::AuditEvent,
+    pub outcome: crate::model::AuditOutcome,
+    pub user_id: Option<uuid::Uuid>,
+    pub actor_id: Option<uuid::Uuid>,
+    pub client: &'a crate::model::ClientInfo,
+    pub detail: Option<&'static str>,
+}
+
+impl Ports {
+    /// Records a security event.
+    pub async fn audit(&self, audit: Audit<'_>) -> Result<(), crate::DomainError> {
+        let record = crate::model::AuditRecord {
+            id: uuid::Uuid::new_v4(),
+            at: self.clock.now(),
+            event: audit.event,
+            outcome: audit.outcome,
+            user_id: audit.user_id,
+            actor_id: audit.actor_id,
+            ip: audit.client.ip.clone(),
+            request_id: audit.client.request_id.clone(),
+            detail: audit.detail.map(str::to_owned),
+        };
+        Ok(self.audit.record(&record).await?)
+    }
 }

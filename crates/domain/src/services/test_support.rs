@@ -8,8 +8,8 @@ use uuid::Uuid;
 use super::Ports;
 use crate::model::{Claims, Role, Session, TokenType, User};
 use crate::ports::{
-    MockClock, MockLoginThrottleRepository, MockPasswordHasher, MockSessionRepository,
-    MockTokenCodec, MockUserRepository,
+    MockAuditLog, MockClock, MockLoginThrottleRepository, MockPasswordHasher,
+    MockSessionRepository, MockTokenCodec, MockUserRepository,
 };
 
 pub fn now() -> DateTime<Utc> {
@@ -23,6 +23,7 @@ pub struct Mocks {
     pub hasher: MockPasswordHasher,
     pub tokens: MockTokenCodec,
     pub clock: MockClock,
+    pub audit: MockAuditLog,
 }
 
 impl Mocks {
@@ -34,7 +35,11 @@ impl Mocks {
         tokens
             .expect_encode()
             .returning(|claims| Ok(token_name(claims.token_type, claims.jti)));
+        // Audit entries are accepted silently unless a test replaces this mock to look at them.
+        let mut audit = MockAuditLog::new();
+        audit.expect_record().returning(|_| Ok(()));
         Self {
+            audit,
             users: MockUserRepository::new(),
             sessions: MockSessionRepository::new(),
             throttle: MockLoginThrottleRepository::new(),
@@ -60,6 +65,7 @@ impl Mocks {
             hasher: Arc::new(self.hasher),
             tokens: Arc::new(self.tokens),
             clock: Arc::new(self.clock),
+            audit: Arc::new(self.audit),
         }
     }
 }

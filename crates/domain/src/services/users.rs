@@ -2,9 +2,12 @@
 
 use uuid::Uuid;
 
-use super::ports::Ports;
+use super::ports::{Audit, Ports};
 use crate::error::DomainError;
-use crate::model::{NewUser, Page, Principal, Role, User, UserPatch};
+use crate::model::{
+    AuditEvent, AuditOutcome, AuditRecord, ClientInfo, NewUser, Page, Principal, Role, User,
+    UserPatch,
+};
 use crate::ports::{LoginThrottle, StoreError};
 use crate::validation::{
     FieldError, check_email, check_name, check_password, check_username, normalize_email,
@@ -40,10 +43,22 @@ impl UserService {
             user.updated_at = self.ports.clock.now();
             self.ports.users.update(&user).await?;
             tracing::info!(user_id = %user.id, "user promoted to admin");
+            self.audit_command(
+                AuditEvent::RoleChange,
+                user.id,
+                "promoted to admin by the operator",
+            )
+            .await?;
             return Ok((user, false));
         }
         let user = create_user(&self.ports, new_user, Role::Admin).await?;
         tracing::info!(user_id = %user.id, "admin created");
+        self.audit_command(
+            AuditEvent::Register,
+            user.id,
+            "admin created by the operator",
+        )
+        .await?;
         Ok((user, true))
     }
 
@@ -69,25 +84,20 @@ impl UserService {
         per_page: u32,
     ) -> Result<Page<User>, DomainError> {
         ensure_admin(actor)?;
-        let mut errors = Vec::new();
-        if page < 1 {
-            errors.push(FieldError::new(
-                "page",
-                "out_of_range",
-                "must be at least 1",
-            ));
-        }
-        if !(1..=MAX_PER_PAGE).contains(&per_page) {
-            errors.push(FieldError::new(
-                "per_page",
-                "out_of_range",
-                format!("must be between 1 and {MAX_PER_PAGE}"),
-            ));
-        }
-        if !errors.is_empty() {
-            return Err(DomainError::Validation(errors));
-        }
+        check_page(page, per_page)?;
         Ok(self.ports.users.list(page, per_page).await?)
+    }
+
+    /// Admins only: the audit log, newest first.
+    pub async fn audit_log(
+        &self,
+        actor: &Principal,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Page<AuditRecord>, DomainError> {
+        ensure_admin(actor)?;
+        check_page(page, per_page)?;
+        Ok(self.ports.audit.list(page, per_page).await?)
     }
 
     /// Anyone may change their own username, email and name; only an admin may change `role` and
@@ -162,9 +172,15 @@ impl UserService {
                 .revoke_all_for_user(id, None, user.updated_at)
                 .await?;
             tracing::info!(user_id = %id, actor_id = %actor.user.id, "user deactivated");
+            audit_by_admin(&self.ports, actor, AuditEvent::Deactivation, id, None).await?;
         }
         if role_changed {
             tracing::info!(user_id = %id, actor_id = %actor.user.id, role = user.role.as_str(), "role changed");
+            let detail = match user.role {
+                Role::Admin => "promoted to admin",
+                Role::User => "demoted to user",
+            };
+            audit_by_admin(&self.ports, actor, AuditEvent::RoleChange, id, Some(detail)).await?;
         }
         Ok(user)
     }
@@ -187,7 +203,7 @@ impl UserService {
             .clear(&LoginThrottle::key_for_user(id))
             .await?;
         tracing::info!(user_id = %id, actor_id = %actor.user.id, "user deleted");
-        Ok(())
+        audit_by_admin(&self.ports, actor, AuditEvent::Deletion, id, None).await
     }
 
     /// Admins only: lifts a lockout and forgets the failed logins.
@@ -199,7 +215,27 @@ impl UserService {
             .clear(&LoginThrottle::key_for_user(id))
             .await?;
         tracing::info!(user_id = %id, actor_id = %actor.user.id, "user unlocked");
+        audit_by_admin(&self.ports, actor, AuditEvent::Unlock, id, None).await?;
         self.find(id).await
+    }
+
+    /// An event caused by the operator (command line or start-up), where there is no request.
+    async fn audit_command(
+        &self,
+        event: AuditEvent,
+        user_id: Uuid,
+        detail: &'static str,
+    ) -> Result<(), DomainError> {
+        self.ports
+            .audit(Audit {
+                event,
+                outcome: AuditOutcome::Success,
+                user_id: Some(user_id),
+                actor_id: None,
+                client: &ClientInfo::default(),
+                detail: Some(detail),
+            })
+            .await
     }
 
     async fn find(&self, id: Uuid) -> Result<User, DomainError> {
@@ -208,6 +244,49 @@ impl UserService {
             .find_by_id(id)
             .await?
             .ok_or(DomainError::UserNotFound)
+    }
+}
+
+/// An admin's action on an account.
+async fn audit_by_admin(
+    ports: &Ports,
+    actor: &Principal,
+    event: AuditEvent,
+    user_id: Uuid,
+    detail: Option<&'static str>,
+) -> Result<(), DomainError> {
+    ports
+        .audit(Audit {
+            event,
+            outcome: AuditOutcome::Success,
+            user_id: Some(user_id),
+            actor_id: Some(actor.user.id),
+            client: &actor.client,
+            detail,
+        })
+        .await
+}
+
+fn check_page(page: u32, per_page: u32) -> Result<(), DomainError> {
+    let mut errors = Vec::new();
+    if page < 1 {
+        errors.push(FieldError::new(
+            "page",
+            "out_of_range",
+            "must be at least 1",
+        ));
+    }
+    if !(1..=MAX_PER_PAGE).contains(&per_page) {
+        errors.push(FieldError::new(
+            "per_page",
+            "out_of_range",
+            format!("must be between 1 and {MAX_PER_PAGE}"),
+        ));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::Validation(errors))
     }
 }
 

@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use super::UserService;
 use crate::error::DomainError;
-use crate::model::{NewUser, Principal, Role, User, UserPatch};
+use crate::model::{ClientInfo, NewUser, Principal, Role, User, UserPatch};
 use crate::ports::LoginThrottle;
 use crate::services::test_support::{Mocks, user};
 
@@ -12,6 +12,7 @@ fn principal(user: &User) -> Principal {
     Principal {
         user: user.clone(),
         session_id: Uuid::new_v4(),
+        client: ClientInfo::default(),
     }
 }
 

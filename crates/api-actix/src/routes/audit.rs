@@ -1,0 +1,29 @@
+use actix_web::{HttpResponse, web};
+
+use super::resource;
+use crate::dto::{AuditEntryResponse, PageQuery, PageResponse};
+use crate::error::ApiError;
+use crate::extract::Authenticated;
+use crate::state::AppState;
+
+const DEFAULT_PER_PAGE: u32 = 50;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/api/audit", &["GET"]).route(web::get().to(list)));
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    Authenticated(me): Authenticated,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = state
+        .users
+        .audit_log(
+            &me,
+            query.page.unwrap_or(1),
+            query.per_page.unwrap_or(DEFAULT_PER_PAGE),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(PageResponse::new(page, AuditEntryResponse::from)))
+}

@@ -1,0 +1,91 @@
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// The security events the service records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditEvent {
+    Register,
+    Login,
+    Lockout,
+    Unlock,
+    Logout,
+    RefreshReuse,
+    PasswordChange,
+    RoleChange,
+    Deactivation,
+    Deletion,
+}
+
+impl AuditEvent {
+    pub const ALL: [AuditEvent; 10] = [
+        AuditEvent::Register,
+        AuditEvent::Login,
+        AuditEvent::Lockout,
+        AuditEvent::Unlock,
+        AuditEvent::Logout,
+        AuditEvent::RefreshReuse,
+        AuditEvent::PasswordChange,
+        AuditEvent::RoleChange,
+        AuditEvent::Deactivation,
+        AuditEvent::Deletion,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditEvent::Register => "register",
+            AuditEvent::Login => "login",
+            AuditEvent::Lockout => "lockout",
+            AuditEvent::Unlock => "unlock",
+            AuditEvent::Logout => "logout",
+            AuditEvent::RefreshReuse => "refresh_reuse",
+            AuditEvent::PasswordChange => "password_change",
+            AuditEvent::RoleChange => "role_change",
+            AuditEvent::Deactivation => "deactivation",
+            AuditEvent::Deletion => "deletion",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AuditEvent> {
+        AuditEvent::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditOutcome {
+    Success,
+    Failure,
+}
+
+impl AuditOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Success => "success",
+            AuditOutcome::Failure => "failure",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AuditOutcome> {
+        match s {
+            "success" => Some(AuditOutcome::Success),
+            "failure" => Some(AuditOutcome::Failure),
+            _ => None,
+        }
+    }
+}
+
+/// One entry of the audit log: who did what to whom, when, and from where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub event: AuditEvent,
+    pub outcome: AuditOutcome,
+    /// The account the event is about, when one is known.
+    pub user_id: Option<Uuid>,
+    /// Who caused it, when that is someone else than the user (an admin).
+    pub actor_id: Option<Uuid>,
+    pub ip: Option<String>,
+    pub request_id: Option<String>,
+    /// A short, fixed description; never a password, token or submitted login.
+    pub detail: Option<String>,
+}
