@@ -1,4 +1,4 @@
-//! Audit events go to the store and, as structured log lines, to the logs.
+//! Audit events go to the store, to the logs as structured lines, and to the metrics.
 
 use std::sync::Arc;
 
@@ -6,18 +6,21 @@ use async_trait::async_trait;
 use domain::ports::StoreResult;
 use domain::{AuditLog, AuditRecord, Page};
 
-pub struct LoggedAudit {
+use crate::metrics::Metrics;
+
+pub struct ObservedAudit {
     store: Arc<dyn AuditLog>,
+    metrics: Arc<Metrics>,
 }
 
-impl LoggedAudit {
-    pub fn new(store: Arc<dyn AuditLog>) -> Self {
-        Self { store }
+impl ObservedAudit {
+    pub fn new(store: Arc<dyn AuditLog>, metrics: Arc<Metrics>) -> Self {
+        Self { store, metrics }
     }
 }
 
 #[async_trait]
-impl AuditLog for LoggedAudit {
+impl AuditLog for ObservedAudit {
     async fn record(&self, record: &AuditRecord) -> StoreResult<()> {
         tracing::info!(
             target: "audit",
@@ -30,6 +33,7 @@ impl AuditLog for LoggedAudit {
             detail = record.detail.as_deref(),
             "audit event"
         );
+        self.metrics.observe_audit(record);
         self.store.record(record).await
     }
 

@@ -7,6 +7,7 @@ pub mod config;
 mod dto;
 mod error;
 mod extract;
+pub mod metrics;
 mod rate_limit;
 pub mod request_id;
 mod routes;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use api_actix::clock::SystemClock;
 use api_actix::config::Settings;
+use api_actix::metrics::Metrics;
 use api_actix::startup::{Application, Storage, build_ports, describe, open_database};
 use api_actix::telemetry;
 use clap::{Parser, Subcommand};
@@ -99,7 +100,12 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
             let password = read_password_line()?;
             let store = open_database(&settings).await?;
-            let ports = build_ports(&settings, Storage::from_store(store), Arc::new(SystemClock))?;
+            let ports = build_ports(
+                &settings,
+                Storage::from_store(store),
+                Arc::new(SystemClock),
+                Arc::new(Metrics::new()),
+            )?;
             let new_admin = NewUser {
                 username,
                 email,

@@ -19,11 +19,12 @@ use infra_diesel::{Backend, DieselStore};
 use infra_jwt::JwtCodec;
 use infra_memory::MemoryRateLimitStore;
 
-use crate::audit::LoggedAudit;
+use crate::audit::ObservedAudit;
 use crate::client_ip::TrustedProxies;
 use crate::clock::SystemClock;
 use crate::config::{AdminBootstrap, Settings};
 use crate::error::ApiError;
+use crate::metrics::{self, Metrics};
 use crate::state::AppState;
 use crate::{request_id, routes, secrets};
 
@@ -141,6 +142,7 @@ pub fn build_ports(
     settings: &Settings,
     storage: Storage,
     clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
 ) -> Result<Ports, StartupError> {
     let secret = secrets::jwt_secret(settings)?;
     let max_hashes = settings
@@ -161,7 +163,7 @@ pub fn build_ports(
             secret.expose().as_bytes(),
         )?),
         clock,
-        audit: Arc::new(LoggedAudit::new(storage.audit)),
+        audit: Arc::new(ObservedAudit::new(storage.audit, metrics)),
     })
 }
 
@@ -242,7 +244,9 @@ impl Application {
             storage.rate_limits.clone(),
             clock.clone(),
         );
-        let ports = build_ports(settings, storage, clock.clone())?;
+        let metrics = Arc::new(Metrics::new());
+        let ports = build_ports(settings, storage, clock.clone(), metrics.clone())?;
+        let metrics = web::Data::from(metrics);
         let limits = &settings.rate_limit;
         let rate_limiter = limits.enabled.then(|| {
             let policy = RateLimitPolicy {
@@ -279,6 +283,7 @@ impl Application {
             App::new()
                 .wrap(Condition::new(cors_enabled, cors(&settings_for_workers)))
                 .app_data(state.clone())
+                .app_data(metrics.clone())
                 .app_data(web::QueryConfig::default().error_handler(|err, _| {
                     ApiError::InvalidBody(vec![domain::FieldError::new(
                         "query",
@@ -291,6 +296,7 @@ impl Application {
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(ApiError::NotFound)
                 }))
+                .wrap(from_fn(metrics::middleware))
                 .wrap(
                     DefaultHeaders::new()
                         .add(("X-Content-Type-Options", "nosniff"))

@@ -156,11 +156,21 @@ pub trait RateLimitStore: Send + Sync {
     async fn delete_windows_before(&self, window_start: DateTime<Utc>) -> StoreResult<u64>;
 }
 
-/// Whether the store answers at all (readiness).
+/// How many connections a store holds, for monitoring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionUsage {
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+/// Whether the store answers at all (readiness), and how busy it is.
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait StoreHealth: Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
+    /// `None` for stores without a connection pool.
+    fn connections(&self) -> Option<ConnectionUsage>;
 }
 
 /// Where security events are kept.

@@ -124,4 +124,13 @@ impl StoreHealth for DieselStore {
     async fn ping(&self) -> StoreResult<()> {
         self.run(|conn| conn.ping().map(drop)).await
     }
+
+    fn connections(&self) -> Option<domain::ConnectionUsage> {
+        let state = self.pool.state();
+        Some(domain::ConnectionUsage {
+            open: state.connections,
+            idle: state.idle_connections,
+            max: self.pool.max_size(),
+        })
+    }
 }

@@ -343,6 +343,10 @@ impl StoreHealth for MemoryStore {
     async fn ping(&self) -> StoreResult<()> {
         Ok(())
     }
+
+    fn connections(&self) -> Option<domain::ConnectionUsage> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -4,12 +4,14 @@ use serde_json::json;
 
 use super::resource;
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/", &["GET"]).route(web::get().to(index)))
         .service(resource("/health", &["GET"]).route(web::get().to(health)))
-        .service(resource("/health/ready", &["GET"]).route(web::get().to(ready)));
+        .service(resource("/health/ready", &["GET"]).route(web::get().to(ready)))
+        .service(resource("/metrics", &["GET"]).route(web::get().to(metrics)));
 }
 
 async fn index() -> HttpResponse {
@@ -25,6 +27,13 @@ async fn index() -> HttpResponse {
 async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.store_health.ping().await.map_err(DomainError::from)?;
     Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
+}
+
+/// Prometheus text exposition.
+async fn metrics(state: web::Data<AppState>, metrics: web::Data<Metrics>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(metrics.render(state.store_health.as_ref()))
 }
 
 /// Liveness: answers without touching the database.

@@ -7,6 +7,7 @@ mod helpers;
 mod audit;
 mod auth;
 mod limits;
+mod metrics;
 mod protocol;
 mod tokens;
 mod users;

@@ -1,0 +1,149 @@
+//! Prometheus metrics: requests by route and status, latency, authentication outcomes, and the
+//! database pool.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::web;
+use domain::{AuditEvent, AuditOutcome, AuditRecord, StoreHealth};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    logins: IntCounterVec,
+    refresh_reuse: IntCounter,
+    lockouts: IntCounter,
+    pool: IntGaugeVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route, method and status",
+            ),
+            &["route", "method", "status"],
+        )
+        .expect("valid metric");
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by route",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["route"],
+        )
+        .expect("valid metric");
+        let logins = IntCounterVec::new(
+            Opts::new("auth_logins_total", "Login attempts by outcome"),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let refresh_reuse = IntCounter::new(
+            "auth_refresh_reuse_total",
+            "Rotated refresh tokens presented again (sessions revoked)",
+        )
+        .expect("valid metric");
+        let lockouts = IntCounter::new("auth_lockouts_total", "Logins locked after failures")
+            .expect("valid metric");
+        let pool = IntGaugeVec::new(
+            Opts::new("db_pool_connections", "Database pool connections by state"),
+            &["state"],
+        )
+        .expect("valid metric");
+        let registry = Registry::new();
+        for collector in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(logins.clone()),
+            Box::new(refresh_reuse.clone()),
+            Box::new(lockouts.clone()),
+            Box::new(pool.clone()),
+        ] {
+            registry.register(collector).expect("each metric once");
+        }
+        Self {
+            registry,
+            requests,
+            latency,
+            logins,
+            refresh_reuse,
+            lockouts,
+            pool,
+        }
+    }
+
+    /// Counts what an audit record says about authentication.
+    pub fn observe_audit(&self, record: &AuditRecord) {
+        match record.event {
+            AuditEvent::Login => self
+                .logins
+                .with_label_values(&[record.outcome.as_str()])
+                .inc(),
+            AuditEvent::RefreshReuse => self.refresh_reuse.inc(),
+            AuditEvent::Lockout if record.outcome == AuditOutcome::Success => self.lockouts.inc(),
+            _ => {}
+        }
+    }
+
+    /// The text exposition, with the pool read now.
+    pub fn render(&self, store: &dyn StoreHealth) -> String {
+        if let Some(usage) = store.connections() {
+            let in_use = usage.open.saturating_sub(usage.idle);
+            self.pool.with_label_values(&["in_use"]).set(in_use.into());
+            self.pool
+                .with_label_values(&["idle"])
+                .set(usage.idle.into());
+            self.pool.with_label_values(&["max"]).set(usage.max.into());
+        }
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("the text encoder writes to memory");
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Counts every request under its route pattern (never its raw path: ids would explode the
+/// label set).
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let response = next.call(req).await?;
+    if let Some(metrics) = metrics {
+        let route = response
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        let status = response.status().as_u16().to_string();
+        metrics
+            .requests
+            .with_label_values(&[route.as_str(), method.as_str(), status.as_str()])
+            .inc();
+        metrics
+            .latency
+            .with_label_values(&[route.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+    }
+    Ok(response)
+}
