@@ -6,7 +6,7 @@ use std::sync::Arc;
 use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::middleware::Condition;
-use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use chrono::Duration;
 use domain::{
@@ -26,7 +26,7 @@ use crate::config::{AdminBootstrap, Settings};
 use crate::error::ApiError;
 use crate::metrics::{self, Metrics};
 use crate::state::AppState;
-use crate::{request_id, routes, secrets};
+use crate::{headers, request_id, routes, secrets};
 
 /// The storage ports, from one adapter.
 #[derive(Clone)]
@@ -297,16 +297,7 @@ impl Application {
                     Err::<HttpResponse, _>(ApiError::NotFound)
                 }))
                 .wrap(from_fn(metrics::middleware))
-                .wrap(
-                    DefaultHeaders::new()
-                        .add(("X-Content-Type-Options", "nosniff"))
-                        .add(("X-Frame-Options", "DENY"))
-                        .add(("Referrer-Policy", "no-referrer"))
-                        .add((
-                            "Content-Security-Policy",
-                            "default-src 'none'; frame-ancestors 'none'",
-                        )),
-                )
+                .wrap(from_fn(headers::middleware))
                 .wrap(from_fn(request_id::middleware))
         })
         .listen(listener)

@@ -1,6 +1,6 @@
 use actix_web::{HttpResponse, web};
 
-use super::resource;
+use super::Router;
 use crate::dto::{AuditEntryResponse, PageQuery, PageResponse};
 use crate::error::ApiError;
 use crate::extract::Authenticated;
@@ -8,8 +8,8 @@ use crate::state::AppState;
 
 const DEFAULT_PER_PAGE: u32 = 50;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/api/audit", &["GET"]).route(web::get().to(list)));
+pub fn routes(router: &mut Router<'_>) {
+    router.add("/api/audit", &["GET"], |r| r.route(web::get().to(list)));
 }
 
 async fn list(

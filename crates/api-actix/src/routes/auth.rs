@@ -2,7 +2,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::{DomainError, LimitedAction};
 
-use super::{parse_id, resource};
+use super::{Router, parse_id};
 use crate::dto::{
     ChangePasswordRequest, Items, LoginRequest, RefreshRequest, RegisterRequest, RevokeRequest,
     SessionResponse, TokenResponse, UserResponse,
@@ -14,42 +14,48 @@ use crate::state::AppState;
 
 type Result<T> = std::result::Result<T, ApiError>;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/register", &["POST"])
-            .wrap(from_fn(|req, next| {
-                enforce(LimitedAction::Register, req, next)
-            }))
-            .route(web::post().to(register)),
-    )
-    .service(
-        resource("/login", &["POST"])
-            .wrap(from_fn(|req, next| {
-                enforce(LimitedAction::Login, req, next)
-            }))
-            .route(web::post().to(login)),
-    )
-    .service(
-        resource("/refresh", &["POST"])
-            .wrap(from_fn(|req, next| {
-                enforce(LimitedAction::Refresh, req, next)
-            }))
-            .route(web::post().to(refresh)),
-    )
-    .service(resource("/logout", &["POST"]).route(web::post().to(logout)))
-    .service(resource("/logout-all", &["POST"]).route(web::post().to(logout_all)))
-    .service(resource("/revoke", &["POST"]).route(web::post().to(revoke)))
-    .service(resource("/me", &["GET"]).route(web::get().to(me)))
-    .service(resource("/whoami", &["GET"]).route(web::get().to(me)))
-    .service(
-        resource("/password", &["PUT"])
-            .wrap(from_fn(|req, next| {
-                enforce(LimitedAction::PasswordChange, req, next)
-            }))
-            .route(web::put().to(change_password)),
-    )
-    .service(resource("/sessions", &["GET"]).route(web::get().to(sessions)))
-    .service(resource("/sessions/{id}", &["DELETE"]).route(web::delete().to(end_session)));
+pub fn routes(router: &mut Router<'_>) {
+    router.add("/api/auth/register", &["POST"], |r| {
+        r.wrap(from_fn(|req, next| {
+            enforce(LimitedAction::Register, req, next)
+        }))
+        .route(web::post().to(register))
+    });
+    router.add("/api/auth/login", &["POST"], |r| {
+        r.wrap(from_fn(|req, next| {
+            enforce(LimitedAction::Login, req, next)
+        }))
+        .route(web::post().to(login))
+    });
+    router.add("/api/auth/refresh", &["POST"], |r| {
+        r.wrap(from_fn(|req, next| {
+            enforce(LimitedAction::Refresh, req, next)
+        }))
+        .route(web::post().to(refresh))
+    });
+    router.add("/api/auth/logout", &["POST"], |r| {
+        r.route(web::post().to(logout))
+    });
+    router.add("/api/auth/logout-all", &["POST"], |r| {
+        r.route(web::post().to(logout_all))
+    });
+    router.add("/api/auth/revoke", &["POST"], |r| {
+        r.route(web::post().to(revoke))
+    });
+    router.add("/api/auth/me", &["GET"], |r| r.route(web::get().to(me)));
+    router.add("/api/auth/whoami", &["GET"], |r| r.route(web::get().to(me)));
+    router.add("/api/auth/password", &["PUT"], |r| {
+        r.wrap(from_fn(|req, next| {
+            enforce(LimitedAction::PasswordChange, req, next)
+        }))
+        .route(web::put().to(change_password))
+    });
+    router.add("/api/auth/sessions", &["GET"], |r| {
+        r.route(web::get().to(sessions))
+    });
+    router.add("/api/auth/sessions/{id}", &["DELETE"], |r| {
+        r.route(web::delete().to(end_session))
+    });
 }
 
 async fn register(

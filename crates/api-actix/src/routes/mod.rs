@@ -5,27 +5,54 @@ mod auth;
 mod service;
 mod users;
 
-use actix_web::middleware::DefaultHeaders;
+use actix_web::dev::HttpServiceFactory;
 use actix_web::{HttpResponse, Resource, web};
 
 use crate::error::ApiError;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/auth")
-            .wrap(DefaultHeaders::new().add(("Cache-Control", "no-store")))
-            .configure(auth::configure),
-    )
-    .service(web::scope("/api/users").configure(users::configure))
-    .configure(audit::configure)
-    .configure(service::configure);
+/// Every route, registered through one list so that the same list can be read back (the OpenAPI
+/// description is checked against it).
+pub enum Router<'a> {
+    Serve(&'a mut web::ServiceConfig),
+    List(&'a mut Vec<(&'static str, &'static [&'static str])>),
 }
 
-/// A resource that answers other methods with 405 and the `Allow` list.
-fn resource(path: &str, allowed: &'static [&'static str]) -> Resource {
-    web::resource(path).default_service(web::to(move || async move {
-        Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allowed))
-    }))
+impl Router<'_> {
+    /// Adds `path` answering `allowed` methods (and 405 with `Allow` to others); `build` adds
+    /// the routes and middleware to the resource.
+    fn add<F, R>(&mut self, path: &'static str, allowed: &'static [&'static str], build: F)
+    where
+        F: FnOnce(Resource) -> R,
+        R: HttpServiceFactory + 'static,
+    {
+        match self {
+            Router::Serve(cfg) => {
+                let resource = web::resource(path).default_service(web::to(move || async move {
+                    Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allowed))
+                }));
+                cfg.service(build(resource));
+            }
+            Router::List(list) => list.push((path, allowed)),
+        }
+    }
+}
+
+fn routes(router: &mut Router<'_>) {
+    auth::routes(router);
+    users::routes(router);
+    audit::routes(router);
+    service::routes(router);
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    routes(&mut Router::Serve(cfg));
+}
+
+/// Every path the server answers, with its methods.
+pub fn table() -> Vec<(&'static str, &'static [&'static str])> {
+    let mut list = Vec::new();
+    routes(&mut Router::List(&mut list));
+    list
 }
 
 /// Ids in paths are UUIDs; anything else names nothing.

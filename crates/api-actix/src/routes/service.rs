@@ -2,16 +2,16 @@ use actix_web::{HttpResponse, web};
 use domain::DomainError;
 use serde_json::json;
 
-use super::resource;
+use super::Router;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/", &["GET"]).route(web::get().to(index)))
-        .service(resource("/health", &["GET"]).route(web::get().to(health)))
-        .service(resource("/health/ready", &["GET"]).route(web::get().to(ready)))
-        .service(resource("/metrics", &["GET"]).route(web::get().to(metrics)));
+pub fn routes(router: &mut Router<'_>) {
+    router.add("/", &["GET"], |r| r.route(web::get().to(index)));
+    router.add("/health", &["GET"], |r| r.route(web::get().to(health)));
+    router.add("/health/ready", &["GET"], |r| r.route(web::get().to(ready)));
+    router.add("/metrics", &["GET"], |r| r.route(web::get().to(metrics)));
 }
 
 async fn index() -> HttpResponse {

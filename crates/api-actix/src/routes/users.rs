@@ -1,7 +1,7 @@
 use actix_web::{HttpResponse, web};
 use domain::DomainError;
 
-use super::{parse_id, resource};
+use super::{Router, parse_id};
 use crate::dto::{PageQuery, PageResponse, UpdateUserRequest, UserResponse};
 use crate::error::ApiError;
 use crate::extract::{Authenticated, JsonBody};
@@ -11,16 +11,17 @@ type Result<T> = std::result::Result<T, ApiError>;
 
 const DEFAULT_PER_PAGE: u32 = 20;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("", &["GET"]).route(web::get().to(list)))
-        .service(
-            resource("/{id}", &["GET", "PATCH", "PUT", "DELETE"])
-                .route(web::get().to(get))
-                .route(web::patch().to(update))
-                .route(web::put().to(update))
-                .route(web::delete().to(delete)),
-        )
-        .service(resource("/{id}/unlock", &["POST"]).route(web::post().to(unlock)));
+pub fn routes(router: &mut Router<'_>) {
+    router.add("/api/users", &["GET"], |r| r.route(web::get().to(list)));
+    router.add("/api/users/{id}", &["GET", "PATCH", "PUT", "DELETE"], |r| {
+        r.route(web::get().to(get))
+            .route(web::patch().to(update))
+            .route(web::put().to(update))
+            .route(web::delete().to(delete))
+    });
+    router.add("/api/users/{id}/unlock", &["POST"], |r| {
+        r.route(web::post().to(unlock))
+    });
 }
 
 async fn list(

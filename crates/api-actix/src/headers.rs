@@ -1,0 +1,37 @@
+//! The security headers of every response, and `Cache-Control: no-store` on `/api/auth/*`.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
+
+/// JSON needs no sources at all.
+const API_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
+/// The Swagger UI page: its own scripts, styles and images, and the description it fetches.
+pub const DOCS_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
+
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let path = req.path().to_owned();
+    let mut response = next.call(req).await?;
+    let headers = response.headers_mut();
+    let policy = if path == "/docs" || path.starts_with("/docs/") {
+        DOCS_POLICY
+    } else {
+        API_POLICY
+    };
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CONTENT_SECURITY_POLICY, policy),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    if path.starts_with("/api/auth/") {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(response)
+}
