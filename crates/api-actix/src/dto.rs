@@ -4,6 +4,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::{AuditRecord, IssuedTokens, NewUser, Page, Role, Session, User, UserPatch};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::{IntoParams, ToSchema};
 
 fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Secs, true))
@@ -16,12 +18,20 @@ fn rfc3339_opt<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, 
     }
 }
 
+/// `user` or `admin`.
+fn role_schema() -> utoipa::openapi::Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["user", "admin"]))
+        .build()
+}
+
 /// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     pub username: String,
@@ -43,7 +53,7 @@ impl From<RegisterRequest> for NewUser {
 }
 
 /// `login` is a username or an email; `username` or `email` may stand in for it.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     #[serde(default)]
@@ -55,14 +65,14 @@ pub struct LoginRequest {
     pub password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
 /// RFC 7009's request; the hint is accepted and not needed.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeRequest {
     pub token: String,
@@ -71,14 +81,14 @@ pub struct RevokeRequest {
     pub token_type_hint: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     pub current_password: String,
     pub new_password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
     #[serde(default)]
@@ -86,8 +96,10 @@ pub struct UpdateUserRequest {
     #[serde(default)]
     pub email: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     pub name: Option<Option<String>>,
     #[serde(default)]
+    #[schema(schema_with = role_schema, nullable = false)]
     pub role: Option<Role>,
     #[serde(default)]
     pub is_active: Option<bool>,
@@ -105,19 +117,21 @@ impl From<UpdateUserRequest> for UserPatch {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     pub page: Option<u32>,
     pub per_page: Option<u32>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct UserResponse {
     pub id: String,
     pub username: String,
     pub email: String,
     pub name: Option<String>,
+    #[schema(schema_with = role_schema)]
     pub role: Role,
     pub is_active: bool,
     #[serde(serialize_with = "rfc3339_opt")]
@@ -145,8 +159,9 @@ impl From<User> for UserResponse {
 }
 
 /// The OAuth 2.0 token response, with the user.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenResponse {
+    #[schema(example = "Bearer")]
     pub token_type: &'static str,
     pub access_token: String,
     pub expires_in: i64,
@@ -168,7 +183,7 @@ impl From<IssuedTokens> for TokenResponse {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SessionResponse {
     pub id: String,
     #[serde(serialize_with = "rfc3339")]
@@ -196,12 +211,12 @@ impl SessionResponse {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Items<T> {
     pub items: Vec<T>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PageResponse<T> {
     pub items: Vec<T>,
     pub page: u32,
@@ -220,7 +235,7 @@ impl<T> PageResponse<T> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AuditEntryResponse {
     pub id: String,
     #[serde(serialize_with = "rfc3339")]

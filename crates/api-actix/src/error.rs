@@ -5,6 +5,7 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use domain::{DomainError, FieldError};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::request_id;
 
@@ -33,18 +34,36 @@ pub enum ApiError {
     UnsupportedMediaType,
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// RFC 9457 problem details, with the contract's `code` and the request's id.
+#[derive(Serialize, ToSchema)]
+pub struct Problem {
+    /// Always `about:blank`: the `code` says what went wrong.
     #[serde(rename = "type")]
-    kind: &'static str,
-    title: &'static str,
-    status: u16,
-    detail: String,
-    code: &'static str,
+    #[schema(example = "about:blank")]
+    pub kind: &'static str,
+    #[schema(example = "Unauthorized")]
+    pub title: &'static str,
+    #[schema(example = 401)]
+    pub status: u16,
+    #[schema(example = "The access token has expired.")]
+    pub detail: String,
+    /// The stable, machine-readable reason.
+    #[schema(example = "token_expired")]
+    pub code: &'static str,
+    pub request_id: Option<String>,
+    /// One entry per broken rule, for `validation_failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    request_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<&'a [FieldError]>,
+    pub errors: Option<Vec<FieldErrorBody>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FieldErrorBody {
+    #[schema(example = "password")]
+    pub field: String,
+    #[schema(example = "too_short")]
+    pub code: &'static str,
+    #[schema(example = "must be at least 8 bytes")]
+    pub message: String,
 }
 
 impl ApiError {
@@ -173,7 +192,16 @@ impl ResponseError for ApiError {
             detail: self.detail(),
             code: self.code(),
             request_id: request_id::current(),
-            errors: self.field_errors(),
+            errors: self.field_errors().map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| FieldErrorBody {
+                        field: e.field.clone(),
+                        code: e.code,
+                        message: e.message.clone(),
+                    })
+                    .collect()
+            }),
         };
         let mut response = HttpResponse::build(status);
         response.content_type("application/problem+json");

@@ -25,8 +25,10 @@ use crate::clock::SystemClock;
 use crate::config::{AdminBootstrap, Settings};
 use crate::error::ApiError;
 use crate::metrics::{self, Metrics};
+use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use crate::{headers, request_id, routes, secrets};
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 /// The storage ports, from one adapter.
 #[derive(Clone)]
@@ -247,6 +249,7 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let ports = build_ports(settings, storage, clock.clone(), metrics.clone())?;
         let metrics = web::Data::from(metrics);
+        let openapi = web::Data::new(ApiDoc::json());
         let limits = &settings.rate_limit;
         let rate_limiter = limits.enabled.then(|| {
             let policy = RateLimitPolicy {
@@ -284,6 +287,7 @@ impl Application {
                 .wrap(Condition::new(cors_enabled, cors(&settings_for_workers)))
                 .app_data(state.clone())
                 .app_data(metrics.clone())
+                .app_data(openapi.clone())
                 .app_data(web::QueryConfig::default().error_handler(|err, _| {
                     ApiError::InvalidBody(vec![domain::FieldError::new(
                         "query",
@@ -293,6 +297,9 @@ impl Application {
                     .into()
                 }))
                 .configure(routes::configure)
+                .service(
+                    SwaggerUi::new("/docs/{_:.*}").config(SwaggerConfig::from("/api/openapi.json")),
+                )
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(ApiError::NotFound)
                 }))

@@ -2,7 +2,7 @@ use actix_web::{HttpResponse, web};
 
 use super::Router;
 use crate::dto::{AuditEntryResponse, PageQuery, PageResponse};
-use crate::error::ApiError;
+use crate::error::{ApiError, Problem};
 use crate::extract::Authenticated;
 use crate::state::AppState;
 
@@ -12,7 +12,17 @@ pub fn routes(router: &mut Router<'_>) {
     router.add("/api/audit", &["GET"], |r| r.route(web::get().to(list)));
 }
 
-async fn list(
+#[utoipa::path(
+    get, path = "/api/audit", tag = "audit",
+    summary = "The audit log (admin)",
+    params(PageQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One page, newest first; `per_page` defaults to 50, at most 100", body = PageResponse<AuditEntryResponse>),
+        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn list(
     state: web::Data<AppState>,
     Authenticated(me): Authenticated,
     query: web::Query<PageQuery>,

@@ -7,7 +7,7 @@ use crate::dto::{
     ChangePasswordRequest, Items, LoginRequest, RefreshRequest, RegisterRequest, RevokeRequest,
     SessionResponse, TokenResponse, UserResponse,
 };
-use crate::error::ApiError;
+use crate::error::{ApiError, Problem};
 use crate::extract::{Authenticated, JsonBody, OptionalJsonBody, bearer_token, client_info};
 use crate::rate_limit::enforce;
 use crate::state::AppState;
@@ -43,7 +43,9 @@ pub fn routes(router: &mut Router<'_>) {
         r.route(web::post().to(revoke))
     });
     router.add("/api/auth/me", &["GET"], |r| r.route(web::get().to(me)));
-    router.add("/api/auth/whoami", &["GET"], |r| r.route(web::get().to(me)));
+    router.add("/api/auth/whoami", &["GET"], |r| {
+        r.route(web::get().to(whoami))
+    });
     router.add("/api/auth/password", &["PUT"], |r| {
         r.wrap(from_fn(|req, next| {
             enforce(LimitedAction::PasswordChange, req, next)
@@ -58,7 +60,17 @@ pub fn routes(router: &mut Router<'_>) {
     });
 }
 
-async fn register(
+#[utoipa::path(
+    post, path = "/api/auth/register", tag = "auth",
+    summary = "Create an account and log in",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Registered; a session is open", body = TokenResponse),
+        (status = 409, description = "`username_taken` or `email_taken`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn register(
     state: web::Data<AppState>,
     req: HttpRequest,
     JsonBody(body): JsonBody<RegisterRequest>,
@@ -67,7 +79,19 @@ async fn register(
     Ok(HttpResponse::Created().json(TokenResponse::from(issued)))
 }
 
-async fn login(
+#[utoipa::path(
+    post, path = "/api/auth/login", tag = "auth",
+    summary = "Log in with a username or an email",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in; a session is open", body = TokenResponse),
+        (status = 401, description = "`invalid_credentials`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`account_disabled`", body = Problem, content_type = "application/problem+json"),
+        (status = 423, description = "`account_locked`; `Retry-After` gives the seconds left", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
     JsonBody(body): JsonBody<LoginRequest>,
@@ -87,7 +111,20 @@ async fn login(
 }
 
 /// The refresh token comes as the bearer token or in the body.
-async fn refresh(
+#[utoipa::path(
+    post, path = "/api/auth/refresh", tag = "auth",
+    summary = "Trade a refresh token for a new pair (rotation)",
+    description = "The refresh token comes as the bearer token or in the body.",
+    request_body(content = Option<RefreshRequest>, description = "Optional when the token is the bearer token"),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "A new access token and a new refresh token", body = TokenResponse),
+        (status = 401, description = "`missing_token`, `invalid_token`, `wrong_token_type`, `token_expired`, `token_revoked` or `refresh_token_reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`account_disabled`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn refresh(
     state: web::Data<AppState>,
     req: HttpRequest,
     OptionalJsonBody(body): OptionalJsonBody<RefreshRequest>,
@@ -103,7 +140,13 @@ async fn refresh(
     Ok(HttpResponse::Ok().json(TokenResponse::from(issued)))
 }
 
-async fn logout(
+#[utoipa::path(
+    post, path = "/api/auth/logout", tag = "auth",
+    summary = "Revoke the current session",
+    security(("bearer" = [])),
+    responses((status = 204, description = "The session's tokens no longer work"))
+)]
+pub(crate) async fn logout(
     state: web::Data<AppState>,
     Authenticated(me): Authenticated,
 ) -> Result<HttpResponse> {
@@ -111,7 +154,13 @@ async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn logout_all(
+#[utoipa::path(
+    post, path = "/api/auth/logout-all", tag = "auth",
+    summary = "Revoke every session of the caller",
+    security(("bearer" = [])),
+    responses((status = 204, description = "Every session of the user is revoked"))
+)]
+pub(crate) async fn logout_all(
     state: web::Data<AppState>,
     Authenticated(me): Authenticated,
 ) -> Result<HttpResponse> {
@@ -120,7 +169,13 @@ async fn logout_all(
 }
 
 /// RFC 7009: the same answer whether or not the token meant anything.
-async fn revoke(
+#[utoipa::path(
+    post, path = "/api/auth/revoke", tag = "auth",
+    summary = "Revoke a token (RFC 7009)",
+    request_body = RevokeRequest,
+    responses((status = 200, description = "Always `{}`, whether or not the token meant anything", body = Object))
+)]
+pub(crate) async fn revoke(
     state: web::Data<AppState>,
     req: HttpRequest,
     JsonBody(body): JsonBody<RevokeRequest>,
@@ -132,11 +187,38 @@ async fn revoke(
     Ok(HttpResponse::Ok().json(serde_json::json!({})))
 }
 
-async fn me(Authenticated(me): Authenticated) -> HttpResponse {
+#[utoipa::path(
+    get, path = "/api/auth/me", tag = "auth",
+    summary = "The caller's account",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The caller", body = UserResponse))
+)]
+pub(crate) async fn me(Authenticated(me): Authenticated) -> HttpResponse {
     HttpResponse::Ok().json(UserResponse::from(me.user))
 }
 
-async fn change_password(
+#[utoipa::path(
+    get, path = "/api/auth/whoami", tag = "auth",
+    summary = "The caller's account (alias of /api/auth/me)",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The caller", body = UserResponse))
+)]
+pub(crate) async fn whoami(caller: Authenticated) -> HttpResponse {
+    me(caller).await
+}
+
+#[utoipa::path(
+    put, path = "/api/auth/password", tag = "auth",
+    summary = "Change the caller's password",
+    description = "Every other session of the user is revoked; the current one keeps working.",
+    request_body = ChangePasswordRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn change_password(
     state: web::Data<AppState>,
     Authenticated(me): Authenticated,
     JsonBody(body): JsonBody<ChangePasswordRequest>,
@@ -148,7 +230,13 @@ async fn change_password(
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn sessions(
+#[utoipa::path(
+    get, path = "/api/auth/sessions", tag = "auth",
+    summary = "The caller's active sessions",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Newest first", body = Items<SessionResponse>))
+)]
+pub(crate) async fn sessions(
     state: web::Data<AppState>,
     Authenticated(me): Authenticated,
 ) -> Result<HttpResponse> {
@@ -162,7 +250,17 @@ async fn sessions(
     Ok(HttpResponse::Ok().json(Items { items }))
 }
 
-async fn end_session(
+#[utoipa::path(
+    delete, path = "/api/auth/sessions/{id}", tag = "auth",
+    summary = "End one of the caller's sessions",
+    params(("id" = String, Path, description = "Session id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The session's tokens no longer work"),
+        (status = 404, description = "`session_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn end_session(
     state: web::Data<AppState>,
     Authenticated(me): Authenticated,
     id: web::Path<String>,

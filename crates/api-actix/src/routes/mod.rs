@@ -1,9 +1,9 @@
 //! The contract's routes. Handlers parse, call one service, and map the result.
 
-mod audit;
-mod auth;
-mod service;
-mod users;
+pub(crate) mod audit;
+pub(crate) mod auth;
+pub(crate) mod service;
+pub(crate) mod users;
 
 use actix_web::dev::HttpServiceFactory;
 use actix_web::{HttpResponse, Resource, web};

@@ -3,7 +3,7 @@ use domain::DomainError;
 
 use super::{Router, parse_id};
 use crate::dto::{PageQuery, PageResponse, UpdateUserRequest, UserResponse};
-use crate::error::ApiError;
+use crate::error::{ApiError, Problem};
 use crate::extract::{Authenticated, JsonBody};
 use crate::state::AppState;
 
@@ -24,7 +24,17 @@ pub fn routes(router: &mut Router<'_>) {
     });
 }
 
-async fn list(
+#[utoipa::path(
+    get, path = "/api/users", tag = "users",
+    summary = "List users (admin)",
+    params(PageQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One page, oldest first; `per_page` defaults to 20, at most 100", body = PageResponse<UserResponse>),
+        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn list(
     state: web::Data<AppState>,
     Authenticated(me): Authenticated,
     query: web::Query<PageQuery>,
@@ -40,7 +50,18 @@ async fn list(
     Ok(HttpResponse::Ok().json(PageResponse::new(page, UserResponse::from)))
 }
 
-async fn get(
+#[utoipa::path(
+    get, path = "/api/users/{id}", tag = "users",
+    summary = "One user (admin, or the user themself)",
+    params(("id" = String, Path, description = "User id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user", body = UserResponse),
+        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`user_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn get(
     state: web::Data<AppState>,
     Authenticated(me): Authenticated,
     id: web::Path<String>,
@@ -50,7 +71,21 @@ async fn get(
     Ok(HttpResponse::Ok().json(UserResponse::from(user)))
 }
 
-async fn update(
+#[utoipa::path(
+    method(patch, put), path = "/api/users/{id}", tag = "users",
+    summary = "Change a user (admin, or the user themself)",
+    description = "Anyone: `username`, `email`, `name`. Admins only: `role`, `is_active`. PUT is the same as PATCH.",
+    params(("id" = String, Path, description = "User id")),
+    request_body = UpdateUserRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The changed user", body = UserResponse),
+        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`user_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`username_taken`, `email_taken` or `last_admin`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn update(
     state: web::Data<AppState>,
     Authenticated(me): Authenticated,
     id: web::Path<String>,
@@ -61,7 +96,19 @@ async fn update(
     Ok(HttpResponse::Ok().json(UserResponse::from(user)))
 }
 
-async fn delete(
+#[utoipa::path(
+    delete, path = "/api/users/{id}", tag = "users",
+    summary = "Delete a user and their sessions (admin)",
+    params(("id" = String, Path, description = "User id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`user_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`last_admin`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn delete(
     state: web::Data<AppState>,
     Authenticated(me): Authenticated,
     id: web::Path<String>,
@@ -71,7 +118,18 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn unlock(
+#[utoipa::path(
+    post, path = "/api/users/{id}/unlock", tag = "users",
+    summary = "Lift a lockout (admin)",
+    params(("id" = String, Path, description = "User id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user, unlocked", body = UserResponse),
+        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`user_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn unlock(
     state: web::Data<AppState>,
     Authenticated(me): Authenticated,
     id: web::Path<String>,

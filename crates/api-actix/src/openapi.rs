@@ -1,0 +1,232 @@
+//! The OpenAPI 3.1 description, generated from the handlers' annotations, with the problem
+//! responses every operation can give added in one place.
+
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+
+use crate::dto::{
+    AuditEntryResponse, ChangePasswordRequest, Items, LoginRequest, PageResponse, RefreshRequest,
+    RegisterRequest, RevokeRequest, SessionResponse, TokenResponse, UpdateUserRequest,
+    UserResponse,
+};
+use crate::error::{FieldErrorBody, Problem};
+use crate::routes::{audit, auth, service, users};
+
+/// The serialized description, built once at start.
+pub struct OpenApiJson(pub String);
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "auth-api",
+        description = "Registration, login, JWT sessions, users and roles. Every error is \
+                       `application/problem+json` with a stable `code`."
+    ),
+    paths(
+        auth::register, auth::login, auth::refresh, auth::logout, auth::logout_all, auth::revoke,
+        auth::me, auth::whoami, auth::change_password, auth::sessions, auth::end_session,
+        users::list, users::get, users::update, users::delete, users::unlock,
+        audit::list,
+        service::index, service::health, service::ready, service::metrics, service::openapi,
+        service::docs,
+    ),
+    components(schemas(
+        Problem, FieldErrorBody, RegisterRequest, LoginRequest, RefreshRequest, RevokeRequest,
+        ChangePasswordRequest, UpdateUserRequest, UserResponse, TokenResponse, SessionResponse,
+        Items<SessionResponse>, PageResponse<UserResponse>, PageResponse<AuditEntryResponse>,
+        AuditEntryResponse,
+    )),
+    modifiers(&BearerScheme, &CommonProblems),
+    tags(
+        (name = "auth", description = "Register, log in, tokens and one's own sessions"),
+        (name = "users", description = "User management"),
+        (name = "audit", description = "Security events"),
+        (name = "service", description = "Health, metrics and this description"),
+    )
+)]
+pub struct ApiDoc;
+
+impl ApiDoc {
+    pub fn json() -> OpenApiJson {
+        OpenApiJson(
+            ApiDoc::openapi()
+                .to_json()
+                .expect("the description serializes"),
+        )
+    }
+}
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The problem answers that follow from an operation's shape rather than its meaning.
+struct CommonProblems;
+
+impl CommonProblems {
+    fn add(operation: &mut Operation, status: &str, description: &str) {
+        if operation.responses.responses.contains_key(status) {
+            return;
+        }
+        let response = ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build();
+        operation
+            .responses
+            .responses
+            .insert(status.to_owned(), response.into());
+    }
+}
+
+impl Modify for CommonProblems {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let has_id = path.contains('{');
+            for operation in [
+                item.get.as_mut(),
+                item.put.as_mut(),
+                item.post.as_mut(),
+                item.delete.as_mut(),
+                item.patch.as_mut(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let secured = operation
+                    .security
+                    .as_ref()
+                    .is_some_and(|requirements| !requirements.is_empty());
+                if operation.request_body.is_some() {
+                    Self::add(operation, "400", "`malformed_json`: not a JSON object");
+                    Self::add(operation, "413", "`payload_too_large`: over 64 KiB");
+                    Self::add(
+                        operation,
+                        "415",
+                        "`unsupported_media_type`: not application/json",
+                    );
+                }
+                let has_query = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                if operation.request_body.is_some() || has_query || has_id {
+                    Self::add(
+                        operation,
+                        "422",
+                        "`validation_failed`, with `errors` per field",
+                    );
+                }
+                if secured {
+                    Self::add(
+                        operation,
+                        "401",
+                        "`missing_token`, `invalid_token`, `wrong_token_type`, `token_expired` or `token_revoked`",
+                    );
+                }
+                Self::add(operation, "500", "`internal_error`");
+                Self::add(
+                    operation,
+                    "503",
+                    "`unavailable`: the database cannot be reached",
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn documented() -> BTreeSet<(String, String)> {
+        let doc: serde_json::Value = serde_json::from_str(&ApiDoc::json().0).unwrap();
+        doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .unwrap()
+                    .keys()
+                    .map(move |method| (path.clone(), method.to_uppercase()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_route_is_described_and_every_description_is_a_route() {
+        let served: BTreeSet<(String, String)> = crate::routes::table()
+            .into_iter()
+            .flat_map(|(path, methods)| {
+                methods
+                    .iter()
+                    .map(move |method| (path.to_owned(), (*method).to_owned()))
+            })
+            .collect();
+        let documented = documented();
+        let missing: Vec<_> = served.difference(&documented).collect();
+        assert!(
+            missing.is_empty(),
+            "routes without a description: {missing:?}"
+        );
+        let extra: Vec<_> = documented.difference(&served).collect();
+        assert!(extra.is_empty(), "descriptions without a route: {extra:?}");
+    }
+
+    #[test]
+    fn the_description_is_openapi_3_1_with_bearer_auth_and_problem_answers() {
+        let doc: serde_json::Value = serde_json::from_str(&ApiDoc::json().0).unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+        let bearer = &doc["components"]["securitySchemes"]["bearer"];
+        assert_eq!(bearer["scheme"], "bearer");
+        assert_eq!(bearer["bearerFormat"], "JWT");
+        let login = &doc["paths"]["/api/auth/login"]["post"];
+        for status in [
+            "400", "401", "413", "415", "422", "423", "429", "500", "503",
+        ] {
+            let content = &login["responses"][status]["content"]["application/problem+json"];
+            assert_eq!(
+                content["schema"]["$ref"], "#/components/schemas/Problem",
+                "{status}"
+            );
+        }
+        let me = &doc["paths"]["/api/auth/me"]["get"];
+        assert_eq!(me["security"][0]["bearer"], serde_json::json!([]));
+        assert!(me["responses"]["401"].is_object());
+        let problem = &doc["components"]["schemas"]["Problem"]["properties"];
+        for field in [
+            "type",
+            "title",
+            "status",
+            "detail",
+            "code",
+            "request_id",
+            "errors",
+        ] {
+            assert!(problem.get(field).is_some(), "{field}");
+        }
+        let user = &doc["components"]["schemas"]["UserResponse"]["properties"];
+        assert_eq!(user["role"]["enum"], serde_json::json!(["user", "admin"]));
+        assert!(user.get("password_hash").is_none());
+    }
+}
