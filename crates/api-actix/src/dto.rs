@@ -34,10 +34,15 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
+    #[schema(pattern = "^[A-Za-z0-9_]{3,32}$", example = "alice_1")]
     pub username: String,
+    #[schema(max_length = 254, example = "alice@example.com")]
     pub email: String,
+    /// 8–72 bytes in UTF-8, with a letter and a digit.
+    #[schema(min_length = 8, max_length = 72, example = "correct-horse-1")]
     pub password: String,
     #[serde(default)]
+    #[schema(max_length = 100, example = "Alice")]
     pub name: Option<String>,
 }
 
@@ -85,6 +90,8 @@ pub struct RevokeRequest {
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     pub current_password: String,
+    /// 8–72 bytes in UTF-8, with a letter and a digit.
+    #[schema(min_length = 8, max_length = 72)]
     pub new_password: String,
 }
 
@@ -92,11 +99,14 @@ pub struct ChangePasswordRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_]{3,32}$")]
     pub username: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 254)]
     pub email: Option<String>,
+    /// `null` clears the name.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub name: Option<Option<String>>,
     #[serde(default)]
     #[schema(schema_with = role_schema, nullable = false)]

@@ -38,7 +38,7 @@ pub struct OpenApiJson(pub String);
         Items<SessionResponse>, PageResponse<UserResponse>, PageResponse<AuditEntryResponse>,
         AuditEntryResponse,
     )),
-    modifiers(&BearerScheme, &CommonProblems),
+    modifiers(&BearerScheme, &CommonProblems, &OptionalRefreshBody),
     tags(
         (name = "auth", description = "Register, log in, tokens and one's own sessions"),
         (name = "users", description = "User management"),
@@ -55,6 +55,23 @@ impl ApiDoc {
                 .to_json()
                 .expect("the description serializes"),
         )
+    }
+}
+
+/// The refresh token may come as the bearer token instead: the body is optional, but not `null`.
+struct OptionalRefreshBody;
+
+impl Modify for OptionalRefreshBody {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let body = openapi
+            .paths
+            .paths
+            .get_mut("/api/auth/refresh")
+            .and_then(|item| item.post.as_mut())
+            .and_then(|operation| operation.request_body.as_mut());
+        if let Some(body) = body {
+            body.required = Some(utoipa::openapi::Required::False);
+        }
     }
 }
 

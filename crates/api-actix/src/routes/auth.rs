@@ -115,7 +115,7 @@ pub(crate) async fn login(
     post, path = "/api/auth/refresh", tag = "auth",
     summary = "Trade a refresh token for a new pair (rotation)",
     description = "The refresh token comes as the bearer token or in the body.",
-    request_body(content = Option<RefreshRequest>, description = "Optional when the token is the bearer token"),
+    request_body(content = RefreshRequest, description = "Not needed when the token is the bearer token"),
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "A new access token and a new refresh token", body = TokenResponse),
