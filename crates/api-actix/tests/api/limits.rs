@@ -183,3 +183,47 @@ on_every_backend!(
     cors_answers_only_the_configured_origins,
     without_configured_origins_there_is_no_cross_origin_access,
 );
+
+async fn a_login_flood_beyond_the_hashing_queue_is_shed_with_503(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.password.bcrypt_cost = 12;
+        s.password.max_concurrent_hashes = Some(1);
+        s.password.max_queued_hashes = 1;
+    })
+    .await;
+    let alice = app.register("alice_1").await;
+    let flood =
+        (0..8).map(|i| app.login(if i % 2 == 0 { "alice_1" } else { "nobody_x" }, PASSWORD));
+    let (replies, me) = tokio::join!(futures::future::join_all(flood), app.me(&alice.access));
+    // Token-checked requests do not wait for hashing.
+    assert_eq!(me.status, StatusCode::OK);
+    let shed: Vec<_> = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    assert!(!shed.is_empty(), "at most two of eight hashes fit at once");
+    for reply in &shed {
+        reply.assert_problem(503, "unavailable");
+        assert_eq!(reply.header("retry-after"), Some("1"));
+    }
+    for reply in replies
+        .iter()
+        .filter(|r| r.status != StatusCode::SERVICE_UNAVAILABLE)
+    {
+        assert!(
+            [StatusCode::OK, StatusCode::UNAUTHORIZED].contains(&reply.status),
+            "{} {}",
+            reply.status,
+            reply.body
+        );
+    }
+}
+
+mod flood {
+    use crate::helpers::Backend;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_the_memory_adapter() {
+        super::a_login_flood_beyond_the_hashing_queue_is_shed_with_503(Backend::Memory).await;
+    }
+}
