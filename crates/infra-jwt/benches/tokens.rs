@@ -1,0 +1,29 @@
+//! Signing and checking one access token.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use domain::{Claims, Role, TokenCodec, TokenType};
+use infra_jwt::JwtCodec;
+use uuid::Uuid;
+
+fn tokens(c: &mut Criterion) {
+    let codec =
+        JwtCodec::new("HS256", b"9f2c4e81d7a35b06e1c8f4a2b79d3e50a6c1f8e2d4b7a903").unwrap();
+    let claims = Claims {
+        iss: "auth-api".into(),
+        aud: "auth-api".into(),
+        sub: Uuid::new_v4(),
+        exp: 2_000_000_000,
+        iat: 1_900_000_000,
+        nbf: 1_900_000_000,
+        jti: Uuid::new_v4(),
+        sid: Uuid::new_v4(),
+        token_type: TokenType::Access,
+        role: Some(Role::User),
+    };
+    let token = codec.encode(&claims).unwrap();
+    c.bench_function("jwt/issue", |b| b.iter(|| codec.encode(&claims).unwrap()));
+    c.bench_function("jwt/verify", |b| b.iter(|| codec.decode(&token).unwrap()));
+}
+
+criterion_group!(benches, tokens);
+criterion_main!(benches);
