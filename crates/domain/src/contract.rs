@@ -48,6 +48,7 @@ macro_rules! storage_contract_tests {
             concurrent_rate_limit_hits_are_all_counted,
             housekeeping_deletes_only_what_is_past_its_cut_off,
             audit_records_round_trip_newest_first_in_pages,
+            a_session_is_found_with_its_user,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -563,4 +564,32 @@ pub async fn audit_records_round_trip_newest_first_in_pages(stores: &Stores) {
     assert_eq!(first.items, vec![records[4].clone(), records[3].clone()]);
     let last = stores.audit.list(3, 2).await.unwrap();
     assert_eq!(last.items, vec![records[0].clone()]);
+}
+
+pub async fn a_session_is_found_with_its_user(stores: &Stores) {
+    let alice = stored(stores, "alice_1").await;
+    let s = session(&alice, t0());
+    stores.sessions.insert(&s).await.unwrap();
+    let until = t0() + Duration::seconds(900);
+    let key = LoginThrottle::key_for_user(alice.id);
+    stores.throttle.record_failure(&key, t0()).await.unwrap();
+    stores.throttle.lock(&key, until).await.unwrap();
+    let expected_user = User {
+        locked_until: Some(until),
+        ..alice.clone()
+    };
+    assert_eq!(
+        stores.sessions.find_with_user(s.id).await.unwrap(),
+        Some((s.clone(), expected_user))
+    );
+    assert_eq!(
+        stores
+            .sessions
+            .find_with_user(Uuid::new_v4())
+            .await
+            .unwrap(),
+        None
+    );
+    stores.users.delete(alice.id).await.unwrap();
+    assert_eq!(stores.sessions.find_with_user(s.id).await.unwrap(), None);
 }

@@ -47,6 +47,8 @@ pub trait UserRepository: Send + Sync {
 pub trait SessionRepository: Send + Sync {
     async fn insert(&self, session: &Session) -> StoreResult<()>;
     async fn find(&self, id: Uuid) -> StoreResult<Option<Session>>;
+    /// The session and its user in one lookup: what every authenticated request needs.
+    async fn find_with_user(&self, id: Uuid) -> StoreResult<Option<(Session, User)>>;
     /// Atomically replaces the refresh `jti` if, and only if, it is still `current` and the
     /// session is not revoked. Returns whether it did.
     async fn rotate_refresh(

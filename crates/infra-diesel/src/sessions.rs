@@ -1,13 +1,13 @@
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use domain::ports::StoreResult;
-use domain::{Session, SessionRepository};
+use domain::{Session, SessionRepository, User};
 use uuid::Uuid;
 
 use crate::DieselStore;
-use crate::rows::{SessionRow, naive};
-use crate::schema::sessions;
+use crate::rows::{SessionRow, UserRow, naive};
+use crate::schema::{login_throttles, sessions, users};
 
 #[async_trait]
 impl SessionRepository for DieselStore {
@@ -34,6 +34,30 @@ impl SessionRepository for DieselStore {
         .await?
         .map(Session::try_from)
         .transpose()
+    }
+
+    async fn find_with_user(&self, id: Uuid) -> StoreResult<Option<(Session, User)>> {
+        let id = id.to_string();
+        let found = self
+            .run(move |conn| {
+                sessions::table
+                    .inner_join(users::table)
+                    .left_join(login_throttles::table.on(login_throttles::key.eq(users::id)))
+                    .filter(sessions::id.eq(id))
+                    .select((
+                        SessionRow::as_select(),
+                        UserRow::as_select(),
+                        login_throttles::locked_until.nullable(),
+                    ))
+                    .first::<(SessionRow, UserRow, Option<NaiveDateTime>)>(conn)
+                    .optional()
+            })
+            .await?;
+        found
+            .map(|(session, user, locked_until)| {
+                Ok((Session::try_from(session)?, user.into_user(locked_until)?))
+            })
+            .transpose()
     }
 
     async fn rotate_refresh(

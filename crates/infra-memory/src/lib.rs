@@ -175,6 +175,14 @@ impl SessionRepository for MemoryStore {
         Ok(self.state().sessions.get(&id).cloned())
     }
 
+    async fn find_with_user(&self, id: Uuid) -> StoreResult<Option<(Session, User)>> {
+        let state = self.state();
+        Ok(state.sessions.get(&id).and_then(|session| {
+            let user = state.users.get(&session.user_id)?;
+            Some((session.clone(), state.view(user)))
+        }))
+    }
+
     async fn rotate_refresh(
         &self,
         id: Uuid,

@@ -199,13 +199,14 @@ impl AuthService {
     ) -> Result<Principal, DomainError> {
         let claims = self.verify_token(access_token, TokenType::Access)?;
         let now = self.ports.clock.now();
-        let session = self.live_session(&claims, now).await?;
-        let user = self
+        let (session, user) = self
             .ports
-            .users
-            .find_by_id(claims.sub)
+            .sessions
+            .find_with_user(claims.sid)
             .await?
-            .filter(|user| user.is_active)
+            .filter(|(session, user)| {
+                session.user_id == claims.sub && session.is_active(now) && user.is_active
+            })
             .ok_or(DomainError::TokenRevoked)?;
         if now - session.last_used_at >= Duration::seconds(TOUCH_INTERVAL_SECONDS) {
             self.ports.sessions.touch(session.id, now).await?;

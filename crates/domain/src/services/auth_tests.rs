@@ -441,15 +441,11 @@ fn leeway_tolerates_clock_skew_on_exp_and_nbf() {
     c.exp = now().timestamp() - 5;
     c.nbf = now().timestamp() + 5;
     let mut mocks = Mocks::new().decoding(c);
-    let (found, owner) = (s.clone(), alice.clone());
+    let found = (s.clone(), alice.clone());
     mocks
         .sessions
-        .expect_find()
+        .expect_find_with_user()
         .returning(move |_| Ok(Some(found.clone())));
-    mocks
-        .users
-        .expect_find_by_id()
-        .returning(move |_| Ok(Some(owner.clone())));
     let policy = AuthPolicy {
         leeway: Duration::seconds(10),
         ..AuthPolicy::default()
@@ -464,25 +460,27 @@ fn an_access_token_dies_with_its_session_or_its_user() {
     let live = session(&alice);
     let mut revoked = live.clone();
     revoked.revoked_at = Some(now());
+    let mut expired = live.clone();
+    expired.expires_at = now();
     let mut inactive = alice.clone();
     inactive.is_active = false;
+    let mut someone_else = live.clone();
+    someone_else.user_id = uuid::Uuid::new_v4();
 
+    // Gone (with its user, or on its own), revoked, expired, another user's, or a disabled user.
     let scenarios = [
-        (None, Some(alice.clone())),
-        (Some(revoked), Some(alice.clone())),
-        (Some(live.clone()), None),
-        (Some(live.clone()), Some(inactive)),
+        None,
+        Some((revoked, alice.clone())),
+        Some((expired, alice.clone())),
+        Some((someone_else, alice.clone())),
+        Some((live.clone(), inactive)),
     ];
-    for (found_session, found_user) in scenarios {
+    for found in scenarios {
         let mut mocks = Mocks::new().decoding(access_claims_for(&live));
         mocks
             .sessions
-            .expect_find()
-            .returning(move |_| Ok(found_session.clone()));
-        mocks
-            .users
-            .expect_find_by_id()
-            .returning(move |_| Ok(found_user.clone()));
+            .expect_find_with_user()
+            .returning(move |_| Ok(found.clone()));
         let svc = service(mocks);
         assert_eq!(
             block_on(svc.authenticate("t", client())).unwrap_err(),
@@ -500,12 +498,8 @@ fn authenticate_records_use_at_most_once_a_minute() {
     let id = stale.id;
     mocks
         .sessions
-        .expect_find()
-        .returning(move |_| Ok(Some(stale.clone())));
-    mocks
-        .users
-        .expect_find_by_id()
-        .returning(move |_| Ok(Some(alice.clone())));
+        .expect_find_with_user()
+        .returning(move |_| Ok(Some((stale.clone(), alice.clone()))));
     mocks
         .sessions
         .expect_touch()
