@@ -5,9 +5,9 @@ use domain::ports::StoreResult;
 use domain::{Session, SessionRepository, User};
 use uuid::Uuid;
 
-use crate::DieselStore;
 use crate::rows::{SessionRow, UserRow, naive};
 use crate::schema::{login_throttles, sessions, users};
+use crate::{DbConnection, DieselStore};
 
 #[async_trait]
 impl SessionRepository for DieselStore {
@@ -38,19 +38,26 @@ impl SessionRepository for DieselStore {
 
     async fn find_with_user(&self, id: Uuid) -> StoreResult<Option<(Session, User)>> {
         let id = id.to_string();
-        let found = self
-            .run(move |conn| {
+        // The hottest query (every authenticated request) runs on the concrete connection, where
+        // diesel caches its prepared statement; the multi-backend enum prepares it every time.
+        macro_rules! session_with_user {
+            () => {
                 sessions::table
                     .inner_join(users::table)
                     .left_join(login_throttles::table.on(login_throttles::key.eq(users::id)))
-                    .filter(sessions::id.eq(id))
+                    .filter(sessions::id.eq(&id))
                     .select((
                         SessionRow::as_select(),
                         UserRow::as_select(),
                         login_throttles::locked_until.nullable(),
                     ))
-                    .first::<(SessionRow, UserRow, Option<NaiveDateTime>)>(conn)
-                    .optional()
+            };
+        }
+        type Found = (SessionRow, UserRow, Option<NaiveDateTime>);
+        let found = self
+            .run(move |conn| match conn {
+                DbConnection::Pg(conn) => session_with_user!().first::<Found>(conn).optional(),
+                DbConnection::Sqlite(conn) => session_with_user!().first::<Found>(conn).optional(),
             })
             .await?;
         found
