@@ -104,6 +104,8 @@ fn cors(settings: &Settings) -> Cors {
 pub enum StartupError {
     #[error(transparent)]
     Store(#[from] infra_diesel::StoreSetupError),
+    #[error("cannot open the database: {0}")]
+    Connect(String),
     #[error("cannot migrate the database: {0}")]
     Migrate(domain::StoreError),
     #[error(transparent)]
@@ -114,6 +116,8 @@ pub enum StartupError {
     Bcrypt(#[from] infra_bcrypt::BcryptConfigError),
     #[error("cannot create the first admin from ADMIN_USERNAME/ADMIN_EMAIL/ADMIN_PASSWORD: {0}")]
     AdminBootstrap(String),
+    #[error("invalid configuration: APP__RATE_LIMIT__TRUSTED_PROXIES: {0}")]
+    TrustedProxies(String),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: String,
@@ -131,7 +135,7 @@ pub async fn open_database(settings: &Settings) -> Result<DieselStore, StartupEr
     let timeout = std::time::Duration::from_secs(settings.database.connect_timeout_seconds.into());
     let store = tokio::task::spawn_blocking(move || DieselStore::connect(&url, size, timeout))
         .await
-        .expect("the connect task does not panic")?;
+        .map_err(|err| StartupError::Connect(err.to_string()))??;
     if settings.database.run_migrations {
         let applied = store.migrate().await.map_err(StartupError::Migrate)?;
         tracing::info!(applied, backend = ?store.backend(), "database ready");
@@ -266,7 +270,7 @@ impl Application {
             rate_limiter,
             store_health,
             trusted_proxies: TrustedProxies::parse(&limits.trusted_proxies)
-                .expect("validated with the settings"),
+                .map_err(StartupError::TrustedProxies)?,
         });
         let cors_enabled = settings.cors.origins().next().is_some();
         let settings_for_workers = settings.clone();
