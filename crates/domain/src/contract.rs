@@ -49,6 +49,8 @@ macro_rules! storage_contract_tests {
             housekeeping_deletes_only_what_is_past_its_cut_off,
             audit_records_round_trip_newest_first_in_pages,
             a_session_is_found_with_its_user,
+            the_last_active_admin_is_neither_demoted_nor_deleted,
+            two_admins_demoting_each_other_at_once_leave_one,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -592,4 +594,118 @@ pub async fn a_session_is_found_with_its_user(stores: &Stores) {
     );
     stores.users.delete(alice.id).await.unwrap();
     assert_eq!(stores.sessions.find_with_user(s.id).await.unwrap(), None);
+}
+
+async fn stored_admin(stores: &Stores, username: &str) -> User {
+    let mut admin = user(username);
+    admin.role = Role::Admin;
+    stores.users.insert(&admin).await.unwrap();
+    admin
+}
+
+pub async fn the_last_active_admin_is_neither_demoted_nor_deleted(stores: &Stores) {
+    let root = stored_admin(stores, "root_1").await;
+    let mut demoted = root.clone();
+    demoted.role = Role::User;
+    assert!(
+        !stores
+            .users
+            .update_unless_last_admin(&demoted)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !stores
+            .users
+            .delete_unless_last_admin(root.id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        stores.users.find_by_id(root.id).await.unwrap(),
+        Some(root.clone())
+    );
+
+    // An inactive admin does not count; an active one does.
+    let mut retired = user("retired_1");
+    retired.role = Role::Admin;
+    retired.is_active = false;
+    stores.users.insert(&retired).await.unwrap();
+    assert!(
+        !stores
+            .users
+            .update_unless_last_admin(&demoted)
+            .await
+            .unwrap()
+    );
+    let other = stored_admin(stores, "other_1").await;
+    assert!(
+        stores
+            .users
+            .update_unless_last_admin(&demoted)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        stores
+            .users
+            .find_by_id(root.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .role,
+        Role::User
+    );
+    let s = session(&other, t0());
+    stores.sessions.insert(&s).await.unwrap();
+    let mut third = stored_admin(stores, "third_1").await;
+    assert!(
+        stores
+            .users
+            .delete_unless_last_admin(other.id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(stores.users.find_by_id(other.id).await.unwrap(), None);
+    assert_eq!(
+        stores.sessions.find(s.id).await.unwrap(),
+        None,
+        "sessions go with the user"
+    );
+    third.name = Some("renamed".into());
+    assert!(!stores.users.update_unless_last_admin(&third).await.unwrap());
+}
+
+pub async fn two_admins_demoting_each_other_at_once_leave_one(stores: &Stores) {
+    for round in 0..5 {
+        let a = stored_admin(stores, &format!("admin_a{round}")).await;
+        let b = stored_admin(stores, &format!("admin_b{round}")).await;
+        let (mut a_down, mut b_down) = (a.clone(), b.clone());
+        a_down.role = Role::User;
+        b_down.role = Role::User;
+        let (first, second) = futures::join!(
+            stores.users.update_unless_last_admin(&a_down),
+            stores.users.update_unless_last_admin(&b_down)
+        );
+        assert_eq!(
+            [first.unwrap(), second.unwrap()]
+                .iter()
+                .filter(|w| **w)
+                .count(),
+            1,
+            "exactly one demotion wins"
+        );
+        assert_eq!(
+            stores
+                .users
+                .count_active_with_role(Role::Admin)
+                .await
+                .unwrap(),
+            1
+        );
+        // Leave no admin from this round behind for the next one to lean on.
+        for id in [a.id, b.id] {
+            stores.users.delete(id).await.unwrap();
+        }
+    }
 }

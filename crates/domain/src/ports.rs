@@ -35,8 +35,15 @@ pub trait UserRepository: Send + Sync {
     async fn find_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     /// Writes every field but `id`, `created_at` and `locked_until`. `Conflict` as for `insert`.
     async fn update(&self, user: &User) -> StoreResult<()>;
+    /// As `update`, but only while an active admin other than this user exists, checked and
+    /// written atomically so that two admins demoting each other cannot both succeed. Returns
+    /// whether it wrote.
+    async fn update_unless_last_admin(&self, user: &User) -> StoreResult<bool>;
     /// Deletes the user and, with it, their sessions. Returns whether a user was deleted.
     async fn delete(&self, id: Uuid) -> StoreResult<bool>;
+    /// As `delete`, but only while an active admin other than this user exists, atomically.
+    /// Returns whether it deleted.
+    async fn delete_unless_last_admin(&self, id: Uuid) -> StoreResult<bool>;
     /// Oldest first; `page` starts at 1.
     async fn list(&self, page: u32, per_page: u32) -> StoreResult<Page<User>>;
     async fn count_active_with_role(&self, role: Role) -> StoreResult<u64>;

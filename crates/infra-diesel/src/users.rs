@@ -5,9 +5,9 @@ use domain::ports::StoreResult;
 use domain::{Page, Role, User, UserRepository};
 use uuid::Uuid;
 
-use crate::DieselStore;
 use crate::rows::UserRow;
 use crate::schema::{login_throttles, sessions, users};
+use crate::{DbConnection, DieselStore};
 
 /// Users with the lock of their login throttle (keyed by the user's id).
 macro_rules! users_with_lock {
@@ -23,6 +23,66 @@ macro_rules! users_with_lock {
 
 type Found = (UserRow, Option<NaiveDateTime>);
 
+/// Writes a user row (every field but id and created_at) on any connection type.
+macro_rules! write_user {
+    ($conn:expr, $row:expr) => {
+        diesel::update(users::table.find(&$row.id))
+            .set((
+                users::username.eq(&$row.username),
+                users::username_lower.eq(&$row.username_lower),
+                users::email.eq(&$row.email),
+                users::name.eq(&$row.name),
+                users::role.eq(&$row.role),
+                users::is_active.eq($row.is_active),
+                users::password_hash.eq(&$row.password_hash),
+                users::updated_at.eq($row.updated_at),
+            ))
+            .execute($conn)
+            .map(drop)
+    };
+}
+
+/// Deletes a user and their sessions on any connection type; whether a user was deleted.
+macro_rules! delete_user {
+    ($conn:expr, $id:expr) => {{
+        diesel::delete(sessions::table.filter(sessions::user_id.eq($id))).execute($conn)?;
+        diesel::delete(users::table.find($id))
+            .execute($conn)
+            .map(|deleted| deleted > 0)
+    }};
+}
+
+/// Runs `$write` only while an active admin other than `$id` exists, in a transaction that keeps
+/// a concurrent writer from removing that other admin in between: PostgreSQL locks every active
+/// admin's row, always in id order so that two such writers queue instead of deadlocking; SQLite
+/// takes its write lock up front. `$write` says whether it wrote; `Ok(false)` when it did not run.
+macro_rules! unless_last_admin {
+    ($conn:expr, $id:expr, |$c:ident| $write:expr) => {{
+        let admins = || {
+            users::table
+                .filter(users::role.eq("admin"))
+                .filter(users::is_active.eq(true))
+                .order(users::id)
+                .select(users::id)
+        };
+        let another = |ids: Vec<String>| ids.iter().any(|other| other.as_str() != $id.as_str());
+        match $conn {
+            DbConnection::Pg($c) => $c.transaction(|$c| {
+                if !another(admins().for_update().load::<String>($c)?) {
+                    return Ok(false);
+                }
+                $write
+            }),
+            DbConnection::Sqlite($c) => $c.immediate_transaction(|$c| {
+                if !another(admins().load::<String>($c)?) {
+                    return Ok(false);
+                }
+                $write
+            }),
+        }
+    }};
+}
+
 fn into_user((row, locked_until): Found) -> StoreResult<User> {
     row.into_user(locked_until)
 }
@@ -30,7 +90,7 @@ fn into_user((row, locked_until): Found) -> StoreResult<User> {
 impl DieselStore {
     async fn find_user_where<F>(&self, query: F) -> StoreResult<Option<User>>
     where
-        F: FnOnce(&mut crate::DbConnection) -> QueryResult<Option<Found>> + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> QueryResult<Option<Found>> + Send + 'static,
     {
         self.run(query).await?.map(into_user).transpose()
     }
@@ -84,35 +144,27 @@ impl UserRepository for DieselStore {
 
     async fn update(&self, user: &User) -> StoreResult<()> {
         let row = UserRow::from(user);
+        self.run(move |conn| write_user!(conn, row)).await
+    }
+
+    async fn update_unless_last_admin(&self, user: &User) -> StoreResult<bool> {
+        let row = UserRow::from(user);
         self.run(move |conn| {
-            diesel::update(users::table.find(&row.id))
-                .set((
-                    users::username.eq(&row.username),
-                    users::username_lower.eq(&row.username_lower),
-                    users::email.eq(&row.email),
-                    users::name.eq(&row.name),
-                    users::role.eq(&row.role),
-                    users::is_active.eq(row.is_active),
-                    users::password_hash.eq(&row.password_hash),
-                    users::updated_at.eq(row.updated_at),
-                ))
-                .execute(conn)
-                .map(drop)
+            unless_last_admin!(conn, &row.id, |c| write_user!(c, row).map(|()| true))
         })
         .await
     }
 
     async fn delete(&self, id: Uuid) -> StoreResult<bool> {
         let id = id.to_string();
-        self.run(move |conn| {
-            conn.transaction(|conn| {
-                diesel::delete(sessions::table.filter(sessions::user_id.eq(&id))).execute(conn)?;
-                diesel::delete(users::table.find(&id))
-                    .execute(conn)
-                    .map(|deleted| deleted > 0)
-            })
-        })
-        .await
+        self.run(move |conn| conn.transaction(|conn| delete_user!(conn, &id)))
+            .await
+    }
+
+    async fn delete_unless_last_admin(&self, id: Uuid) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.run(move |conn| unless_last_admin!(conn, &id, |c| delete_user!(c, &id)))
+            .await
     }
 
     async fn list(&self, page: u32, per_page: u32) -> StoreResult<Page<User>> {

@@ -49,6 +49,33 @@ impl State {
         })
     }
 
+    fn write_user(&mut self, user: &User) -> StoreResult<()> {
+        if self.conflicts(user) {
+            return Err(StoreError::Conflict);
+        }
+        if let Some(stored) = self.users.get_mut(&user.id) {
+            *stored = User {
+                id: stored.id,
+                created_at: stored.created_at,
+                locked_until: None,
+                ..user.clone()
+            };
+        }
+        Ok(())
+    }
+
+    /// Removes the user and their sessions; whether there was such a user.
+    fn remove_user(&mut self, id: Uuid) -> bool {
+        self.sessions.retain(|_, s| s.user_id != id);
+        self.users.remove(&id).is_some()
+    }
+
+    fn has_other_active_admin(&self, id: Uuid) -> bool {
+        self.users
+            .values()
+            .any(|u| u.id != id && u.is_active && u.role == Role::Admin)
+    }
+
     fn find_user(&self, matches: impl Fn(&User) -> bool) -> Option<User> {
         self.users
             .values()
@@ -109,25 +136,24 @@ impl UserRepository for MemoryStore {
     }
 
     async fn update(&self, user: &User) -> StoreResult<()> {
+        self.state().write_user(user)
+    }
+
+    async fn update_unless_last_admin(&self, user: &User) -> StoreResult<bool> {
         let mut state = self.state();
-        if state.conflicts(user) {
-            return Err(StoreError::Conflict);
+        if !state.has_other_active_admin(user.id) {
+            return Ok(false);
         }
-        if let Some(stored) = state.users.get_mut(&user.id) {
-            *stored = User {
-                id: stored.id,
-                created_at: stored.created_at,
-                locked_until: None,
-                ..user.clone()
-            };
-        }
-        Ok(())
+        state.write_user(user).map(|()| true)
     }
 
     async fn delete(&self, id: Uuid) -> StoreResult<bool> {
+        Ok(self.state().remove_user(id))
+    }
+
+    async fn delete_unless_last_admin(&self, id: Uuid) -> StoreResult<bool> {
         let mut state = self.state();
-        state.sessions.retain(|_, s| s.user_id != id);
-        Ok(state.users.remove(&id).is_some())
+        Ok(state.has_other_active_admin(id) && state.remove_user(id))
     }
 
     async fn list(&self, page: u32, per_page: u32) -> StoreResult<Page<User>> {

@@ -132,9 +132,6 @@ impl UserService {
         let loses_admin = user.is_admin()
             && user.is_active
             && (patch.role == Some(Role::User) || patch.is_active == Some(false));
-        if loses_admin && self.ports.users.count_active_with_role(Role::Admin).await? <= 1 {
-            return Err(DomainError::LastAdmin);
-        }
 
         let username = patch.username.unwrap_or_else(|| user.username.clone());
         let email = email.unwrap_or_else(|| user.email.clone());
@@ -153,7 +150,15 @@ impl UserService {
         user.role = patch.role.unwrap_or(user.role);
         user.is_active = patch.is_active.unwrap_or(user.is_active);
         user.updated_at = self.ports.clock.now();
-        match self.ports.users.update(&user).await {
+        // The last active admin stays one: the store checks and writes in one step, so that two
+        // admins demoting each other at once cannot both succeed.
+        let written = if loses_admin {
+            self.ports.users.update_unless_last_admin(&user).await
+        } else {
+            self.ports.users.update(&user).await.map(|()| true)
+        };
+        match written {
+            Ok(false) => return Err(DomainError::LastAdmin),
             Err(StoreError::Conflict) => {
                 return Err(uniqueness_conflict(
                     &self.ports,
@@ -164,7 +169,9 @@ impl UserService {
                 .await?
                 .unwrap_or(DomainError::UsernameTaken));
             }
-            other => other?,
+            other => {
+                other?;
+            }
         }
         if deactivated {
             self.ports
@@ -189,14 +196,17 @@ impl UserService {
     pub async fn delete(&self, actor: &Principal, id: Uuid) -> Result<(), DomainError> {
         ensure_admin(actor)?;
         let user = self.find(id).await?;
-        if user.is_admin()
-            && user.is_active
-            && self.ports.users.count_active_with_role(Role::Admin).await? <= 1
-        {
-            return Err(DomainError::LastAdmin);
-        }
-        if !self.ports.users.delete(id).await? {
-            return Err(DomainError::UserNotFound);
+        let deleted = if user.is_admin() && user.is_active {
+            self.ports.users.delete_unless_last_admin(id).await?
+        } else {
+            self.ports.users.delete(id).await?
+        };
+        if !deleted {
+            // The last active admin, or gone in the meantime.
+            return Err(match self.ports.users.find_by_id(id).await? {
+                Some(_) => DomainError::LastAdmin,
+                None => DomainError::UserNotFound,
+            });
         }
         self.ports
             .throttle

@@ -87,9 +87,20 @@ fn the_last_active_admin_can_be_neither_demoted_deactivated_nor_deleted() {
         .returning(move |_| Ok(Some(found.clone())));
     mocks
         .users
-        .expect_count_active_with_role()
-        .with(eq(Role::Admin))
-        .returning(|_| Ok(1));
+        .expect_find_by_username()
+        .returning(|_| Ok(None));
+    mocks.users.expect_find_by_email().returning(|_| Ok(None));
+    // The store finds no other active admin, so it writes nothing.
+    mocks
+        .users
+        .expect_update_unless_last_admin()
+        .times(2)
+        .returning(|_| Ok(false));
+    mocks
+        .users
+        .expect_delete_unless_last_admin()
+        .times(1)
+        .returning(|_| Ok(false));
     mocks.users.expect_update().never();
     mocks.users.expect_delete().never();
     let svc = service(mocks);
