@@ -264,6 +264,42 @@ async fn the_last_active_admin_stays_an_admin(backend: Backend) {
     assert_eq!(reply.body["role"], "user");
 }
 
+async fn two_admins_demoting_each_other_at_once_leave_one_admin(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let root = app.admin().await;
+    let bob = app.register("bob_1").await;
+    let promote = json!({"role": "admin"});
+    let bob_path = format!("/api/users/{}", bob.user_id);
+    app.call(Method::PATCH, &bob_path, Some(&root.access), Some(promote))
+        .await;
+    let root_path = format!("/api/users/{}", root.user_id);
+    let demote = || Some(json!({"role": "user"}));
+    let (one, other) = tokio::join!(
+        app.call(Method::PATCH, &bob_path, Some(&root.access), demote()),
+        app.call(Method::PATCH, &root_path, Some(&bob.access), demote()),
+    );
+    let mut statuses = [one.status.as_u16(), other.status.as_u16()];
+    statuses.sort_unstable();
+    // Either one demotion wins and the other finds the last admin, or the loser was demoted
+    // first and is no longer allowed to demote anyone.
+    assert!(
+        statuses == [200, 409] || statuses == [200, 403],
+        "{statuses:?}: {} / {}",
+        one.body,
+        other.body
+    );
+    let admins = app
+        .get("/api/users?per_page=100", Some(&app.admin_or(&bob).await))
+        .await;
+    let count = admins.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["role"] == "admin" && u["is_active"] == true)
+        .count();
+    assert_eq!(count, 1, "{}", admins.body);
+}
+
 async fn a_demoted_admin_loses_admin_rights_at_once(backend: Backend) {
     let app = spawn_app(backend).await;
     let root = app.admin().await;
@@ -422,6 +458,7 @@ on_every_backend!(
     unknown_users_are_not_found,
     the_last_active_admin_stays_an_admin,
     a_demoted_admin_loses_admin_rights_at_once,
+    two_admins_demoting_each_other_at_once_leave_one_admin,
     an_admin_unlocks_a_locked_account,
     users_see_and_end_their_own_sessions,
     changing_the_password_ends_every_other_session,
