@@ -22,7 +22,8 @@ cargo build --release -q -p api-actix
 cargo build --release -q -p infra-bcrypt --example hash_throughput
 
 work=$(mktemp -d)
-trap 'kill "${server:-0}" "${flood:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+# Only the pids this script started: `kill 0` would signal the caller's whole process group.
+trap 'for pid in ${server:-} ${flood:-}; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
 [ -n "$database" ] || database="$work/auth.db"
@@ -34,6 +35,7 @@ base="http://127.0.0.1:$port"
   "$OLDPWD/target/release/api-actix" > "$work/server.log" 2>&1) &
 server=$!
 for _ in $(seq 1 100); do curl -fsS "$base/health" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fsS "$base/health" >/dev/null 2>&1 || { echo "the server did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
 
 # Users, each with a session; their tokens go into the wrk scripts.
 users=$((connections * 2))

@@ -1,9 +1,10 @@
 //! The storage adapter: every repository port over diesel, on PostgreSQL or SQLite as the URL
-//! says. Queries run on tokio's blocking pool; nothing here decides a business rule.
+//! says. Queries run on the adapter's own threads; nothing here decides a business rule.
 
 mod audit;
 mod connection;
 mod error;
+mod executor;
 mod migrations;
 mod rate_limits;
 mod rows;
@@ -19,12 +20,14 @@ use async_trait::async_trait;
 use diesel::r2d2::R2D2Connection;
 use domain::ports::StoreResult;
 use domain::{StoreError, StoreHealth};
+use std::time::Duration;
 
 pub use connection::{Backend, DbConnection, DbPool, sqlite_path};
 pub use migrations::{MigrationError, run_migrations};
 
 use crate::connection::build_pool;
 use crate::error::store_error;
+use crate::executor::Executor;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreSetupError {
@@ -32,12 +35,16 @@ pub enum StoreSetupError {
     Pool(#[from] r2d2::Error),
     #[error(transparent)]
     Migration(#[from] MigrationError),
+    #[error("cannot start the database threads: {0}")]
+    Threads(#[from] std::io::Error),
 }
 
 /// One pool; clone it to hand the same database to every port.
 #[derive(Clone)]
 pub struct DieselStore {
     pool: DbPool,
+    executor: Executor,
+    checkout_timeout: Duration,
     backend: Backend,
 }
 
@@ -48,11 +55,13 @@ impl DieselStore {
     pub fn connect(
         url: &str,
         max_connections: u32,
-        checkout_timeout: std::time::Duration,
+        checkout_timeout: Duration,
     ) -> Result<Self, StoreSetupError> {
         let pool = build_pool(url, max_connections, checkout_timeout)?;
         let store = Self {
+            executor: Executor::start(&pool)?,
             pool,
+            checkout_timeout,
             backend: Backend::from_url(url),
         };
         if store.backend() == Backend::Sqlite {
@@ -73,18 +82,11 @@ impl DieselStore {
 
     /// Applies pending migrations; returns how many ran.
     pub async fn migrate(&self) -> Result<usize, StoreError> {
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|err| StoreError::Unavailable(err.to_string()))?;
-            run_migrations(&mut conn).map_err(|err| StoreError::Other(err.to_string()))
-        })
-        .await
-        .map_err(|err| StoreError::Other(format!("the migration task failed: {err}")))?
+        self.try_run(|conn| run_migrations(conn).map_err(|err| StoreError::Other(err.to_string())))
+            .await
     }
 
-    /// Runs `query` on a pooled connection on the blocking pool, in the caller's tracing span.
+    /// Runs `query` on a pooled connection on the adapter's threads, in the caller's span.
     async fn run<T, F>(&self, query: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -100,22 +102,7 @@ impl DieselStore {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> StoreResult<T> + Send + 'static,
     {
-        let pool = self.pool.clone();
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            let _entered = span.enter();
-            let mut conn = pool
-                .get()
-                .map_err(|err| StoreError::Unavailable(err.to_string()))?;
-            let result = query(&mut conn);
-            // A failure on a connection that no longer answers is the database going away.
-            if matches!(result, Err(StoreError::Other(_))) && conn.ping().is_err() {
-                return Err(StoreError::Unavailable("the connection was lost".into()));
-            }
-            result
-        })
-        .await
-        .map_err(|err| StoreError::Other(format!("the database task failed: {err}")))?
+        self.executor.run(self.checkout_timeout, query).await
     }
 }
 

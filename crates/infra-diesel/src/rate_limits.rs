@@ -49,7 +49,7 @@ impl RateLimitStore for DieselStore {
                     rate_limits::table
                         .find((&key, window_start))
                         .select(rate_limits::count)
-                        .first::<i32>(conn)
+                        .get_result::<i32>(conn)
                 })
             })
             .await?;

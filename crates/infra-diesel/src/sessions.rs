@@ -28,7 +28,7 @@ impl SessionRepository for DieselStore {
             sessions::table
                 .find(id)
                 .select(SessionRow::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()
         })
         .await?
@@ -56,8 +56,10 @@ impl SessionRepository for DieselStore {
         type Found = (SessionRow, UserRow, Option<NaiveDateTime>);
         let found = self
             .run(move |conn| match conn {
-                DbConnection::Pg(conn) => session_with_user!().first::<Found>(conn).optional(),
-                DbConnection::Sqlite(conn) => session_with_user!().first::<Found>(conn).optional(),
+                DbConnection::Pg(conn) => session_with_user!().get_result::<Found>(conn).optional(),
+                DbConnection::Sqlite(conn) => {
+                    session_with_user!().get_result::<Found>(conn).optional()
+                }
             })
             .await?;
         found

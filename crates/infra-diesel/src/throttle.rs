@@ -45,7 +45,7 @@ impl LoginThrottleRepository for DieselStore {
                 login_throttles::table
                     .find(key)
                     .select((login_throttles::failed_count, login_throttles::locked_until))
-                    .first::<(i32, Option<NaiveDateTime>)>(conn)
+                    .get_result::<(i32, Option<NaiveDateTime>)>(conn)
                     .optional()
             })
             .await?;
@@ -65,7 +65,7 @@ impl LoginThrottleRepository for DieselStore {
                     login_throttles::table
                         .find(&key)
                         .select(login_throttles::failed_count)
-                        .first::<i32>(conn)
+                        .get_result::<i32>(conn)
                 })
             })
             .await?;

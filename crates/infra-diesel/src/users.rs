@@ -114,7 +114,7 @@ impl UserRepository for DieselStore {
         self.find_user_where(move |conn| {
             users_with_lock!()
                 .filter(users::id.eq(id))
-                .first::<Found>(conn)
+                .get_result::<Found>(conn)
                 .optional()
         })
         .await
@@ -125,7 +125,7 @@ impl UserRepository for DieselStore {
         self.find_user_where(move |conn| {
             users_with_lock!()
                 .filter(users::username_lower.eq(wanted))
-                .first::<Found>(conn)
+                .get_result::<Found>(conn)
                 .optional()
         })
         .await
@@ -136,7 +136,7 @@ impl UserRepository for DieselStore {
         self.find_user_where(move |conn| {
             users_with_lock!()
                 .filter(users::email.eq(email))
-                .first::<Found>(conn)
+                .get_result::<Found>(conn)
                 .optional()
         })
         .await
