@@ -152,7 +152,7 @@ fn a_bad_configuration_stops_the_start_with_one_line_naming_the_key() {
 }
 
 #[test]
-fn the_healthcheck_follows_the_server_which_stops_gracefully_on_sigterm() {
+fn the_healthcheck_follows_the_server_which_is_alone_on_its_sqlite_file_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -181,6 +181,27 @@ fn the_healthcheck_follows_the_server_which_stops_gracefully_on_sigterm() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // A second server on the same SQLite file refuses to start (the first caches what it
+    // reads); the command-line tools still work beside the running server.
+    let other_port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let second = api_actix(&dir, &[("APP__SERVER__PORT", &other_port)])
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(
+        text(&second.stderr).contains("another auth-api server is using the SQLite database"),
+        "{}",
+        text(&second.stderr)
+    );
+    let created = create_admin(&dir, "boss", "password1\n");
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    assert!(healthcheck(), "the first server is unharmed");
+
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -49,6 +49,7 @@ macro_rules! storage_contract_tests {
             housekeeping_deletes_only_what_is_past_its_cut_off,
             audit_records_round_trip_newest_first_in_pages,
             a_session_is_found_with_its_user,
+            a_session_lookup_follows_every_write,
             the_last_active_admin_is_neither_demoted_nor_deleted,
             two_admins_demoting_each_other_at_once_leave_one,
         );
@@ -594,6 +595,62 @@ pub async fn a_session_is_found_with_its_user(stores: &Stores) {
     );
     stores.users.delete(alice.id).await.unwrap();
     assert_eq!(stores.sessions.find_with_user(s.id).await.unwrap(), None);
+}
+
+/// Lookups follow every kind of write at once, including in a store that remembers them (the
+/// diesel adapter does on SQLite): each lookup here comes right after the one before a write.
+pub async fn a_session_lookup_follows_every_write(stores: &Stores) {
+    let alice = stored(stores, "alice_1").await;
+    let s = session(&alice, t0());
+    stores.sessions.insert(&s).await.unwrap();
+    let lookup = |id: Uuid| async move { stores.sessions.find_with_user(id).await.unwrap() };
+    assert_eq!(lookup(s.id).await, Some((s.clone(), alice.clone())));
+
+    let later = t0() + Duration::seconds(90);
+    stores.sessions.touch(s.id, later).await.unwrap();
+    assert_eq!(lookup(s.id).await.unwrap().0.last_used_at, later);
+
+    let promoted = User {
+        role: Role::Admin,
+        name: None,
+        updated_at: later,
+        ..alice.clone()
+    };
+    stores.users.update(&promoted).await.unwrap();
+    assert_eq!(lookup(s.id).await.unwrap().1, promoted);
+
+    let key = LoginThrottle::key_for_user(alice.id);
+    let until = later + Duration::seconds(900);
+    stores.throttle.record_failure(&key, later).await.unwrap();
+    stores.throttle.lock(&key, until).await.unwrap();
+    assert_eq!(lookup(s.id).await.unwrap().1.locked_until, Some(until));
+    stores.throttle.clear(&key).await.unwrap();
+    assert_eq!(lookup(s.id).await.unwrap().1.locked_until, None);
+
+    let next = Uuid::new_v4();
+    let rotated = stores
+        .sessions
+        .rotate_refresh(s.id, s.refresh_jti, next, later, later + Duration::days(30))
+        .await
+        .unwrap();
+    assert!(rotated);
+    assert_eq!(lookup(s.id).await.unwrap().0.refresh_jti, next);
+
+    stores.sessions.revoke(s.id, later).await.unwrap();
+    assert_eq!(lookup(s.id).await.unwrap().0.revoked_at, Some(later));
+
+    let other = session(&alice, t0());
+    stores.sessions.insert(&other).await.unwrap();
+    assert_eq!(lookup(other.id).await.unwrap().0.revoked_at, None);
+    stores
+        .sessions
+        .revoke_all_for_user(alice.id, None, later)
+        .await
+        .unwrap();
+    assert_eq!(lookup(other.id).await.unwrap().0.revoked_at, Some(later));
+
+    stores.users.delete(alice.id).await.unwrap();
+    assert_eq!(lookup(other.id).await, None);
 }
 
 async fn stored_admin(stores: &Stores, username: &str) -> User {

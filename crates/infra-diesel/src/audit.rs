@@ -11,7 +11,7 @@ use crate::schema::audit_events;
 impl AuditLog for DieselStore {
     async fn record(&self, record: &AuditRecord) -> StoreResult<()> {
         let row = AuditRow::from(record);
-        self.run(move |conn| {
+        self.write(move |conn| {
             diesel::insert_into(audit_events::table)
                 .values(&row)
                 .execute(conn)
@@ -23,7 +23,7 @@ impl AuditLog for DieselStore {
     async fn list(&self, page: u32, per_page: u32) -> StoreResult<Page<AuditRecord>> {
         let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
         let (rows, total) = self
-            .run(move |conn| {
+            .read(move |conn| {
                 conn.transaction(|conn| {
                     let total = audit_events::table.count().get_result::<i64>(conn)?;
                     let rows = audit_events::table

@@ -9,6 +9,7 @@ mod migrations;
 mod rate_limits;
 mod rows;
 mod schema;
+mod session_cache;
 mod sessions;
 mod throttle;
 mod users;
@@ -20,6 +21,8 @@ use async_trait::async_trait;
 use diesel::r2d2::R2D2Connection;
 use domain::ports::StoreResult;
 use domain::{StoreError, StoreHealth};
+use std::fs::File;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use connection::{Backend, DbConnection, DbPool, sqlite_path};
@@ -28,6 +31,7 @@ pub use migrations::{MigrationError, run_migrations};
 use crate::connection::build_pool;
 use crate::error::store_error;
 use crate::executor::Executor;
+use crate::session_cache::SessionCache;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreSetupError {
@@ -37,6 +41,15 @@ pub enum StoreSetupError {
     Migration(#[from] MigrationError),
     #[error("cannot start the database threads: {0}")]
     Threads(#[from] std::io::Error),
+    #[error(
+        "another auth-api server is using the SQLite database {0}; several servers need PostgreSQL"
+    )]
+    SqliteInUse(String),
+    #[error("cannot lock the SQLite database {path}: {source}")]
+    SqliteLock {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// One pool; clone it to hand the same database to every port.
@@ -46,6 +59,9 @@ pub struct DieselStore {
     executor: Executor,
     checkout_timeout: Duration,
     backend: Backend,
+    session_cache: Option<Arc<SessionCache>>,
+    /// Held while the store lives: proof that no other server writes to this SQLite file.
+    _sole_server: Option<Arc<File>>,
 }
 
 impl DieselStore {
@@ -63,6 +79,8 @@ impl DieselStore {
             pool,
             checkout_timeout,
             backend: Backend::from_url(url),
+            session_cache: None,
+            _sole_server: None,
         };
         if store.backend() == Backend::Sqlite {
             // Persistent in the file: readers no longer block on the writer.
@@ -76,40 +94,103 @@ impl DieselStore {
         Ok(store)
     }
 
+    /// Remembers session lookups in this process (the lookup every authenticated request
+    /// makes), on SQLite only. That is sound only while this process is the file's sole writer,
+    /// so the store takes an exclusive lock on `<file>-server.lock` for as long as it lives, and
+    /// a second server on the same file fails here. Command-line tools do not call this and may
+    /// still share the file: they only add users. On PostgreSQL, where replicas share the
+    /// database, every lookup goes to the database and this changes nothing.
+    pub fn cache_sessions(mut self, url: &str) -> Result<Self, StoreSetupError> {
+        if self.backend != Backend::Sqlite {
+            return Ok(self);
+        }
+        let path = format!("{}-server.lock", sqlite_path(url));
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| StoreSetupError::SqliteLock {
+                path: path.clone(),
+                source,
+            })?;
+        lock.try_lock().map_err(|err| match err {
+            std::fs::TryLockError::WouldBlock => {
+                StoreSetupError::SqliteInUse(sqlite_path(url).to_owned())
+            }
+            std::fs::TryLockError::Error(source) => StoreSetupError::SqliteLock { path, source },
+        })?;
+        self._sole_server = Some(Arc::new(lock));
+        self.session_cache = Some(Arc::default());
+        Ok(self)
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
     /// Applies pending migrations; returns how many ran.
     pub async fn migrate(&self) -> Result<usize, StoreError> {
-        self.try_run(|conn| run_migrations(conn).map_err(|err| StoreError::Other(err.to_string())))
-            .await
+        self.execute(Effect::Write, |conn| {
+            run_migrations(conn).map_err(|err| StoreError::Other(err.to_string()))
+        })
+        .await
     }
 
-    /// Runs `query` on a pooled connection on the adapter's threads, in the caller's span.
-    async fn run<T, F>(&self, query: F) -> StoreResult<T>
+    /// Runs a query that changes nothing.
+    async fn read<T, F>(&self, query: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, diesel::result::Error> + Send + 'static,
     {
-        self.try_run(move |conn| query(conn).map_err(store_error))
+        self.execute(Effect::Read, move |conn| query(conn).map_err(store_error))
             .await
     }
 
-    /// As `run`, for queries that also convert rows and so fail with the port's error.
-    async fn try_run<T, F>(&self, query: F) -> StoreResult<T>
+    /// Runs a statement that may change what a session lookup answers.
+    async fn write<T, F>(&self, query: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, diesel::result::Error> + Send + 'static,
+    {
+        self.execute(Effect::Write, move |conn| query(conn).map_err(store_error))
+            .await
+    }
+
+    /// Runs `query` on a pooled connection on the adapter's threads, in the caller's span.
+    /// After a write, on the database thread (so even when the caller has gone away), the
+    /// session cache is emptied.
+    async fn execute<T, F>(&self, effect: Effect, query: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> StoreResult<T> + Send + 'static,
     {
-        self.executor.run(self.checkout_timeout, query).await
+        match (&self.session_cache, effect) {
+            (Some(cache), Effect::Write) => {
+                let cache = cache.clone();
+                self.executor
+                    .run(self.checkout_timeout, move |conn| {
+                        let result = query(conn);
+                        cache.invalidate();
+                        result
+                    })
+                    .await
+            }
+            _ => self.executor.run(self.checkout_timeout, query).await,
+        }
     }
+}
+
+#[derive(Clone, Copy)]
+enum Effect {
+    Read,
+    Write,
 }
 
 #[async_trait]
 impl StoreHealth for DieselStore {
     async fn ping(&self) -> StoreResult<()> {
-        self.run(|conn| conn.ping().map(drop)).await
+        self.read(|conn| conn.ping().map(drop)).await
     }
 
     fn connections(&self) -> Option<domain::ConnectionUsage> {

@@ -42,7 +42,7 @@ impl RateLimitStore for DieselStore {
     async fn hit(&self, key: &str, window_start: DateTime<Utc>) -> StoreResult<u32> {
         let (key, window_start) = (key.to_owned(), naive(window_start));
         let count = self
-            .run(move |conn| {
+            .write(move |conn| {
                 // The upsert holds the row until commit: the count read back is this hit's.
                 conn.transaction(|conn| {
                     upsert_hit(conn, &key, window_start)?;
@@ -58,7 +58,7 @@ impl RateLimitStore for DieselStore {
 
     async fn delete_windows_before(&self, window_start: DateTime<Utc>) -> StoreResult<u64> {
         let window_start = naive(window_start);
-        self.run(move |conn| {
+        self.write(move |conn| {
             diesel::delete(rate_limits::table.filter(rate_limits::window_start.lt(window_start)))
                 .execute(conn)
                 .map(|deleted| deleted as u64)

@@ -13,7 +13,7 @@ use crate::{DbConnection, DieselStore};
 impl SessionRepository for DieselStore {
     async fn insert(&self, session: &Session) -> StoreResult<()> {
         let row = SessionRow::from(session);
-        self.run(move |conn| {
+        self.write(move |conn| {
             diesel::insert_into(sessions::table)
                 .values(&row)
                 .execute(conn)
@@ -24,7 +24,7 @@ impl SessionRepository for DieselStore {
 
     async fn find(&self, id: Uuid) -> StoreResult<Option<Session>> {
         let id = id.to_string();
-        self.run(move |conn| {
+        self.read(move |conn| {
             sessions::table
                 .find(id)
                 .select(SessionRow::as_select())
@@ -37,36 +37,18 @@ impl SessionRepository for DieselStore {
     }
 
     async fn find_with_user(&self, id: Uuid) -> StoreResult<Option<(Session, User)>> {
-        let id = id.to_string();
-        // The hottest query (every authenticated request) runs on the concrete connection, where
-        // diesel caches its prepared statement; the multi-backend enum prepares it every time.
-        macro_rules! session_with_user {
-            () => {
-                sessions::table
-                    .inner_join(users::table)
-                    .left_join(login_throttles::table.on(login_throttles::key.eq(users::id)))
-                    .filter(sessions::id.eq(&id))
-                    .select((
-                        SessionRow::as_select(),
-                        UserRow::as_select(),
-                        login_throttles::locked_until.nullable(),
-                    ))
-            };
+        let Some(cache) = &self.session_cache else {
+            return self.look_up_with_user(id).await;
+        };
+        let ticket = match cache.get(id) {
+            Ok(found) => return Ok(Some(found)),
+            Err(ticket) => ticket,
+        };
+        let found = self.look_up_with_user(id).await?;
+        if let Some(found) = &found {
+            cache.remember(ticket, id, found);
         }
-        type Found = (SessionRow, UserRow, Option<NaiveDateTime>);
-        let found = self
-            .run(move |conn| match conn {
-                DbConnection::Pg(conn) => session_with_user!().get_result::<Found>(conn).optional(),
-                DbConnection::Sqlite(conn) => {
-                    session_with_user!().get_result::<Found>(conn).optional()
-                }
-            })
-            .await?;
-        found
-            .map(|(session, user, locked_until)| {
-                Ok((Session::try_from(session)?, user.into_user(locked_until)?))
-            })
-            .transpose()
+        Ok(found)
     }
 
     async fn rotate_refresh(
@@ -79,7 +61,7 @@ impl SessionRepository for DieselStore {
     ) -> StoreResult<bool> {
         let (id, current, next) = (id.to_string(), current.to_string(), next.to_string());
         let (now, expires_at) = (naive(now), naive(expires_at));
-        self.run(move |conn| {
+        self.write(move |conn| {
             diesel::update(
                 sessions::table
                     .find(id)
@@ -101,7 +83,7 @@ impl SessionRepository for DieselStore {
 
     async fn touch(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<()> {
         let (id, now) = (id.to_string(), naive(now));
-        self.run(move |conn| {
+        self.write(move |conn| {
             diesel::update(sessions::table.find(id))
                 .set(sessions::last_used_at.eq(now))
                 .execute(conn)
@@ -112,7 +94,7 @@ impl SessionRepository for DieselStore {
 
     async fn revoke(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
         let (id, now) = (id.to_string(), naive(now));
-        self.run(move |conn| {
+        self.write(move |conn| {
             diesel::update(
                 sessions::table
                     .find(id)
@@ -135,7 +117,7 @@ impl SessionRepository for DieselStore {
         // No session has the nil id, so "keep nothing" needs no second query shape.
         let keep = keep.unwrap_or(Uuid::nil()).to_string();
         let now = naive(now);
-        self.run(move |conn| {
+        self.write(move |conn| {
             diesel::update(
                 sessions::table
                     .filter(sessions::user_id.eq(user_id))
@@ -155,7 +137,7 @@ impl SessionRepository for DieselStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<Session>> {
         let (user_id, now) = (user_id.to_string(), naive(now));
-        self.run(move |conn| {
+        self.read(move |conn| {
             sessions::table
                 .filter(sessions::user_id.eq(user_id))
                 .filter(sessions::revoked_at.is_null())
@@ -172,11 +154,47 @@ impl SessionRepository for DieselStore {
 
     async fn delete_expired(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let before = naive(before);
-        self.run(move |conn| {
+        self.write(move |conn| {
             diesel::delete(sessions::table.filter(sessions::expires_at.lt(before)))
                 .execute(conn)
                 .map(|deleted| deleted as u64)
         })
         .await
+    }
+}
+
+impl DieselStore {
+    async fn look_up_with_user(&self, id: Uuid) -> StoreResult<Option<(Session, User)>> {
+        let id = id.to_string();
+        // The hottest query (every authenticated request) runs on the concrete connection, where
+        // diesel caches its prepared statement; the multi-backend enum prepares it every time.
+        // `get_result`, not `first`: a bound LIMIT makes SQLite re-prepare it on every run.
+        macro_rules! session_with_user {
+            () => {
+                sessions::table
+                    .inner_join(users::table)
+                    .left_join(login_throttles::table.on(login_throttles::key.eq(users::id)))
+                    .filter(sessions::id.eq(&id))
+                    .select((
+                        SessionRow::as_select(),
+                        UserRow::as_select(),
+                        login_throttles::locked_until.nullable(),
+                    ))
+            };
+        }
+        type Found = (SessionRow, UserRow, Option<NaiveDateTime>);
+        let found = self
+            .read(move |conn| match conn {
+                DbConnection::Pg(conn) => session_with_user!().get_result::<Found>(conn).optional(),
+                DbConnection::Sqlite(conn) => {
+                    session_with_user!().get_result::<Found>(conn).optional()
+                }
+            })
+            .await?;
+        found
+            .map(|(session, user, locked_until)| {
+                Ok((Session::try_from(session)?, user.into_user(locked_until)?))
+            })
+            .transpose()
     }
 }

@@ -41,7 +41,7 @@ impl LoginThrottleRepository for DieselStore {
     async fn get(&self, key: &str) -> StoreResult<Option<LoginThrottle>> {
         let key = key.to_owned();
         let row = self
-            .run(move |conn| {
+            .read(move |conn| {
                 login_throttles::table
                     .find(key)
                     .select((login_throttles::failed_count, login_throttles::locked_until))
@@ -58,7 +58,7 @@ impl LoginThrottleRepository for DieselStore {
     async fn record_failure(&self, key: &str, now: DateTime<Utc>) -> StoreResult<u32> {
         let (key, now) = (key.to_owned(), naive(now));
         let count = self
-            .run(move |conn| {
+            .write(move |conn| {
                 // The upsert holds the row until commit: the count read back is this failure's.
                 conn.transaction(|conn| {
                     upsert_failure(conn, &key, now)?;
@@ -75,7 +75,7 @@ impl LoginThrottleRepository for DieselStore {
 
     async fn lock(&self, key: &str, until: DateTime<Utc>) -> StoreResult<()> {
         let (key, until) = (key.to_owned(), naive(until));
-        self.run(move |conn| {
+        self.write(move |conn| {
             diesel::update(login_throttles::table.find(key))
                 .set(login_throttles::locked_until.eq(until))
                 .execute(conn)
@@ -86,7 +86,7 @@ impl LoginThrottleRepository for DieselStore {
 
     async fn clear(&self, key: &str) -> StoreResult<()> {
         let key = key.to_owned();
-        self.run(move |conn| {
+        self.write(move |conn| {
             diesel::delete(login_throttles::table.find(key))
                 .execute(conn)
                 .map(drop)
@@ -100,7 +100,7 @@ impl LoginThrottleRepository for DieselStore {
         now: DateTime<Utc>,
     ) -> StoreResult<u64> {
         let (updated_before, now) = (naive(updated_before), naive(now));
-        self.run(move |conn| {
+        self.write(move |conn| {
             diesel::delete(
                 login_throttles::table
                     .filter(login_throttles::updated_at.lt(updated_before))

@@ -92,7 +92,7 @@ impl DieselStore {
     where
         F: FnOnce(&mut DbConnection) -> QueryResult<Option<Found>> + Send + 'static,
     {
-        self.run(query).await?.map(into_user).transpose()
+        self.read(query).await?.map(into_user).transpose()
     }
 }
 
@@ -100,7 +100,7 @@ impl DieselStore {
 impl UserRepository for DieselStore {
     async fn insert(&self, user: &User) -> StoreResult<()> {
         let row = UserRow::from(user);
-        self.run(move |conn| {
+        self.write(move |conn| {
             diesel::insert_into(users::table)
                 .values(&row)
                 .execute(conn)
@@ -144,12 +144,12 @@ impl UserRepository for DieselStore {
 
     async fn update(&self, user: &User) -> StoreResult<()> {
         let row = UserRow::from(user);
-        self.run(move |conn| write_user!(conn, row)).await
+        self.write(move |conn| write_user!(conn, row)).await
     }
 
     async fn update_unless_last_admin(&self, user: &User) -> StoreResult<bool> {
         let row = UserRow::from(user);
-        self.run(move |conn| {
+        self.write(move |conn| {
             unless_last_admin!(conn, &row.id, |c| write_user!(c, row).map(|()| true))
         })
         .await
@@ -157,20 +157,20 @@ impl UserRepository for DieselStore {
 
     async fn delete(&self, id: Uuid) -> StoreResult<bool> {
         let id = id.to_string();
-        self.run(move |conn| conn.transaction(|conn| delete_user!(conn, &id)))
+        self.write(move |conn| conn.transaction(|conn| delete_user!(conn, &id)))
             .await
     }
 
     async fn delete_unless_last_admin(&self, id: Uuid) -> StoreResult<bool> {
         let id = id.to_string();
-        self.run(move |conn| unless_last_admin!(conn, &id, |c| delete_user!(c, &id)))
+        self.write(move |conn| unless_last_admin!(conn, &id, |c| delete_user!(c, &id)))
             .await
     }
 
     async fn list(&self, page: u32, per_page: u32) -> StoreResult<Page<User>> {
         let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
         let (rows, total) = self
-            .run(move |conn| {
+            .read(move |conn| {
                 conn.transaction(|conn| {
                     let total = users::table.count().get_result::<i64>(conn)?;
                     let rows = users_with_lock!()
@@ -196,7 +196,7 @@ impl UserRepository for DieselStore {
     async fn count_active_with_role(&self, role: Role) -> StoreResult<u64> {
         let role = role.as_str();
         let count = self
-            .run(move |conn| {
+            .read(move |conn| {
                 users::table
                     .filter(users::is_active.eq(true))
                     .filter(users::role.eq(role))

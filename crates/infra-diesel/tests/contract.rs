@@ -7,6 +7,16 @@ use infra_diesel::testing::TestDatabase;
 
 async fn stores_on(db: TestDatabase) -> Stores {
     let store = db.store().await;
+    stores_of(store, db)
+}
+
+/// As the server opens it: on SQLite, session lookups are cached.
+async fn serving_stores_on(db: TestDatabase) -> Stores {
+    let store = db.store().await.cache_sessions(db.url()).unwrap();
+    stores_of(store, db)
+}
+
+fn stores_of(store: infra_diesel::DieselStore, db: TestDatabase) -> Stores {
     Stores {
         users: Arc::new(store.clone()),
         sessions: Arc::new(store.clone()),
@@ -22,6 +32,11 @@ mod sqlite {
     domain::storage_contract_tests!(stores_on(TestDatabase::sqlite()));
 }
 
+mod sqlite_serving {
+    use super::*;
+    domain::storage_contract_tests!(serving_stores_on(TestDatabase::sqlite()));
+}
+
 mod postgres {
     use super::*;
     domain::storage_contract_tests!(stores_on(TestDatabase::postgres()));
@@ -30,7 +45,7 @@ mod postgres {
 mod setup {
     use domain::StoreHealth;
     use infra_diesel::testing::TestDatabase;
-    use infra_diesel::{Backend, DieselStore};
+    use infra_diesel::{Backend, DieselStore, StoreSetupError};
 
     #[tokio::test]
     async fn migrations_are_idempotent_and_the_backend_follows_the_url() {
@@ -55,6 +70,18 @@ mod setup {
         let store = DieselStore::connect(&url, 2, std::time::Duration::from_secs(5)).unwrap();
         store.migrate().await.unwrap();
         assert!(path.exists());
+    }
+
+    #[tokio::test]
+    async fn one_server_at_a_time_caches_a_sqlite_file() {
+        let db = TestDatabase::sqlite();
+        let first = db.store().await.cache_sessions(db.url()).unwrap();
+        let second = db.store().await.cache_sessions(db.url());
+        assert!(matches!(second, Err(StoreSetupError::SqliteInUse(_))));
+        // Command-line tools still open the file beside the server.
+        db.store().await.ping().await.unwrap();
+        drop(first);
+        db.store().await.cache_sessions(db.url()).unwrap();
     }
 
     #[test]

@@ -112,7 +112,12 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
 }
 
 async fn with_database(database: TestDatabase) -> (Storage, Option<TestDatabase>) {
-    let store = database.store().await;
+    // As the server runs it: on SQLite, session lookups are cached.
+    let store = database
+        .store()
+        .await
+        .cache_sessions(database.url())
+        .expect("the only server on this database");
     (Storage::from_store(store), Some(database))
 }
 
