@@ -227,9 +227,7 @@ pub struct Application {
 impl Application {
     /// The production wiring: the diesel store and the system clock.
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
-        let store = open_database(settings)
-            .await?
-            .cache_sessions(&settings.database.url)?;
+        let store = open_database(settings).await?.cache_sessions()?;
         let backend = store.backend();
         let mut storage = Storage::from_store(store);
         if !shares_rate_limits(settings, backend) {

@@ -59,6 +59,7 @@ pub struct DieselStore {
     executor: Executor,
     checkout_timeout: Duration,
     backend: Backend,
+    url: Arc<str>,
     session_cache: Option<Arc<SessionCache>>,
     /// Held while the store lives: proof that no other server writes to this SQLite file.
     _sole_server: Option<Arc<File>>,
@@ -79,6 +80,7 @@ impl DieselStore {
             pool,
             checkout_timeout,
             backend: Backend::from_url(url),
+            url: url.into(),
             session_cache: None,
             _sole_server: None,
         };
@@ -95,16 +97,18 @@ impl DieselStore {
     }
 
     /// Remembers session lookups in this process (the lookup every authenticated request
-    /// makes), on SQLite only. That is sound only while this process is the file's sole writer,
+    /// makes), on SQLite only. That is sound only while this process is the file's only server,
     /// so the store takes an exclusive lock on `<file>-server.lock` for as long as it lives, and
     /// a second server on the same file fails here. Command-line tools do not call this and may
-    /// still share the file: they only add users. On PostgreSQL, where replicas share the
+    /// still share the file; what they change (`create-admin` promoting an existing user) shows
+    /// within the cache's one-second freshness. On PostgreSQL, where replicas share the
     /// database, every lookup goes to the database and this changes nothing.
-    pub fn cache_sessions(mut self, url: &str) -> Result<Self, StoreSetupError> {
+    pub fn cache_sessions(mut self) -> Result<Self, StoreSetupError> {
         if self.backend != Backend::Sqlite {
             return Ok(self);
         }
-        let path = format!("{}-server.lock", sqlite_path(url));
+        let file = sqlite_path(&self.url).to_owned();
+        let path = format!("{file}-server.lock");
         let lock = File::options()
             .create(true)
             .truncate(false)
@@ -115,9 +119,7 @@ impl DieselStore {
                 source,
             })?;
         lock.try_lock().map_err(|err| match err {
-            std::fs::TryLockError::WouldBlock => {
-                StoreSetupError::SqliteInUse(sqlite_path(url).to_owned())
-            }
+            std::fs::TryLockError::WouldBlock => StoreSetupError::SqliteInUse(file),
             std::fs::TryLockError::Error(source) => StoreSetupError::SqliteLock { path, source },
         })?;
         self._sole_server = Some(Arc::new(lock));

@@ -12,7 +12,7 @@ async fn stores_on(db: TestDatabase) -> Stores {
 
 /// As the server opens it: on SQLite, session lookups are cached.
 async fn serving_stores_on(db: TestDatabase) -> Stores {
-    let store = db.store().await.cache_sessions(db.url()).unwrap();
+    let store = db.store().await.cache_sessions().unwrap();
     stores_of(store, db)
 }
 
@@ -75,13 +75,13 @@ mod setup {
     #[tokio::test]
     async fn one_server_at_a_time_caches_a_sqlite_file() {
         let db = TestDatabase::sqlite();
-        let first = db.store().await.cache_sessions(db.url()).unwrap();
-        let second = db.store().await.cache_sessions(db.url());
+        let first = db.store().await.cache_sessions().unwrap();
+        let second = db.store().await.cache_sessions();
         assert!(matches!(second, Err(StoreSetupError::SqliteInUse(_))));
         // Command-line tools still open the file beside the server.
         db.store().await.ping().await.unwrap();
         drop(first);
-        db.store().await.cache_sessions(db.url()).unwrap();
+        db.store().await.cache_sessions().unwrap();
     }
 
     #[test]

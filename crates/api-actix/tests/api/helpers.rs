@@ -116,7 +116,7 @@ async fn with_database(database: TestDatabase) -> (Storage, Option<TestDatabase>
     let store = database
         .store()
         .await
-        .cache_sessions(database.url())
+        .cache_sessions()
         .expect("the only server on this database");
     (Storage::from_store(store), Some(database))
 }
