@@ -1,10 +1,14 @@
 //! The token adapter: JWTs signed with an HMAC key through jsonwebtoken. It checks structure,
 //! algorithm and signature; issuer, audience, type and time are the domain's checks.
 
+mod verified;
+
 use std::collections::HashSet;
 
-use domain::{Claims, DomainError, TokenCodec, TokenRejection};
+use domain::{Claims, DomainError, TokenCodec, TokenRejection, TokenType};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+
+use crate::verified::VerifiedTokens;
 
 /// The algorithms this adapter can sign with.
 pub const SUPPORTED_ALGORITHMS: [&str; 3] = ["HS256", "HS384", "HS512"];
@@ -22,6 +26,7 @@ pub struct JwtCodec {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    verified: VerifiedTokens,
 }
 
 impl JwtCodec {
@@ -47,6 +52,7 @@ impl JwtCodec {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            verified: VerifiedTokens::default(),
         })
     }
 }
@@ -58,9 +64,17 @@ impl TokenCodec for JwtCodec {
     }
 
     fn decode(&self, token: &str) -> Result<Claims, TokenRejection> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+        if let Some(claims) = self.verified.get(token) {
+            return Ok(claims);
+        }
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
-            .map_err(|_| TokenRejection::Invalid)
+            .map_err(|_| TokenRejection::Invalid)?;
+        // Refresh tokens are single-use: remembering them would only crowd out access tokens.
+        if claims.token_type == TokenType::Access {
+            self.verified.remember(token, &claims);
+        }
+        Ok(claims)
     }
 }
 

@@ -70,6 +70,29 @@ fn another_secret_or_a_tampered_payload_is_refused() {
 }
 
 #[test]
+fn a_verified_token_answers_again_and_its_tampered_copies_are_still_refused() {
+    let codec = codec();
+    let c = claims();
+    let token = codec.encode(&c).unwrap();
+    assert_eq!(codec.decode(&token), Ok(c.clone()));
+    assert_eq!(codec.decode(&token), Ok(c));
+
+    let (unsigned, signature) = token.rsplit_once('.').unwrap();
+    let mut forged = signature.to_owned();
+    forged.replace_range(..1, if forged.starts_with('A') { "B" } else { "A" });
+    assert_eq!(
+        codec.decode(&format!("{unsigned}.{forged}")),
+        Err(TokenRejection::Invalid)
+    );
+    assert_eq!(
+        codec.decode(&format!("{token}x")),
+        Err(TokenRejection::Invalid)
+    );
+    let other = JwtCodec::new("HS256", b"another-secret-of-32-bytes-or-more").unwrap();
+    assert_eq!(other.decode(&token), Err(TokenRejection::Invalid));
+}
+
+#[test]
 fn alg_none_and_other_algorithms_are_refused() {
     let token = codec().encode(&claims()).unwrap();
     let payload = token.split('.').nth(1).unwrap();
