@@ -598,13 +598,23 @@ pub async fn a_session_is_found_with_its_user(stores: &Stores) {
 }
 
 /// Lookups follow every kind of write at once, including in a store that remembers them (the
-/// diesel adapter does on SQLite): each lookup here comes right after the one before a write.
+/// diesel adapter does on SQLite): every lookup here is made once before the write it checks.
+/// Writes about a user reach all of that user's sessions, and no one else's.
 pub async fn a_session_lookup_follows_every_write(stores: &Stores) {
     let alice = stored(stores, "alice_1").await;
-    let s = session(&alice, t0());
-    stores.sessions.insert(&s).await.unwrap();
+    let bob = stored(stores, "bob_1").await;
+    let (s, other, bobs) = (
+        session(&alice, t0()),
+        session(&alice, t0()),
+        session(&bob, t0()),
+    );
+    for each in [&s, &other, &bobs] {
+        stores.sessions.insert(each).await.unwrap();
+    }
     let lookup = |id: Uuid| async move { stores.sessions.find_with_user(id).await.unwrap() };
     assert_eq!(lookup(s.id).await, Some((s.clone(), alice.clone())));
+    assert_eq!(lookup(other.id).await, Some((other.clone(), alice.clone())));
+    assert_eq!(lookup(bobs.id).await, Some((bobs.clone(), bob.clone())));
 
     let later = t0() + Duration::seconds(90);
     stores.sessions.touch(s.id, later).await.unwrap();
@@ -618,14 +628,15 @@ pub async fn a_session_lookup_follows_every_write(stores: &Stores) {
     };
     stores.users.update(&promoted).await.unwrap();
     assert_eq!(lookup(s.id).await.unwrap().1, promoted);
+    assert_eq!(lookup(other.id).await.unwrap().1, promoted);
 
     let key = LoginThrottle::key_for_user(alice.id);
     let until = later + Duration::seconds(900);
     stores.throttle.record_failure(&key, later).await.unwrap();
     stores.throttle.lock(&key, until).await.unwrap();
-    assert_eq!(lookup(s.id).await.unwrap().1.locked_until, Some(until));
+    assert_eq!(lookup(other.id).await.unwrap().1.locked_until, Some(until));
     stores.throttle.clear(&key).await.unwrap();
-    assert_eq!(lookup(s.id).await.unwrap().1.locked_until, None);
+    assert_eq!(lookup(other.id).await.unwrap().1.locked_until, None);
 
     let next = Uuid::new_v4();
     let rotated = stores
@@ -639,18 +650,17 @@ pub async fn a_session_lookup_follows_every_write(stores: &Stores) {
     stores.sessions.revoke(s.id, later).await.unwrap();
     assert_eq!(lookup(s.id).await.unwrap().0.revoked_at, Some(later));
 
-    let other = session(&alice, t0());
-    stores.sessions.insert(&other).await.unwrap();
-    assert_eq!(lookup(other.id).await.unwrap().0.revoked_at, None);
     stores
         .sessions
         .revoke_all_for_user(alice.id, None, later)
         .await
         .unwrap();
     assert_eq!(lookup(other.id).await.unwrap().0.revoked_at, Some(later));
+    assert_eq!(lookup(bobs.id).await, Some((bobs.clone(), bob.clone())));
 
     stores.users.delete(alice.id).await.unwrap();
     assert_eq!(lookup(other.id).await, None);
+    assert_eq!(lookup(bobs.id).await, Some((bobs, bob)));
 }
 
 async fn stored_admin(stores: &Stores, username: &str) -> User {

@@ -6,12 +6,13 @@ use domain::{AuditLog, AuditRecord, Page};
 use crate::DieselStore;
 use crate::rows::AuditRow;
 use crate::schema::audit_events;
+use crate::session_cache::Stale;
 
 #[async_trait]
 impl AuditLog for DieselStore {
     async fn record(&self, record: &AuditRecord) -> StoreResult<()> {
         let row = AuditRow::from(record);
-        self.write(move |conn| {
+        self.write(Stale::Nothing, move |conn| {
             diesel::insert_into(audit_events::table)
                 .values(&row)
                 .execute(conn)

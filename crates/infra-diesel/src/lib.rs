@@ -31,7 +31,7 @@ pub use migrations::{MigrationError, run_migrations};
 use crate::connection::build_pool;
 use crate::error::store_error;
 use crate::executor::Executor;
-use crate::session_cache::SessionCache;
+use crate::session_cache::{SessionCache, Stale};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreSetupError {
@@ -133,7 +133,7 @@ impl DieselStore {
 
     /// Applies pending migrations; returns how many ran.
     pub async fn migrate(&self) -> Result<usize, StoreError> {
-        self.execute(Effect::Write, |conn| {
+        self.execute(Some(Stale::Everything), |conn| {
             run_migrations(conn).map_err(|err| StoreError::Other(err.to_string()))
         })
         .await
@@ -145,35 +145,35 @@ impl DieselStore {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, diesel::result::Error> + Send + 'static,
     {
-        self.execute(Effect::Read, move |conn| query(conn).map_err(store_error))
+        self.execute(None, move |conn| query(conn).map_err(store_error))
             .await
     }
 
-    /// Runs a statement that may change what a session lookup answers.
-    async fn write<T, F>(&self, query: F) -> StoreResult<T>
+    /// Runs a statement that may change what session lookups answer, as far as `stale` says.
+    async fn write<T, F>(&self, stale: Stale, query: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, diesel::result::Error> + Send + 'static,
     {
-        self.execute(Effect::Write, move |conn| query(conn).map_err(store_error))
+        self.execute(Some(stale), move |conn| query(conn).map_err(store_error))
             .await
     }
 
     /// Runs `query` on a pooled connection on the adapter's threads, in the caller's span.
     /// After a write, on the database thread (so even when the caller has gone away), the
-    /// session cache is emptied.
-    async fn execute<T, F>(&self, effect: Effect, query: F) -> StoreResult<T>
+    /// session cache forgets what the write may have made stale.
+    async fn execute<T, F>(&self, stale: Option<Stale>, query: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> StoreResult<T> + Send + 'static,
     {
-        match (&self.session_cache, effect) {
-            (Some(cache), Effect::Write) => {
+        match (&self.session_cache, stale) {
+            (Some(cache), Some(stale)) => {
                 let cache = cache.clone();
                 self.executor
                     .run(self.checkout_timeout, move |conn| {
                         let result = query(conn);
-                        cache.invalidate();
+                        cache.forget(stale);
                         result
                     })
                     .await
@@ -181,12 +181,6 @@ impl DieselStore {
             _ => self.executor.run(self.checkout_timeout, query).await,
         }
     }
-}
-
-#[derive(Clone, Copy)]
-enum Effect {
-    Read,
-    Write,
 }
 
 #[async_trait]

@@ -6,6 +6,7 @@ use domain::{RateLimitStore, StoreError};
 
 use crate::rows::naive;
 use crate::schema::rate_limits;
+use crate::session_cache::Stale;
 use crate::{DbConnection, DieselStore};
 
 /// Adds one hit in a single statement, so that replicas sharing the database share one budget.
@@ -42,7 +43,7 @@ impl RateLimitStore for DieselStore {
     async fn hit(&self, key: &str, window_start: DateTime<Utc>) -> StoreResult<u32> {
         let (key, window_start) = (key.to_owned(), naive(window_start));
         let count = self
-            .write(move |conn| {
+            .write(Stale::Nothing, move |conn| {
                 // The upsert holds the row until commit: the count read back is this hit's.
                 conn.transaction(|conn| {
                     upsert_hit(conn, &key, window_start)?;
@@ -58,7 +59,7 @@ impl RateLimitStore for DieselStore {
 
     async fn delete_windows_before(&self, window_start: DateTime<Utc>) -> StoreResult<u64> {
         let window_start = naive(window_start);
-        self.write(move |conn| {
+        self.write(Stale::Nothing, move |conn| {
             diesel::delete(rate_limits::table.filter(rate_limits::window_start.lt(window_start)))
                 .execute(conn)
                 .map(|deleted| deleted as u64)

@@ -3,8 +3,9 @@
 //! transaction), while the answer changes only when something is written.
 //!
 //! Sound only where this process is the database's only server (see `DieselStore::
-//! cache_sessions`): every write through the store empties the cache once it has committed, and
-//! a lookup that raced a write is not remembered, so a revocation is seen by the next request.
+//! cache_sessions`): every write through the store forgets what it may have made stale (its
+//! session, every session of its user, or everything) once it has committed, and a lookup that
+//! raced any write is not remembered, so a revocation is seen by the next request.
 //! Entries also age out after `FRESH_FOR`, which bounds how long a command-line tool's change
 //! made beside the server (`create-admin` promoting an existing user) goes unseen.
 
@@ -29,6 +30,17 @@ struct State {
     /// Counts writes: a lookup read before a write must not be stored after it.
     generation: u64,
     entries: HashMap<Uuid, (Instant, (Session, User))>,
+}
+
+/// What a write may have changed of the lookups' answers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Stale {
+    /// Tables lookups never read (rate limits, the audit log), or a new user.
+    Nothing,
+    Session(Uuid),
+    /// The user's row, its failed-login lock, or all its sessions.
+    User(Uuid),
+    Everything,
 }
 
 /// What a lookup needs to store its answer: the generation it started in.
@@ -57,11 +69,20 @@ impl SessionCache {
         state.entries.insert(id, (Instant::now(), found.clone()));
     }
 
-    /// Forgets everything: called after every write, committed or not.
-    pub(crate) fn invalidate(&self) {
+    /// Called after every write, committed or not.
+    pub(crate) fn forget(&self, stale: Stale) {
         let mut state = self.lock();
+        match stale {
+            Stale::Nothing => return,
+            Stale::Session(id) => {
+                state.entries.remove(&id);
+            }
+            Stale::User(user_id) => state
+                .entries
+                .retain(|_, (_, (session, _))| session.user_id != user_id),
+            Stale::Everything => state.entries.clear(),
+        }
         state.generation += 1;
-        state.entries.clear();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -74,39 +95,15 @@ impl SessionCache {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{TimeZone, Utc};
-    use domain::Role;
+    use chrono::Utc;
+    use domain::contract::{session, user};
 
     use super::*;
 
     fn found() -> (Uuid, (Session, User)) {
-        let at = Utc.with_ymd_and_hms(2026, 11, 21, 9, 0, 0).unwrap();
-        let user = User {
-            id: Uuid::new_v4(),
-            username: "alice".into(),
-            email: "alice@example.com".into(),
-            name: None,
-            role: Role::User,
-            is_active: true,
-            password_hash: "$2b$04$hash".into(),
-            locked_until: None,
-            created_at: at,
-            updated_at: at,
-        };
-        let session = Session {
-            id: Uuid::new_v4(),
-            user_id: user.id,
-            refresh_jti: Uuid::new_v4(),
-            previous_refresh_jti: None,
-            rotated_at: None,
-            created_at: at,
-            last_used_at: at,
-            expires_at: at,
-            revoked_at: None,
-            user_agent: None,
-            ip: None,
-        };
-        (session.id, (session, user))
+        let alice = user("alice");
+        let session = session(&alice, Utc::now());
+        (session.id, (session, alice))
     }
 
     #[test]
@@ -116,8 +113,31 @@ mod tests {
         let ticket = cache.get(id).unwrap_err();
         cache.remember(ticket, id, &value);
         assert_eq!(cache.get(id).ok(), Some(value));
-        cache.invalidate();
+        cache.forget(Stale::Session(id));
         assert!(cache.get(id).is_err());
+    }
+
+    #[test]
+    fn a_users_write_forgets_all_their_sessions_and_no_one_elses() {
+        let cache = SessionCache::default();
+        let (alices, alice) = found();
+        let (bobs, bob) = found();
+        let alice_id = alice.1.id;
+        let alices_other = session(&alice.1, Utc::now());
+        for (id, value) in [
+            (alices, alice.clone()),
+            (bobs, bob.clone()),
+            (alices_other.id, (alices_other.clone(), alice.1.clone())),
+        ] {
+            let ticket = cache.get(id).unwrap_err();
+            cache.remember(ticket, id, &value);
+        }
+        cache.forget(Stale::User(alice_id));
+        assert!(cache.get(alices).is_err());
+        assert!(cache.get(alices_other.id).is_err());
+        assert_eq!(cache.get(bobs).ok(), Some(bob));
+        cache.forget(Stale::Everything);
+        assert!(cache.get(bobs).is_err());
     }
 
     #[test]
@@ -125,7 +145,8 @@ mod tests {
         let cache = SessionCache::default();
         let (id, value) = found();
         let ticket = cache.get(id).unwrap_err();
-        cache.invalidate();
+        // Any write, even one about another session.
+        cache.forget(Stale::Session(Uuid::new_v4()));
         cache.remember(ticket, id, &value);
         assert!(cache.get(id).is_err());
     }

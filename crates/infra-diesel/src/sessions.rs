@@ -7,13 +7,14 @@ use uuid::Uuid;
 
 use crate::rows::{SessionRow, UserRow, naive};
 use crate::schema::{login_throttles, sessions, users};
+use crate::session_cache::Stale;
 use crate::{DbConnection, DieselStore};
 
 #[async_trait]
 impl SessionRepository for DieselStore {
     async fn insert(&self, session: &Session) -> StoreResult<()> {
         let row = SessionRow::from(session);
-        self.write(move |conn| {
+        self.write(Stale::Session(session.id), move |conn| {
             diesel::insert_into(sessions::table)
                 .values(&row)
                 .execute(conn)
@@ -59,9 +60,10 @@ impl SessionRepository for DieselStore {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<bool> {
+        let stale = Stale::Session(id);
         let (id, current, next) = (id.to_string(), current.to_string(), next.to_string());
         let (now, expires_at) = (naive(now), naive(expires_at));
-        self.write(move |conn| {
+        self.write(stale, move |conn| {
             diesel::update(
                 sessions::table
                     .find(id)
@@ -82,8 +84,8 @@ impl SessionRepository for DieselStore {
     }
 
     async fn touch(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<()> {
-        let (id, now) = (id.to_string(), naive(now));
-        self.write(move |conn| {
+        let (stale, id, now) = (Stale::Session(id), id.to_string(), naive(now));
+        self.write(stale, move |conn| {
             diesel::update(sessions::table.find(id))
                 .set(sessions::last_used_at.eq(now))
                 .execute(conn)
@@ -93,8 +95,8 @@ impl SessionRepository for DieselStore {
     }
 
     async fn revoke(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
-        let (id, now) = (id.to_string(), naive(now));
-        self.write(move |conn| {
+        let (stale, id, now) = (Stale::Session(id), id.to_string(), naive(now));
+        self.write(stale, move |conn| {
             diesel::update(
                 sessions::table
                     .find(id)
@@ -113,11 +115,11 @@ impl SessionRepository for DieselStore {
         keep: Option<Uuid>,
         now: DateTime<Utc>,
     ) -> StoreResult<u64> {
-        let user_id = user_id.to_string();
+        let (stale, user_id) = (Stale::User(user_id), user_id.to_string());
         // No session has the nil id, so "keep nothing" needs no second query shape.
         let keep = keep.unwrap_or(Uuid::nil()).to_string();
         let now = naive(now);
-        self.write(move |conn| {
+        self.write(stale, move |conn| {
             diesel::update(
                 sessions::table
                     .filter(sessions::user_id.eq(user_id))
@@ -154,7 +156,7 @@ impl SessionRepository for DieselStore {
 
     async fn delete_expired(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let before = naive(before);
-        self.write(move |conn| {
+        self.write(Stale::Everything, move |conn| {
             diesel::delete(sessions::table.filter(sessions::expires_at.lt(before)))
                 .execute(conn)
                 .map(|deleted| deleted as u64)

@@ -3,10 +3,18 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use domain::ports::StoreResult;
 use domain::{LoginThrottle, LoginThrottleRepository, StoreError};
+use uuid::Uuid;
 
 use crate::rows::{naive, utc};
 use crate::schema::login_throttles;
+use crate::session_cache::Stale;
 use crate::{DbConnection, DieselStore};
+
+/// What a write under `key` changes of session lookups: a user's failures and lock show on the
+/// user (their key is their id); a login that matches no account shows nowhere.
+fn stale(key: &str) -> Stale {
+    Uuid::parse_str(key).map_or(Stale::Nothing, Stale::User)
+}
 
 /// Adds one failure in a single statement, so that concurrent processes never lose a count.
 /// Upserts do not compile on the multi-backend connection: the statement is written per backend.
@@ -56,9 +64,9 @@ impl LoginThrottleRepository for DieselStore {
     }
 
     async fn record_failure(&self, key: &str, now: DateTime<Utc>) -> StoreResult<u32> {
-        let (key, now) = (key.to_owned(), naive(now));
+        let (stale, key, now) = (stale(key), key.to_owned(), naive(now));
         let count = self
-            .write(move |conn| {
+            .write(stale, move |conn| {
                 // The upsert holds the row until commit: the count read back is this failure's.
                 conn.transaction(|conn| {
                     upsert_failure(conn, &key, now)?;
@@ -74,8 +82,8 @@ impl LoginThrottleRepository for DieselStore {
     }
 
     async fn lock(&self, key: &str, until: DateTime<Utc>) -> StoreResult<()> {
-        let (key, until) = (key.to_owned(), naive(until));
-        self.write(move |conn| {
+        let (stale, key, until) = (stale(key), key.to_owned(), naive(until));
+        self.write(stale, move |conn| {
             diesel::update(login_throttles::table.find(key))
                 .set(login_throttles::locked_until.eq(until))
                 .execute(conn)
@@ -85,8 +93,8 @@ impl LoginThrottleRepository for DieselStore {
     }
 
     async fn clear(&self, key: &str) -> StoreResult<()> {
-        let key = key.to_owned();
-        self.write(move |conn| {
+        let (stale, key) = (stale(key), key.to_owned());
+        self.write(stale, move |conn| {
             diesel::delete(login_throttles::table.find(key))
                 .execute(conn)
                 .map(drop)
@@ -100,7 +108,7 @@ impl LoginThrottleRepository for DieselStore {
         now: DateTime<Utc>,
     ) -> StoreResult<u64> {
         let (updated_before, now) = (naive(updated_before), naive(now));
-        self.write(move |conn| {
+        self.write(Stale::Everything, move |conn| {
             diesel::delete(
                 login_throttles::table
                     .filter(login_throttles::updated_at.lt(updated_before))

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::rows::UserRow;
 use crate::schema::{login_throttles, sessions, users};
+use crate::session_cache::Stale;
 use crate::{DbConnection, DieselStore};
 
 /// Users with the lock of their login throttle (keyed by the user's id).
@@ -100,7 +101,8 @@ impl DieselStore {
 impl UserRepository for DieselStore {
     async fn insert(&self, user: &User) -> StoreResult<()> {
         let row = UserRow::from(user);
-        self.write(move |conn| {
+        // No session can name a user that did not exist.
+        self.write(Stale::Nothing, move |conn| {
             diesel::insert_into(users::table)
                 .values(&row)
                 .execute(conn)
@@ -144,27 +146,32 @@ impl UserRepository for DieselStore {
 
     async fn update(&self, user: &User) -> StoreResult<()> {
         let row = UserRow::from(user);
-        self.write(move |conn| write_user!(conn, row)).await
+        self.write(Stale::User(user.id), move |conn| write_user!(conn, row))
+            .await
     }
 
     async fn update_unless_last_admin(&self, user: &User) -> StoreResult<bool> {
         let row = UserRow::from(user);
-        self.write(move |conn| {
+        self.write(Stale::User(user.id), move |conn| {
             unless_last_admin!(conn, &row.id, |c| write_user!(c, row).map(|()| true))
         })
         .await
     }
 
     async fn delete(&self, id: Uuid) -> StoreResult<bool> {
-        let id = id.to_string();
-        self.write(move |conn| conn.transaction(|conn| delete_user!(conn, &id)))
-            .await
+        let (stale, id) = (Stale::User(id), id.to_string());
+        self.write(stale, move |conn| {
+            conn.transaction(|conn| delete_user!(conn, &id))
+        })
+        .await
     }
 
     async fn delete_unless_last_admin(&self, id: Uuid) -> StoreResult<bool> {
-        let id = id.to_string();
-        self.write(move |conn| unless_last_admin!(conn, &id, |c| delete_user!(c, &id)))
-            .await
+        let (stale, id) = (Stale::User(id), id.to_string());
+        self.write(stale, move |conn| {
+            unless_last_admin!(conn, &id, |c| delete_user!(c, &id))
+        })
+        .await
     }
 
     async fn list(&self, page: u32, per_page: u32) -> StoreResult<Page<User>> {

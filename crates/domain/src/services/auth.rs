@@ -141,12 +141,12 @@ impl AuthService {
     ) -> Result<IssuedTokens, DomainError> {
         let claims = self.verify_token(refresh_token, TokenType::Refresh)?;
         let now = self.ports.clock.now();
-        let mut session = self.live_session(&claims, now).await?;
-        let user = self
+        let (mut session, user) = self
             .ports
-            .users
-            .find_by_id(claims.sub)
+            .sessions
+            .find_with_user(claims.sid)
             .await?
+            .filter(|(session, _)| session.user_id == claims.sub && session.is_active(now))
             .ok_or(DomainError::TokenRevoked)?;
         if !user.is_active {
             return Err(DomainError::AccountDisabled);

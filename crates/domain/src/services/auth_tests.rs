@@ -515,15 +515,11 @@ fn authenticate_records_use_at_most_once_a_minute() {
 
 fn refresh_mocks(session: &crate::model::Session, owner: &crate::model::User, jti: Uuid) -> Mocks {
     let mut mocks = Mocks::new().decoding(claims(TokenType::Refresh, session, jti));
-    let (s, u) = (session.clone(), owner.clone());
+    let found = (session.clone(), owner.clone());
     mocks
         .sessions
-        .expect_find()
-        .returning(move |_| Ok(Some(s.clone())));
-    mocks
-        .users
-        .expect_find_by_id()
-        .returning(move |_| Ok(Some(u.clone())));
+        .expect_find_with_user()
+        .returning(move |_| Ok(Some(found.clone())));
     mocks
 }
 
@@ -637,15 +633,16 @@ fn a_refresh_that_loses_a_race_is_judged_against_the_winner() {
     let winner = after.refresh_jti;
 
     let mut mocks = Mocks::new().decoding(claims(TokenType::Refresh, &before, presented));
-    let mut reads = vec![after, before];
+    mocks
+        .sessions
+        .expect_find_with_user()
+        .returning(move |_| Ok(Some((before.clone(), alice.clone()))));
+    // Re-read after losing the race: the winner's rotation.
     mocks
         .sessions
         .expect_find()
-        .returning(move |_| Ok(reads.pop()));
-    mocks
-        .users
-        .expect_find_by_id()
-        .returning(move |_| Ok(Some(alice.clone())));
+        .times(1)
+        .returning(move |_| Ok(Some(after.clone())));
     mocks
         .sessions
         .expect_rotate_refresh()
