@@ -19,12 +19,14 @@ type Job = Box<dyn FnOnce(&DbPool) + Send>;
 #[derive(Clone)]
 pub(crate) struct Executor {
     queue: Sender<Job>,
+    checkout_timeout: Duration,
 }
 
 impl Executor {
     /// Starts one thread per connection the pool may open. The threads end when the last
-    /// clone of the executor is dropped.
-    pub(crate) fn start(pool: &DbPool) -> std::io::Result<Self> {
+    /// clone of the executor is dropped. A query that cannot have a connection within
+    /// `checkout_timeout` of being asked for, queueing included, fails as `Unavailable`.
+    pub(crate) fn start(pool: &DbPool, checkout_timeout: Duration) -> std::io::Result<Self> {
         let (queue, jobs) = crossbeam_channel::unbounded::<Job>();
         for index in 0..pool.max_size() {
             let (pool, jobs): (DbPool, Receiver<Job>) = (pool.clone(), jobs.clone());
@@ -36,20 +38,22 @@ impl Executor {
                     }
                 })?;
         }
-        Ok(Self { queue })
+        Ok(Self {
+            queue,
+            checkout_timeout,
+        })
     }
 
     /// Runs `query` on a pooled connection on one of the executor's threads, in the caller's
-    /// tracing span. A query that cannot have a connection within `checkout_timeout` of being
-    /// asked for, queueing included, fails as `Unavailable`.
-    pub(crate) async fn run<T, F>(&self, checkout_timeout: Duration, query: F) -> StoreResult<T>
+    /// tracing span.
+    pub(crate) async fn run<T, F>(&self, query: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> StoreResult<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let span = tracing::Span::current();
-        let deadline = Instant::now() + checkout_timeout;
+        let deadline = Instant::now() + self.checkout_timeout;
         let job: Job = Box::new(move |pool: &DbPool| {
             let _entered = span.enter();
             // A panicking query must not take its thread with it; its caller sees the task fail.

@@ -57,7 +57,6 @@ pub enum StoreSetupError {
 pub struct DieselStore {
     pool: DbPool,
     executor: Executor,
-    checkout_timeout: Duration,
     backend: Backend,
     url: Arc<str>,
     session_cache: Option<Arc<SessionCache>>,
@@ -76,9 +75,8 @@ impl DieselStore {
     ) -> Result<Self, StoreSetupError> {
         let pool = build_pool(url, max_connections, checkout_timeout)?;
         let store = Self {
-            executor: Executor::start(&pool)?,
+            executor: Executor::start(&pool, checkout_timeout)?,
             pool,
-            checkout_timeout,
             backend: Backend::from_url(url),
             url: url.into(),
             session_cache: None,
@@ -171,14 +169,14 @@ impl DieselStore {
             (Some(cache), Some(stale)) => {
                 let cache = cache.clone();
                 self.executor
-                    .run(self.checkout_timeout, move |conn| {
+                    .run(move |conn| {
                         let result = query(conn);
                         cache.forget(stale);
                         result
                     })
                     .await
             }
-            _ => self.executor.run(self.checkout_timeout, query).await,
+            _ => self.executor.run(query).await,
         }
     }
 }
