@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use domain::ports::StoreResult;
 use domain::{AuditLog, AuditRecord, Page};
 
@@ -39,5 +40,9 @@ impl AuditLog for ObservedAudit {
 
     async fn list(&self, page: u32, per_page: u32) -> StoreResult<Page<AuditRecord>> {
         self.store.list(page, per_page).await
+    }
+
+    async fn delete_before(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        self.store.delete_before(before).await
     }
 }

@@ -108,6 +108,7 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub cors: CorsSettings,
     pub housekeeping: HousekeepingSettings,
+    pub audit: AuditSettings,
     pub log: LogSettings,
     /// The first admin for container deployments, from `ADMIN_USERNAME`, `ADMIN_EMAIL` and
     /// `ADMIN_PASSWORD`: created at start only while no active admin exists.
@@ -183,6 +184,8 @@ pub struct RateLimitSettings {
     pub register_per_minute: u32,
     pub refresh_per_minute: u32,
     pub password_per_minute: u32,
+    pub users_update_per_minute: u32,
+    pub revoke_per_minute: u32,
     pub trusted_proxies: String,
     pub store: String,
 }
@@ -206,6 +209,13 @@ impl CorsSettings {
 #[serde(deny_unknown_fields)]
 pub struct HousekeepingSettings {
     pub interval_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Records older than this many days are deleted by housekeeping.
+    pub retention_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -328,6 +338,12 @@ impl Settings {
         if self.lockout.max_failed_attempts == 0 {
             return Err(ConfigError::new(
                 "APP__LOCKOUT__MAX_FAILED_ATTEMPTS",
+                "must be at least 1",
+            ));
+        }
+        if self.audit.retention_days == 0 {
+            return Err(ConfigError::new(
+                "APP__AUDIT__RETENTION_DAYS",
                 "must be at least 1",
             ));
         }

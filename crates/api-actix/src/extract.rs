@@ -150,11 +150,11 @@ pub fn client_info(req: &HttpRequest) -> ClientInfo {
     ClientInfo {
         request_id: crate::request_id::current(),
         ip: ip.map(|ip| ip.to_string()),
+        // Read as UTF-8 (lossily): the domain removes what must not be stored and cuts it.
         user_agent: req
             .headers()
             .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
     }
 }
 

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::web;
 use domain::{AuditEvent, AuditOutcome, AuditRecord, StoreHealth};
@@ -120,6 +121,19 @@ impl Default for Metrics {
     }
 }
 
+/// Every label value comes from a closed set, so that no client can grow the exposition: the
+/// route is a registered pattern or `unmatched`, the status a number the server chose, and the
+/// method one of the standard ones or `other` (HTTP lets a client invent any method name).
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method.as_str())
+        .unwrap_or("other")
+}
+
 /// Counts every request under its route pattern (never its raw path: ids would explode the
 /// label set).
 pub async fn middleware(
@@ -128,7 +142,7 @@ pub async fn middleware(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let started = Instant::now();
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let response = next.call(req).await?;
     if let Some(metrics) = metrics {
         let route = response
@@ -138,7 +152,7 @@ pub async fn middleware(
         let status = response.status().as_u16().to_string();
         metrics
             .requests
-            .with_label_values(&[route.as_str(), method.as_str(), status.as_str()])
+            .with_label_values(&[route.as_str(), method, status.as_str()])
             .inc();
         metrics
             .latency
@@ -146,4 +160,20 @@ pub async fn middleware(
             .observe(started.elapsed().as_secs_f64());
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invented_methods_share_one_label() {
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        for junk in ["FOO", "get", "X-1", "PROPFIND"] {
+            assert_eq!(
+                method_label(&Method::from_bytes(junk.as_bytes()).unwrap()),
+                "other"
+            );
+        }
+    }
 }

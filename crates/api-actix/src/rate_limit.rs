@@ -9,6 +9,7 @@ use actix_web::middleware::Next;
 use actix_web::{ResponseError, web};
 use domain::{LimitedAction, RateDecision};
 
+use crate::client_ip::rate_limit_key;
 use crate::error::{ApiError, RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET};
 use crate::state::AppState;
 
@@ -26,7 +27,7 @@ pub async fn enforce(
     let client = state
         .trusted_proxies
         .client_ip(req.request())
-        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        .map_or_else(|| "unknown".to_owned(), rate_limit_key);
     match limiter.check(action, &client).await {
         Ok(decision) => {
             let mut response = next.call(req).await?;

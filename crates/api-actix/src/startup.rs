@@ -248,6 +248,10 @@ impl Application {
             storage.sessions.clone(),
             storage.throttle.clone(),
             storage.rate_limits.clone(),
+            (
+                storage.audit.clone(),
+                chrono::Duration::days(settings.audit.retention_days.into()),
+            ),
             clock.clone(),
         );
         let metrics = Arc::new(Metrics::new());
@@ -261,6 +265,8 @@ impl Application {
                 register_per_minute: limits.register_per_minute,
                 refresh_per_minute: limits.refresh_per_minute,
                 password_per_minute: limits.password_per_minute,
+                users_update_per_minute: limits.users_update_per_minute,
+                revoke_per_minute: limits.revoke_per_minute,
             };
             RateLimiter::new(rate_limits, clock, policy)
         });

@@ -8,10 +8,10 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use uuid::Uuid;
 
 use crate::model::{AuditEvent, AuditOutcome, AuditRecord};
-use crate::model::{Role, Session, User};
+use crate::model::{Role, Session, User, UserPatch};
 use crate::ports::{
-    AuditLog, LoginThrottle, LoginThrottleRepository, RateLimitStore, SessionRepository,
-    StoreError, UserRepository,
+    Attempt, AttemptLimit, AuditLog, LoginThrottle, LoginThrottleRepository, RateLimitStore,
+    SessionRepository, StoreError, UserRepository,
 };
 
 /// The repositories of one fresh, empty store, and whatever must live as long as they do.
@@ -41,8 +41,14 @@ macro_rules! storage_contract_tests {
             sessions_are_revoked_one_or_all,
             only_live_sessions_are_listed_newest_first,
             touch_records_the_last_use,
-            login_failures_are_counted_locked_and_cleared,
-            concurrent_failures_are_all_counted,
+            attempts_are_counted_then_locked_then_cleared,
+            concurrent_attempts_never_exceed_the_budget,
+            attempts_racing_clears_never_fail,
+            an_update_writes_only_the_fields_it_names,
+            concurrent_updates_of_different_fields_all_stay,
+            a_password_hash_is_replaced_only_from_the_current_one,
+            concurrent_password_swaps_from_one_hash_let_one_win,
+            old_audit_records_are_deleted,
             a_users_lock_is_reported_on_the_user,
             rate_limit_hits_are_counted_per_key_and_window,
             concurrent_rate_limit_hits_are_all_counted,
@@ -154,19 +160,35 @@ pub async fn usernames_and_emails_are_unique_case_insensitively(stores: &Stores)
 }
 
 pub async fn updates_are_stored_and_checked_for_uniqueness(stores: &Stores) {
-    let mut alice = stored(stores, "alice_1").await;
+    let alice = stored(stores, "alice_1").await;
     let bob = stored(stores, "bob_1").await;
-    alice.username = "Alice_2".into();
-    alice.email = "alice2@example.com".into();
-    alice.name = None;
-    alice.role = Role::Admin;
-    alice.is_active = false;
-    alice.password_hash = "$2b$04$other".into();
-    alice.updated_at = t0() + Duration::seconds(5);
-    stores.users.update(&alice).await.unwrap();
+    let at = t0() + Duration::seconds(5);
+    let everything = UserPatch {
+        username: Some("Alice_2".into()),
+        email: Some("alice2@example.com".into()),
+        name: Some(None),
+        role: Some(Role::Admin),
+        is_active: Some(false),
+    };
+    assert!(
+        stores
+            .users
+            .update(alice.id, &everything, at)
+            .await
+            .unwrap()
+    );
+    let expected = User {
+        username: "Alice_2".into(),
+        email: "alice2@example.com".into(),
+        name: None,
+        role: Role::Admin,
+        is_active: false,
+        updated_at: at,
+        ..alice.clone()
+    };
     assert_eq!(
         stores.users.find_by_id(alice.id).await.unwrap(),
-        Some(alice.clone())
+        Some(expected)
     );
     assert_eq!(
         stores.users.find_by_username("alice_1").await.unwrap(),
@@ -174,11 +196,154 @@ pub async fn updates_are_stored_and_checked_for_uniqueness(stores: &Stores) {
         "the old name is free again"
     );
 
-    alice.username = "BOB_1".into();
-    assert_eq!(stores.users.update(&alice).await, Err(StoreError::Conflict));
-    alice.username = "alice_2".into();
-    alice.email = bob.email.clone();
-    assert_eq!(stores.users.update(&alice).await, Err(StoreError::Conflict));
+    let rename = |name: &str| UserPatch {
+        username: Some(name.into()),
+        ..UserPatch::default()
+    };
+    assert_eq!(
+        stores.users.update(alice.id, &rename("BOB_1"), at).await,
+        Err(StoreError::Conflict)
+    );
+    let take_email = UserPatch {
+        email: Some(bob.email.clone()),
+        ..UserPatch::default()
+    };
+    assert_eq!(
+        stores.users.update(alice.id, &take_email, at).await,
+        Err(StoreError::Conflict)
+    );
+    assert!(
+        !stores
+            .users
+            .update(Uuid::new_v4(), &rename("nobody_1"), at)
+            .await
+            .unwrap(),
+        "no such user"
+    );
+}
+
+/// The lost-update rule: a write names its fields and leaves every other one as it is now,
+/// not as the writer last saw it.
+pub async fn an_update_writes_only_the_fields_it_names(stores: &Stores) {
+    let alice = stored(stores, "alice_1").await;
+    let at = t0() + Duration::seconds(5);
+    let demote = UserPatch {
+        role: Some(Role::Admin),
+        is_active: Some(false),
+        ..UserPatch::default()
+    };
+    stores.users.update(alice.id, &demote, at).await.unwrap();
+    let rename = UserPatch {
+        name: Some(Some("Alice Renamed".into())),
+        ..UserPatch::default()
+    };
+    stores.users.update(alice.id, &rename, at).await.unwrap();
+    let found = stores.users.find_by_id(alice.id).await.unwrap().unwrap();
+    assert_eq!(
+        (found.role, found.is_active, found.name.as_deref()),
+        (Role::Admin, false, Some("Alice Renamed"))
+    );
+    assert_eq!(found.password_hash, alice.password_hash);
+    assert_eq!(found.username, alice.username);
+}
+
+pub async fn concurrent_updates_of_different_fields_all_stay(stores: &Stores) {
+    let admin = stored_admin(stores, "root_1").await;
+    for round in 0..10 {
+        let alice = stored(stores, &format!("alice_{round}")).await;
+        let at = t0() + Duration::seconds(5);
+        let rename = UserPatch {
+            name: Some(Some(format!("renamed {round}"))),
+            ..UserPatch::default()
+        };
+        let demote = UserPatch {
+            role: Some(Role::User),
+            is_active: Some(false),
+            ..UserPatch::default()
+        };
+        let hash = format!("$2b$04$new{round}");
+        let (renamed, deactivated, swapped) = futures::join!(
+            stores.users.update(alice.id, &rename, at),
+            stores.users.update_unless_last_admin(alice.id, &demote, at),
+            stores
+                .users
+                .replace_password_hash(alice.id, &alice.password_hash, &hash, at),
+        );
+        assert!(renamed.unwrap() && deactivated.unwrap() && swapped.unwrap());
+        let found = stores.users.find_by_id(alice.id).await.unwrap().unwrap();
+        assert_eq!(found.name, Some(format!("renamed {round}")));
+        assert!(!found.is_active, "round {round}: the deactivation stays");
+        assert_eq!(found.password_hash, hash);
+    }
+    assert!(
+        stores
+            .users
+            .find_by_id(admin.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_active
+    );
+}
+
+pub async fn a_password_hash_is_replaced_only_from_the_current_one(stores: &Stores) {
+    let alice = stored(stores, "alice_1").await;
+    let at = t0() + Duration::seconds(5);
+    let users = &stores.users;
+    assert!(
+        !users
+            .replace_password_hash(alice.id, "$2b$04$stale", "$2b$04$x", at)
+            .await
+            .unwrap()
+    );
+    assert!(
+        users
+            .replace_password_hash(alice.id, &alice.password_hash, "$2b$04$second", at)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !users
+            .replace_password_hash(alice.id, &alice.password_hash, "$2b$04$third", at)
+            .await
+            .unwrap(),
+        "the old hash is not current any more"
+    );
+    let found = users.find_by_id(alice.id).await.unwrap().unwrap();
+    assert_eq!(
+        (found.password_hash.as_str(), found.updated_at),
+        ("$2b$04$second", at)
+    );
+    assert!(
+        !users
+            .replace_password_hash(Uuid::new_v4(), "$2b$04$second", "$2b$04$x", at)
+            .await
+            .unwrap()
+    );
+}
+
+pub async fn concurrent_password_swaps_from_one_hash_let_one_win(stores: &Stores) {
+    let alice = stored(stores, "alice_1").await;
+    let at = t0() + Duration::seconds(5);
+    let new_hashes: Vec<String> = (0..12).map(|i| format!("$2b$04$candidate{i}")).collect();
+    let swaps = new_hashes.iter().map(|new| {
+        stores
+            .users
+            .replace_password_hash(alice.id, &alice.password_hash, new, at)
+    });
+    let won: Vec<bool> = futures::future::join_all(swaps)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        won.iter().filter(|w| **w).count(),
+        1,
+        "exactly one swap wins"
+    );
+    let winner = won.iter().position(|w| *w).unwrap();
+    let found = stores.users.find_by_id(alice.id).await.unwrap().unwrap();
+    assert_eq!(found.password_hash, new_hashes[winner]);
 }
 
 pub async fn deleting_a_user_deletes_their_sessions(stores: &Stores) {
@@ -408,45 +573,125 @@ pub async fn touch_records_the_last_use(stores: &Stores) {
     );
 }
 
-pub async fn login_failures_are_counted_locked_and_cleared(stores: &Stores) {
-    let key = "login:someone";
-    assert_eq!(stores.throttle.get(key).await.unwrap(), None);
-    assert_eq!(stores.throttle.record_failure(key, t0()).await.unwrap(), 1);
-    assert_eq!(stores.throttle.record_failure(key, t0()).await.unwrap(), 2);
-    let until = t0() + Duration::seconds(900);
-    stores.throttle.lock(key, until).await.unwrap();
-    assert_eq!(
-        stores.throttle.get(key).await.unwrap(),
-        Some(LoginThrottle {
-            failed_count: 2,
-            locked_until: Some(until)
-        })
-    );
-    assert_eq!(stores.throttle.get("login:other").await.unwrap(), None);
-    stores.throttle.clear(key).await.unwrap();
-    assert_eq!(stores.throttle.get(key).await.unwrap(), None);
-    assert_eq!(stores.throttle.record_failure(key, t0()).await.unwrap(), 1);
+fn budget(max_attempts: u32, lock_until: DateTime<Utc>) -> AttemptLimit {
+    AttemptLimit {
+        max_attempts,
+        lock_until,
+    }
 }
 
-pub async fn concurrent_failures_are_all_counted(stores: &Stores) {
-    let key = "login:contended";
-    let attempts = (0..16).map(|_| stores.throttle.record_failure(key, t0()));
-    let counts = futures::future::join_all(attempts).await;
-    let mut counts: Vec<u32> = counts.into_iter().map(Result::unwrap).collect();
-    counts.sort_unstable();
+pub async fn attempts_are_counted_then_locked_then_cleared(stores: &Stores) {
+    let (key, throttle) = ("login:someone", &stores.throttle);
+    let until = t0() + Duration::seconds(900);
+    let limit = budget(3, until);
+    for last in [false, false, true] {
+        assert_eq!(
+            throttle.count_attempt(key, t0(), limit).await.unwrap(),
+            Attempt::Counted { last }
+        );
+    }
+    let later = t0() + Duration::seconds(10);
     assert_eq!(
-        counts,
-        (1..=16).collect::<Vec<u32>>(),
-        "every failure has its own count"
+        throttle
+            .count_attempt(key, later, budget(3, later + Duration::seconds(900)))
+            .await
+            .unwrap(),
+        Attempt::Locked { until },
+        "a locked key counts nothing and keeps its lock"
     );
+    assert_eq!(
+        throttle
+            .count_attempt("login:other", t0(), limit)
+            .await
+            .unwrap(),
+        Attempt::Counted { last: false },
+        "keys are counted apart"
+    );
+
+    // Once the lock has passed, the count starts afresh.
+    let after = until + Duration::seconds(1);
+    let next_limit = budget(3, after + Duration::seconds(900));
+    for last in [false, false, true] {
+        assert_eq!(
+            throttle
+                .count_attempt(key, after, next_limit)
+                .await
+                .unwrap(),
+            Attempt::Counted { last }
+        );
+    }
+    throttle.clear(key).await.unwrap();
+    assert_eq!(
+        throttle
+            .count_attempt(key, after, next_limit)
+            .await
+            .unwrap(),
+        Attempt::Counted { last: false },
+        "a clear forgets the count and the lock"
+    );
+}
+
+/// The lockout rule under a burst: of many concurrent attempts, only the budget is counted and
+/// judged; every other one finds the key locked.
+pub async fn concurrent_attempts_never_exceed_the_budget(stores: &Stores) {
+    let until = t0() + Duration::seconds(900);
+    let attempts = (0..20).map(|_| {
+        stores
+            .throttle
+            .count_attempt("login:contended", t0(), budget(5, until))
+    });
+    let outcomes: Vec<Attempt> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let counted = outcomes
+        .iter()
+        .filter(|o| matches!(o, Attempt::Counted { .. }))
+        .count();
+    let last = outcomes
+        .iter()
+        .filter(|o| **o == Attempt::Counted { last: true })
+        .count();
+    assert_eq!((counted, last), (5, 1), "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, Attempt::Locked { .. }))
+            .all(|o| *o == Attempt::Locked { until })
+    );
+}
+
+/// Successes clear a key while other attempts are being counted under it: nothing may fail,
+/// and no attempt may be lost into a half-deleted entry.
+pub async fn attempts_racing_clears_never_fail(stores: &Stores) {
+    let key = "login:raced";
+    let limit = budget(1000, t0() + Duration::seconds(900));
+    for _ in 0..10 {
+        let attempts = (0..6).map(|_| stores.throttle.count_attempt(key, t0(), limit));
+        let clears = (0..6).map(|_| stores.throttle.clear(key));
+        let (attempts, clears) = futures::join!(
+            futures::future::join_all(attempts),
+            futures::future::join_all(clears)
+        );
+        for attempt in attempts {
+            assert_eq!(attempt.unwrap(), Attempt::Counted { last: false });
+        }
+        for clear in clears {
+            clear.unwrap();
+        }
+    }
 }
 
 pub async fn a_users_lock_is_reported_on_the_user(stores: &Stores) {
     let alice = stored(stores, "alice_1").await;
     let key = LoginThrottle::key_for_user(alice.id);
     let until = t0() + Duration::seconds(900);
-    stores.throttle.record_failure(&key, t0()).await.unwrap();
-    stores.throttle.lock(&key, until).await.unwrap();
+    stores
+        .throttle
+        .count_attempt(&key, t0(), budget(1, until))
+        .await
+        .unwrap();
     let found = stores.users.find_by_id(alice.id).await.unwrap().unwrap();
     assert_eq!(found.locked_until, Some(until));
     let listed = stores.users.list(1, 10).await.unwrap();
@@ -496,35 +741,48 @@ pub async fn housekeeping_deletes_only_what_is_past_its_cut_off(stores: &Stores)
     assert!(stores.sessions.find(live.id).await.unwrap().is_some());
 
     let later = t0() + Duration::hours(48);
-    stores
-        .throttle
-        .record_failure("login:stale", t0())
+    let throttle = &stores.throttle;
+    let unlocked = budget(5, t0());
+    throttle
+        .count_attempt("login:stale", t0(), unlocked)
         .await
         .unwrap();
-    stores
-        .throttle
-        .record_failure("login:locked", t0())
+    throttle
+        .count_attempt("login:locked", t0(), budget(1, later + Duration::hours(1)))
         .await
         .unwrap();
-    stores
-        .throttle
-        .lock("login:locked", later + Duration::hours(1))
+    throttle
+        .count_attempt("login:fresh", later, unlocked)
         .await
         .unwrap();
-    stores
-        .throttle
-        .record_failure("login:fresh", later)
-        .await
-        .unwrap();
-    let removed = stores
-        .throttle
+    let removed = throttle
         .delete_stale(later - Duration::hours(24), later)
         .await
         .unwrap();
     assert_eq!(removed, 1);
-    assert_eq!(stores.throttle.get("login:stale").await.unwrap(), None);
-    assert!(stores.throttle.get("login:locked").await.unwrap().is_some());
-    assert!(stores.throttle.get("login:fresh").await.unwrap().is_some());
+    // A forgotten key starts a new count; the others still have theirs.
+    let probe = budget(2, later);
+    assert_eq!(
+        throttle
+            .count_attempt("login:stale", later, probe)
+            .await
+            .unwrap(),
+        Attempt::Counted { last: false }
+    );
+    assert!(matches!(
+        throttle
+            .count_attempt("login:locked", later, probe)
+            .await
+            .unwrap(),
+        Attempt::Locked { .. }
+    ));
+    assert_eq!(
+        throttle
+            .count_attempt("login:fresh", later, probe)
+            .await
+            .unwrap(),
+        Attempt::Counted { last: true }
+    );
 
     let (w1, w2) = (t0(), t0() + Duration::seconds(60));
     stores.rate_limits.hit("login:a", w1).await.unwrap();
@@ -569,14 +827,46 @@ pub async fn audit_records_round_trip_newest_first_in_pages(stores: &Stores) {
     assert_eq!(last.items, vec![records[0].clone()]);
 }
 
+pub async fn old_audit_records_are_deleted(stores: &Stores) {
+    let record = |at: DateTime<Utc>| AuditRecord {
+        id: Uuid::new_v4(),
+        at,
+        event: AuditEvent::Login,
+        outcome: AuditOutcome::Failure,
+        user_id: None,
+        actor_id: None,
+        ip: None,
+        request_id: None,
+        detail: None,
+    };
+    let (old, edge, young) = (
+        record(t0()),
+        record(t0() + Duration::days(1)),
+        record(t0() + Duration::days(2)),
+    );
+    for each in [&old, &edge, &young] {
+        stores.audit.record(each).await.unwrap();
+    }
+    let cut = t0() + Duration::days(1);
+    assert_eq!(stores.audit.delete_before(cut).await.unwrap(), 1);
+    assert_eq!(stores.audit.delete_before(cut).await.unwrap(), 0);
+    assert_eq!(
+        stores.audit.list(1, 10).await.unwrap().items,
+        vec![young, edge]
+    );
+}
+
 pub async fn a_session_is_found_with_its_user(stores: &Stores) {
     let alice = stored(stores, "alice_1").await;
     let s = session(&alice, t0());
     stores.sessions.insert(&s).await.unwrap();
     let until = t0() + Duration::seconds(900);
     let key = LoginThrottle::key_for_user(alice.id);
-    stores.throttle.record_failure(&key, t0()).await.unwrap();
-    stores.throttle.lock(&key, until).await.unwrap();
+    stores
+        .throttle
+        .count_attempt(&key, t0(), budget(1, until))
+        .await
+        .unwrap();
     let expected_user = User {
         locked_until: Some(until),
         ..alice.clone()
@@ -626,14 +916,35 @@ pub async fn a_session_lookup_follows_every_write(stores: &Stores) {
         updated_at: later,
         ..alice.clone()
     };
-    stores.users.update(&promoted).await.unwrap();
+    let promotion = UserPatch {
+        role: Some(Role::Admin),
+        name: Some(None),
+        ..UserPatch::default()
+    };
+    stores
+        .users
+        .update(alice.id, &promotion, later)
+        .await
+        .unwrap();
     assert_eq!(lookup(s.id).await.unwrap().1, promoted);
     assert_eq!(lookup(other.id).await.unwrap().1, promoted);
+    stores
+        .users
+        .replace_password_hash(alice.id, &alice.password_hash, "$2b$04$changed", later)
+        .await
+        .unwrap();
+    assert_eq!(
+        lookup(other.id).await.unwrap().1.password_hash,
+        "$2b$04$changed"
+    );
 
     let key = LoginThrottle::key_for_user(alice.id);
     let until = later + Duration::seconds(900);
-    stores.throttle.record_failure(&key, later).await.unwrap();
-    stores.throttle.lock(&key, until).await.unwrap();
+    stores
+        .throttle
+        .count_attempt(&key, later, budget(1, until))
+        .await
+        .unwrap();
     assert_eq!(lookup(other.id).await.unwrap().1.locked_until, Some(until));
     stores.throttle.clear(&key).await.unwrap();
     assert_eq!(lookup(other.id).await.unwrap().1.locked_until, None);
@@ -670,17 +981,24 @@ async fn stored_admin(stores: &Stores, username: &str) -> User {
     admin
 }
 
+fn demotion() -> UserPatch {
+    UserPatch {
+        role: Some(Role::User),
+        ..UserPatch::default()
+    }
+}
+
 pub async fn the_last_active_admin_is_neither_demoted_nor_deleted(stores: &Stores) {
     let root = stored_admin(stores, "root_1").await;
-    let mut demoted = root.clone();
-    demoted.role = Role::User;
-    assert!(
-        !stores
+    let at = t0() + Duration::seconds(5);
+    let demote = |id: Uuid| async move {
+        stores
             .users
-            .update_unless_last_admin(&demoted)
+            .update_unless_last_admin(id, &demotion(), at)
             .await
             .unwrap()
-    );
+    };
+    assert!(!demote(root.id).await);
     assert!(
         !stores
             .users
@@ -698,21 +1016,9 @@ pub async fn the_last_active_admin_is_neither_demoted_nor_deleted(stores: &Store
     retired.role = Role::Admin;
     retired.is_active = false;
     stores.users.insert(&retired).await.unwrap();
-    assert!(
-        !stores
-            .users
-            .update_unless_last_admin(&demoted)
-            .await
-            .unwrap()
-    );
+    assert!(!demote(root.id).await);
     let other = stored_admin(stores, "other_1").await;
-    assert!(
-        stores
-            .users
-            .update_unless_last_admin(&demoted)
-            .await
-            .unwrap()
-    );
+    assert!(demote(root.id).await);
     assert_eq!(
         stores
             .users
@@ -725,7 +1031,7 @@ pub async fn the_last_active_admin_is_neither_demoted_nor_deleted(stores: &Store
     );
     let s = session(&other, t0());
     stores.sessions.insert(&s).await.unwrap();
-    let mut third = stored_admin(stores, "third_1").await;
+    let third = stored_admin(stores, "third_1").await;
     assert!(
         stores
             .users
@@ -739,20 +1045,32 @@ pub async fn the_last_active_admin_is_neither_demoted_nor_deleted(stores: &Store
         None,
         "sessions go with the user"
     );
-    third.name = Some("renamed".into());
-    assert!(!stores.users.update_unless_last_admin(&third).await.unwrap());
+    let rename = UserPatch {
+        name: Some(Some("renamed".into())),
+        ..UserPatch::default()
+    };
+    assert!(
+        !stores
+            .users
+            .update_unless_last_admin(third.id, &rename, at)
+            .await
+            .unwrap(),
+        "nothing is written to the last admin through this door"
+    );
+    assert!(
+        !demote(Uuid::new_v4()).await,
+        "no such user: nothing written"
+    );
 }
 
 pub async fn two_admins_demoting_each_other_at_once_leave_one(stores: &Stores) {
     for round in 0..5 {
         let a = stored_admin(stores, &format!("admin_a{round}")).await;
         let b = stored_admin(stores, &format!("admin_b{round}")).await;
-        let (mut a_down, mut b_down) = (a.clone(), b.clone());
-        a_down.role = Role::User;
-        b_down.role = Role::User;
+        let (down, at) = (demotion(), t0());
         let (first, second) = futures::join!(
-            stores.users.update_unless_last_admin(&a_down),
-            stores.users.update_unless_last_admin(&b_down)
+            stores.users.update_unless_last_admin(a.id, &down, at),
+            stores.users.update_unless_last_admin(b.id, &down, at)
         );
         assert_eq!(
             [first.unwrap(), second.unwrap()]

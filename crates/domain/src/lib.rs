@@ -19,9 +19,9 @@ pub use model::{
 };
 pub use policy::AuthPolicy;
 pub use ports::{
-    AuditLog, Clock, ConnectionUsage, LoginThrottle, LoginThrottleRepository, PasswordHasher,
-    RateLimitStore, SessionRepository, StoreError, StoreHealth, TokenCodec, TokenRejection,
-    UserRepository,
+    Attempt, AttemptLimit, AuditLog, Clock, ConnectionUsage, LoginThrottle,
+    LoginThrottleRepository, PasswordHasher, RateLimitStore, SessionRepository, StoreError,
+    StoreHealth, TokenCodec, TokenRejection, UserRepository,
 };
 pub use services::{
     AuthService, Housekeeping, HousekeepingReport, LimitedAction, Ports, RateDecision,

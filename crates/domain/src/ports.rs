@@ -1,12 +1,21 @@
 //! What the domain needs from the outside world. Adapters implement these traits; the services
 //! only ever see them.
+//!
+//! **The write rule every adapter keeps.** No method reads a row, changes it in memory and writes
+//! the whole row back: several servers write the same rows at once, and such a write would undo
+//! whatever another one changed in between. A write changes only the fields it names, in one
+//! statement; a change that is allowed only in some state (a password that must still be the one
+//! the caller proved, an attempt counted only while the account is not locked, a refresh token
+//! that must still be current, the last admin) checks that state and writes in one atomic
+//! statement or transaction, and says whether it wrote. The contract suite
+//! (`domain::contract`) races each of them.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::error::DomainError;
-use crate::model::{AuditRecord, Claims, Page, Role, Session, User};
+use crate::model::{AuditRecord, Claims, Page, Role, Session, User, UserPatch};
 
 /// How storage fails, as far as the domain cares.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -33,12 +42,34 @@ pub trait UserRepository: Send + Sync {
     async fn find_by_username(&self, username: &str) -> StoreResult<Option<User>>;
     /// `email` is lower-cased already.
     async fn find_by_email(&self, email: &str) -> StoreResult<Option<User>>;
-    /// Writes every field but `id`, `created_at` and `locked_until`. `Conflict` as for `insert`.
-    async fn update(&self, user: &User) -> StoreResult<()>;
+    /// Writes the fields `changes` sets (and `updated_at`), and nothing else, in one statement,
+    /// so that a concurrent change of another field is never undone. `changes.email` is
+    /// lower-cased already. Returns whether the user exists. `Conflict` as for `insert`.
+    async fn update(
+        &self,
+        id: Uuid,
+        changes: &UserPatch,
+        updated_at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// As `update`, but only while an active admin other than this user exists, checked and
     /// written atomically so that two admins demoting each other cannot both succeed. Returns
-    /// whether it wrote.
-    async fn update_unless_last_admin(&self, user: &User) -> StoreResult<bool>;
+    /// whether it wrote (`false`: the last admin, or no such user).
+    async fn update_unless_last_admin(
+        &self,
+        id: Uuid,
+        changes: &UserPatch,
+        updated_at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Compare-and-swap: sets the password hash to `new` only while it is still `current`, in
+    /// one statement. Returns whether it did; of several concurrent swaps from one `current`,
+    /// exactly one does.
+    async fn replace_password_hash(
+        &self,
+        id: Uuid,
+        current: &str,
+        new: &str,
+        updated_at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Deletes the user and, with it, their sessions. Returns whether a user was deleted.
     async fn delete(&self, id: Uuid) -> StoreResult<bool>;
     /// As `delete`, but only while an active admin other than this user exists, atomically.
@@ -86,12 +117,8 @@ pub trait SessionRepository: Send + Sync {
     async fn delete_expired(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 
-/// Failed-login bookkeeping for one login key.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoginThrottle {
-    pub failed_count: u32,
-    pub locked_until: Option<DateTime<Utc>>,
-}
+/// The keys login attempts are counted under.
+pub struct LoginThrottle;
 
 impl LoginThrottle {
     /// The key an existing account is throttled under; storage reports its lock on the user.
@@ -105,15 +132,40 @@ impl LoginThrottle {
     }
 }
 
+/// The budget of attempts a key gets before it is locked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptLimit {
+    /// Attempts counted without a success in between before the key locks.
+    pub max_attempts: u32,
+    /// Where a lock that starts now ends.
+    pub lock_until: DateTime<Utc>,
+}
+
+/// What counting one attempt found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// The attempt may be judged. `last`: it used the final place of the budget, so the key is
+    /// locked already and stays so unless this attempt succeeds and clears it.
+    Counted { last: bool },
+    /// The key is locked until then; the attempt was not counted and must not be judged.
+    Locked { until: DateTime<Utc> },
+}
+
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait LoginThrottleRepository: Send + Sync {
-    async fn get(&self, key: &str) -> StoreResult<Option<LoginThrottle>>;
-    /// Atomically adds one failure (creating the entry) and returns the new count. Must count
-    /// correctly when several processes record failures at once.
-    async fn record_failure(&self, key: &str, now: DateTime<Utc>) -> StoreResult<u32>;
-    async fn lock(&self, key: &str, until: DateTime<Utc>) -> StoreResult<()>;
-    /// Forgets the failures and the lock.
+    /// Counts one attempt under `key` *before* it is judged, atomically: unless the key is
+    /// locked at `now`, adds one to its count (starting afresh after an expired lock) and, when
+    /// the count reaches `limit.max_attempts`, locks the key until `limit.lock_until`, all in one
+    /// step. N concurrent calls therefore never count more than `max_attempts` attempts between
+    /// two clears, whatever the number of processes.
+    async fn count_attempt(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        limit: AttemptLimit,
+    ) -> StoreResult<Attempt>;
+    /// Forgets the count and the lock (a success, or an admin's unlock).
     async fn clear(&self, key: &str) -> StoreResult<()>;
     /// Deletes the entries last updated before `updated_before` that are not locked at `now`;
     /// returns how many.
@@ -127,9 +179,14 @@ pub trait LoginThrottleRepository: Send + Sync {
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait PasswordHasher: Send + Sync {
+    /// Hashes with the configured parameters.
     async fn hash(&self, password: &str) -> Result<String, DomainError>;
-    /// `false` for a wrong password and for a hash it cannot read.
+    /// `false` for a wrong password and for a hash it cannot read. A `false` takes about as
+    /// long as a verify at the configured parameters, whatever parameters `hash` was made
+    /// with, so that timing tells nothing about an account after the parameters change.
     async fn verify(&self, password: &str, hash: &str) -> Result<bool, DomainError>;
+    /// Whether `hash` was made with other parameters than the configured ones.
+    fn needs_rehash(&self, hash: &str) -> bool;
 }
 
 /// Why a token could not be read. Time-based checks are the domain's, not the codec's.
@@ -189,4 +246,6 @@ pub trait AuditLog: Send + Sync {
     async fn record(&self, record: &AuditRecord) -> StoreResult<()>;
     /// Newest first; `page` starts at 1.
     async fn list(&self, page: u32, per_page: u32) -> StoreResult<Page<AuditRecord>>;
+    /// Deletes the records made before `before`; returns how many.
+    async fn delete_before(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }

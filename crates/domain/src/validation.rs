@@ -2,6 +2,7 @@
 //! `FieldError` each, so that a client can fix a form in one round trip.
 
 use serde::Serialize;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
@@ -27,6 +28,8 @@ pub const PASSWORD_MIN_BYTES: usize = 8;
 /// bcrypt reads no further: a longer password is refused rather than silently cut.
 pub const PASSWORD_MAX_BYTES: usize = 72;
 pub const NAME_MAX_CHARS: usize = 100;
+/// Longer user agents are cut before they are stored.
+pub const USER_AGENT_MAX_CHARS: usize = 256;
 
 pub fn check_username(field: &str, value: &str, errors: &mut Vec<FieldError>) {
     let chars = value.chars().count();
@@ -136,13 +139,28 @@ pub fn check_name(field: &str, value: &str, errors: &mut Vec<FieldError>) {
             format!("must be at most {NAME_MAX_CHARS} characters"),
         ));
     }
-    if value.chars().any(char::is_control) {
+    if value.chars().any(is_hidden) {
         errors.push(FieldError::new(
             field,
             "invalid_characters",
-            "must not contain control characters",
+            "must not contain control or format characters (such as bidirectional overrides)",
         ));
     }
+}
+
+/// Control characters (Cc) and format characters (Cf: bidirectional overrides and isolates,
+/// zero-width joiners, soft hyphens …): invisible, and able to make a name read as another.
+pub fn is_hidden(c: char) -> bool {
+    c.is_control() || c.general_category() == GeneralCategory::Format
+}
+
+/// A client's self-description as it is stored: hidden characters removed, then cut to
+/// `USER_AGENT_MAX_CHARS`.
+pub fn clean_user_agent(raw: &str) -> String {
+    raw.chars()
+        .filter(|c| !is_hidden(*c))
+        .take(USER_AGENT_MAX_CHARS)
+        .collect()
 }
 
 /// Emails are compared and stored lower-cased.
@@ -256,8 +274,16 @@ mod properties {
 
         #[test]
         fn names_are_judged_by_the_contracts_rule(s in any::<String>()) {
-            let expected = s.chars().count() <= 100 && !s.chars().any(char::is_control);
+            let expected = s.chars().count() <= 100
+                && !s.chars().any(|c| c.is_control() || c.general_category() == GeneralCategory::Format);
             prop_assert_eq!(codes(check_name, &s).is_empty(), expected);
+        }
+
+        #[test]
+        fn stored_user_agents_are_short_and_visible(s in any::<String>()) {
+            let cleaned = clean_user_agent(&s);
+            prop_assert!(cleaned.chars().count() <= USER_AGENT_MAX_CHARS);
+            prop_assert!(!cleaned.chars().any(is_hidden));
         }
 
         #[test]

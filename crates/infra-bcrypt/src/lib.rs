@@ -1,9 +1,14 @@
 //! The password hasher: bcrypt, run on tokio's blocking pool so that hashing never stalls the
 //! async workers, with at most a fixed number of hashes at once so that a login flood cannot take
 //! every core, and a bounded queue behind them so that a flood is shed instead of piling up.
+//!
+//! Timing: a wrong password checked against a hash of another cost than the configured one
+//! (an account not yet rehashed after the cost was raised) is answered only after as long as a
+//! verify at the configured cost takes here, measured on this machine; see `verify`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use domain::{DomainError, PasswordHasher};
@@ -53,11 +58,47 @@ impl Drop for Admitted<'_> {
     }
 }
 
+/// How long one bcrypt run at the configured cost takes here: a moving average of the runs
+/// measured, in nanoseconds (0: none measured yet).
+#[derive(Default)]
+struct CostTimer(AtomicU64);
+
+impl CostTimer {
+    fn get(&self) -> Option<Duration> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            nanos => Some(Duration::from_nanos(nanos)),
+        }
+    }
+
+    /// Folds one measured run in (weight 1/8, so that one slow run under load moves it little).
+    fn record(&self, took: Duration) {
+        let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1);
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                Some(if old == 0 {
+                    took
+                } else {
+                    old - old / 8 + took / 8
+                })
+            });
+    }
+}
+
+/// The cost a bcrypt hash was made with; `None` if it is not a bcrypt hash.
+fn cost_of(hash: &str) -> Option<u32> {
+    hash.parse::<bcrypt::HashParts>()
+        .ok()
+        .map(|parts| parts.get_cost())
+}
+
 #[derive(Clone)]
 pub struct BcryptHasher {
     cost: u32,
     permits: Arc<Semaphore>,
     admission: Arc<Admission>,
+    timer: Arc<CostTimer>,
 }
 
 impl BcryptHasher {
@@ -78,7 +119,37 @@ impl BcryptHasher {
             cost,
             permits: Arc::new(Semaphore::new(max_concurrent)),
             admission: Arc::new(Admission::new(max_concurrent + max_queued)),
+            timer: Arc::default(),
         })
+    }
+
+    /// Runs `work` and, when it ran at the configured cost, records how long it took.
+    async fn run_timed<T: Send + 'static>(
+        &self,
+        at_configured_cost: bool,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<(T, Duration), DomainError> {
+        let (result, took) = self
+            .run(move || {
+                let started = Instant::now();
+                let result = work();
+                (result, started.elapsed())
+            })
+            .await?;
+        if at_configured_cost {
+            self.timer.record(took);
+        }
+        Ok((result, took))
+    }
+
+    /// How long a run at the configured cost takes; measured once by hashing if nothing has
+    /// measured it yet.
+    async fn configured_run_time(&self) -> Result<Duration, DomainError> {
+        if let Some(known) = self.timer.get() {
+            return Ok(known);
+        }
+        self.hash("calibration only 1").await?;
+        Ok(self.timer.get().unwrap_or_default())
     }
 
     async fn run<T: Send + 'static>(
@@ -104,18 +175,33 @@ impl BcryptHasher {
 impl PasswordHasher for BcryptHasher {
     async fn hash(&self, password: &str) -> Result<String, DomainError> {
         let (password, cost) = (password.to_owned(), self.cost);
-        self.run(move || bcrypt::hash(password, cost))
+        self.run_timed(true, move || bcrypt::hash(password, cost))
             .await?
+            .0
             .map_err(|err| DomainError::Internal(format!("cannot hash a password: {err}")))
     }
 
+    /// A `false` for a hash of another cost is held back until a run at the configured cost
+    /// would have ended: after the cost is raised, a wrong password for an account with an old
+    /// cheap hash must not answer faster than one for any other account. (A hash dearer than
+    /// the configured cost, after the cost was lowered, still takes its own longer time.)
     async fn verify(&self, password: &str, hash: &str) -> Result<bool, DomainError> {
+        let at_configured_cost = cost_of(hash) == Some(self.cost);
         let (password, hash) = (password.to_owned(), hash.to_owned());
+        let (verdict, took) = self
+            .run_timed(at_configured_cost, move || bcrypt::verify(password, &hash))
+            .await?;
         // An unreadable hash verifies nothing; it is not the caller's error.
-        Ok(self
-            .run(move || bcrypt::verify(password, &hash))
-            .await?
-            .unwrap_or(false))
+        let matches = verdict.unwrap_or(false);
+        if !matches && !at_configured_cost {
+            let owed = self.configured_run_time().await?.saturating_sub(took);
+            tokio::time::sleep(owed).await;
+        }
+        Ok(matches)
+    }
+
+    fn needs_rehash(&self, hash: &str) -> bool {
+        cost_of(hash) != Some(self.cost)
     }
 }
 
@@ -150,6 +236,44 @@ mod tests {
                 .unwrap()
                 .starts_with("$2b$05$")
         );
+    }
+
+    #[tokio::test]
+    async fn only_hashes_of_another_cost_need_a_rehash() {
+        let hasher = BcryptHasher::new(5, 1, 0).unwrap();
+        let old = BcryptHasher::new(4, 1, 0).unwrap();
+        assert!(!hasher.needs_rehash(&hasher.hash("password1").await.unwrap()));
+        assert!(hasher.needs_rehash(&old.hash("password1").await.unwrap()));
+        assert!(hasher.needs_rehash("not-a-hash"));
+    }
+
+    #[tokio::test]
+    async fn a_wrong_password_for_a_cheaper_hash_takes_as_long_as_the_configured_cost() {
+        let hasher = BcryptHasher::new(10, 1, 0).unwrap();
+        let current = hasher.hash("password1").await.unwrap();
+        let cheap = BcryptHasher::new(4, 1, 0)
+            .unwrap()
+            .hash("password1")
+            .await
+            .unwrap();
+        let time = |hash: String| {
+            let hasher = hasher.clone();
+            async move {
+                let started = Instant::now();
+                assert!(!hasher.verify("wrong1234", &hash).await.unwrap());
+                started.elapsed()
+            }
+        };
+        let (configured, old) = (time(current).await, time(cheap.clone()).await);
+        let ratio = old.as_secs_f64() / configured.as_secs_f64();
+        assert!(
+            (0.7..1.5).contains(&ratio),
+            "{old:?} for the cheap hash against {configured:?}"
+        );
+        // The right password is not held back: the login goes on and rehashes.
+        let started = Instant::now();
+        assert!(hasher.verify("password1", &cheap).await.unwrap());
+        assert!(started.elapsed() < configured / 2);
     }
 
     #[test]

@@ -1,10 +1,11 @@
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use domain::ports::StoreResult;
 use domain::{AuditLog, AuditRecord, Page};
 
 use crate::DieselStore;
-use crate::rows::AuditRow;
+use crate::rows::{AuditRow, naive};
 use crate::schema::audit_events;
 use crate::session_cache::Stale;
 
@@ -46,5 +47,15 @@ impl AuditLog for DieselStore {
             per_page,
             total: u64::try_from(total).unwrap_or_default(),
         })
+    }
+
+    async fn delete_before(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let before = naive(before);
+        self.write(Stale::Nothing, move |conn| {
+            diesel::delete(audit_events::table.filter(audit_events::at.lt(before)))
+                .execute(conn)
+                .map(|deleted| deleted as u64)
+        })
+        .await
     }
 }

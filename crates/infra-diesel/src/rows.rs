@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use domain::{AuditEvent, AuditOutcome, AuditRecord, Role, Session, StoreError, User};
+use domain::{AuditEvent, AuditOutcome, AuditRecord, Role, Session, StoreError, User, UserPatch};
 use uuid::Uuid;
 
 use crate::error::corrupt;
@@ -20,7 +20,7 @@ pub fn parse_uuid(what: &str, value: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(value).map_err(|_| corrupt(what, value))
 }
 
-#[derive(Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
 pub struct UserRow {
     pub id: String,
@@ -33,6 +33,33 @@ pub struct UserRow {
     pub password_hash: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+}
+
+/// The columns a patch names; diesel leaves out every `None` (`name: Some(None)` writes NULL).
+#[derive(AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserChanges {
+    pub username: Option<String>,
+    pub username_lower: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<Option<String>>,
+    pub role: Option<String>,
+    pub is_active: Option<bool>,
+    pub updated_at: NaiveDateTime,
+}
+
+impl UserChanges {
+    pub fn new(patch: &UserPatch, updated_at: DateTime<Utc>) -> Self {
+        Self {
+            username: patch.username.clone(),
+            username_lower: patch.username.as_ref().map(|u| u.to_lowercase()),
+            email: patch.email.clone(),
+            name: patch.name.clone(),
+            role: patch.role.map(|role| role.as_str().to_owned()),
+            is_active: patch.is_active,
+            updated_at: naive(updated_at),
+        }
+    }
 }
 
 impl From<&User> for UserRow {

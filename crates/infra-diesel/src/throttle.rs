@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use domain::ports::StoreResult;
-use domain::{LoginThrottle, LoginThrottleRepository, StoreError};
+use domain::{Attempt, AttemptLimit, LoginThrottleRepository};
 use uuid::Uuid;
 
 use crate::rows::{naive, utc};
@@ -16,78 +16,93 @@ fn stale(key: &str) -> Stale {
     Uuid::parse_str(key).map_or(Stale::Nothing, Stale::User)
 }
 
-/// Adds one failure in a single statement, so that concurrent processes never lose a count.
-/// Upserts do not compile on the multi-backend connection: the statement is written per backend.
-fn upsert_failure(conn: &mut DbConnection, key: &str, now: NaiveDateTime) -> QueryResult<usize> {
-    let insert = (
+/// Makes sure `key` has a row and holds it until the transaction ends: an existing row gets a
+/// no-op update, which locks it, so that no concurrent `clear` can delete it under the statements
+/// that follow (SQLite's write lock already holds everything). Upserts do not compile on the
+/// multi-backend connection: the statement is written per backend.
+fn hold_row(conn: &mut DbConnection, key: &str, now: NaiveDateTime) -> QueryResult<()> {
+    let row = (
         login_throttles::key.eq(key),
-        login_throttles::failed_count.eq(1),
+        login_throttles::failed_count.eq(0),
         login_throttles::updated_at.eq(now),
     );
-    let bump = (
-        login_throttles::failed_count.eq(login_throttles::failed_count + 1),
-        login_throttles::updated_at.eq(now),
-    );
+    let unchanged = login_throttles::failed_count.eq(login_throttles::failed_count);
     match conn {
         DbConnection::Pg(conn) => diesel::insert_into(login_throttles::table)
-            .values(insert)
+            .values(row)
             .on_conflict(login_throttles::key)
             .do_update()
-            .set(bump)
+            .set(unchanged)
             .execute(conn),
         DbConnection::Sqlite(conn) => diesel::insert_into(login_throttles::table)
-            .values(insert)
+            .values(row)
             .on_conflict(login_throttles::key)
             .do_update()
-            .set(bump)
+            .set(unchanged)
             .execute(conn),
     }
+    .map(drop)
+}
+
+/// The attempt rule as conditional statements in one transaction that holds the key's row from
+/// its first statement (PostgreSQL: a row lock; SQLite: the write lock), so concurrent attempts
+/// on any number of servers take their turns and an attempt that finds the budget spent never
+/// counts.
+fn count_attempt_now(
+    conn: &mut DbConnection,
+    key: &str,
+    now: NaiveDateTime,
+    max_attempts: i32,
+    lock_until: NaiveDateTime,
+) -> QueryResult<Attempt> {
+    let row = || login_throttles::table.filter(login_throttles::key.eq(key));
+    hold_row(conn, key, now)?;
+    // A lock that has passed starts the count afresh.
+    diesel::update(row().filter(login_throttles::locked_until.le(now)))
+        .set((
+            login_throttles::failed_count.eq(0),
+            login_throttles::locked_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    let counted = diesel::update(row().filter(login_throttles::locked_until.is_null()))
+        .set((
+            login_throttles::failed_count.eq(login_throttles::failed_count + 1),
+            login_throttles::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    if counted == 0 {
+        let until = row()
+            .select(login_throttles::locked_until)
+            .get_result::<Option<NaiveDateTime>>(conn)?;
+        return Ok(Attempt::Locked {
+            until: utc(until.unwrap_or(lock_until)),
+        });
+    }
+    let locked = diesel::update(
+        row()
+            .filter(login_throttles::failed_count.ge(max_attempts))
+            .filter(login_throttles::locked_until.is_null()),
+    )
+    .set(login_throttles::locked_until.eq(lock_until))
+    .execute(conn)?;
+    Ok(Attempt::Counted { last: locked > 0 })
 }
 
 #[async_trait]
 impl LoginThrottleRepository for DieselStore {
-    async fn get(&self, key: &str) -> StoreResult<Option<LoginThrottle>> {
-        let key = key.to_owned();
-        let row = self
-            .read(move |conn| {
-                login_throttles::table
-                    .find(key)
-                    .select((login_throttles::failed_count, login_throttles::locked_until))
-                    .get_result::<(i32, Option<NaiveDateTime>)>(conn)
-                    .optional()
-            })
-            .await?;
-        Ok(row.map(|(failed_count, locked_until)| LoginThrottle {
-            failed_count: u32::try_from(failed_count).unwrap_or_default(),
-            locked_until: locked_until.map(utc),
-        }))
-    }
-
-    async fn record_failure(&self, key: &str, now: DateTime<Utc>) -> StoreResult<u32> {
-        let (stale, key, now) = (stale(key), key.to_owned(), naive(now));
-        let count = self
-            .write(stale, move |conn| {
-                // The upsert holds the row until commit: the count read back is this failure's.
-                conn.transaction(|conn| {
-                    upsert_failure(conn, &key, now)?;
-                    login_throttles::table
-                        .find(&key)
-                        .select(login_throttles::failed_count)
-                        .get_result::<i32>(conn)
-                })
-            })
-            .await?;
-        u32::try_from(count)
-            .map_err(|_| StoreError::Other(format!("negative failure count {count}")))
-    }
-
-    async fn lock(&self, key: &str, until: DateTime<Utc>) -> StoreResult<()> {
-        let (stale, key, until) = (stale(key), key.to_owned(), naive(until));
+    async fn count_attempt(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        limit: AttemptLimit,
+    ) -> StoreResult<Attempt> {
+        let (stale, key) = (stale(key), key.to_owned());
+        let (now, lock_until) = (naive(now), naive(limit.lock_until));
+        let max_attempts = i32::try_from(limit.max_attempts).unwrap_or(i32::MAX);
+        // The first statement writes, so SQLite's transaction takes the write lock at once and
+        // never has to upgrade a read lock (which could fail under contention).
         self.write(stale, move |conn| {
-            diesel::update(login_throttles::table.find(key))
-                .set(login_throttles::locked_until.eq(until))
-                .execute(conn)
-                .map(drop)
+            conn.transaction(|conn| count_attempt_now(conn, &key, now, max_attempts, lock_until))
         })
         .await
     }

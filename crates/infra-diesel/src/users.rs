@@ -1,11 +1,11 @@
 use async_trait::async_trait;
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use domain::ports::StoreResult;
-use domain::{Page, Role, User, UserRepository};
+use domain::{Page, Role, User, UserPatch, UserRepository};
 use uuid::Uuid;
 
-use crate::rows::UserRow;
+use crate::rows::{UserChanges, UserRow, naive};
 use crate::schema::{login_throttles, sessions, users};
 use crate::session_cache::Stale;
 use crate::{DbConnection, DieselStore};
@@ -24,22 +24,14 @@ macro_rules! users_with_lock {
 
 type Found = (UserRow, Option<NaiveDateTime>);
 
-/// Writes a user row (every field but id and created_at) on any connection type.
-macro_rules! write_user {
-    ($conn:expr, $row:expr) => {
-        diesel::update(users::table.find(&$row.id))
-            .set((
-                users::username.eq(&$row.username),
-                users::username_lower.eq(&$row.username_lower),
-                users::email.eq(&$row.email),
-                users::name.eq(&$row.name),
-                users::role.eq(&$row.role),
-                users::is_active.eq($row.is_active),
-                users::password_hash.eq(&$row.password_hash),
-                users::updated_at.eq($row.updated_at),
-            ))
+/// Writes the fields a patch names (and `updated_at`) in one UPDATE on any connection type;
+/// whether the user exists.
+macro_rules! write_changes {
+    ($conn:expr, $id:expr, $changes:expr) => {
+        diesel::update(users::table.find($id))
+            .set($changes)
             .execute($conn)
-            .map(drop)
+            .map(|updated| updated > 0)
     };
 }
 
@@ -144,16 +136,55 @@ impl UserRepository for DieselStore {
         .await
     }
 
-    async fn update(&self, user: &User) -> StoreResult<()> {
-        let row = UserRow::from(user);
-        self.write(Stale::User(user.id), move |conn| write_user!(conn, row))
+    async fn update(
+        &self,
+        id: Uuid,
+        changes: &UserPatch,
+        updated_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let changes = UserChanges::new(changes, updated_at);
+        let (stale, id) = (Stale::User(id), id.to_string());
+        self.write(stale, move |conn| write_changes!(conn, &id, &changes))
             .await
     }
 
-    async fn update_unless_last_admin(&self, user: &User) -> StoreResult<bool> {
-        let row = UserRow::from(user);
-        self.write(Stale::User(user.id), move |conn| {
-            unless_last_admin!(conn, &row.id, |c| write_user!(c, row).map(|()| true))
+    async fn update_unless_last_admin(
+        &self,
+        id: Uuid,
+        changes: &UserPatch,
+        updated_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let changes = UserChanges::new(changes, updated_at);
+        let (stale, id) = (Stale::User(id), id.to_string());
+        self.write(stale, move |conn| {
+            unless_last_admin!(conn, &id, |c| write_changes!(c, &id, &changes))
+        })
+        .await
+    }
+
+    async fn replace_password_hash(
+        &self,
+        id: Uuid,
+        current: &str,
+        new: &str,
+        updated_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (stale, id) = (Stale::User(id), id.to_string());
+        let (current, new, updated_at) = (current.to_owned(), new.to_owned(), naive(updated_at));
+        self.write(stale, move |conn| {
+            // The WHERE is the compare of the compare-and-swap: PostgreSQL re-checks it after
+            // waiting for a concurrent swap's row lock, so only one swap from `current` matches.
+            diesel::update(
+                users::table
+                    .filter(users::id.eq(id))
+                    .filter(users::password_hash.eq(current)),
+            )
+            .set((
+                users::password_hash.eq(new),
+                users::updated_at.eq(updated_at),
+            ))
+            .execute(conn)
+            .map(|updated| updated == 1)
         })
         .await
     }

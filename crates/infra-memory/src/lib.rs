@@ -13,17 +13,24 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::ports::StoreResult;
 use domain::{
-    AuditLog, AuditRecord, LoginThrottle, LoginThrottleRepository, Page, RateLimitStore, Role,
-    Session, SessionRepository, StoreError, StoreHealth, User, UserRepository,
+    Attempt, AttemptLimit, AuditLog, AuditRecord, LoginThrottle, LoginThrottleRepository, Page,
+    RateLimitStore, Role, Session, SessionRepository, StoreError, StoreHealth, User, UserPatch,
+    UserRepository,
 };
 use uuid::Uuid;
+
+/// The attempts counted under one key.
+struct Throttle {
+    count: u32,
+    locked_until: Option<DateTime<Utc>>,
+    updated_at: DateTime<Utc>,
+}
 
 #[derive(Default)]
 struct State {
     users: HashMap<Uuid, User>,
     sessions: HashMap<Uuid, Session>,
-    /// Each throttle with the time of its last failure.
-    throttles: HashMap<String, (LoginThrottle, DateTime<Utc>)>,
+    throttles: HashMap<String, Throttle>,
     audit: Vec<AuditRecord>,
 }
 
@@ -33,7 +40,7 @@ impl State {
         let locked_until = self
             .throttles
             .get(&LoginThrottle::key_for_user(user.id))
-            .and_then(|(t, _)| t.locked_until);
+            .and_then(|t| t.locked_until);
         User {
             locked_until,
             ..user.clone()
@@ -41,27 +48,46 @@ impl State {
     }
 
     /// The unique indexes: lower-cased username, and email.
-    fn conflicts(&self, candidate: &User) -> bool {
-        self.users.values().any(|u| {
-            u.id != candidate.id
-                && (u.username.to_lowercase() == candidate.username.to_lowercase()
-                    || u.email == candidate.email)
-        })
+    fn conflicts(&self, id: Uuid, username: &str, email: &str) -> bool {
+        let username = username.to_lowercase();
+        self.users
+            .values()
+            .any(|u| u.id != id && (u.username.to_lowercase() == username || u.email == email))
     }
 
-    fn write_user(&mut self, user: &User) -> StoreResult<()> {
-        if self.conflicts(user) {
+    /// Writes the fields `changes` names, as the diesel adapter's one UPDATE does.
+    fn apply(
+        &mut self,
+        id: Uuid,
+        changes: &UserPatch,
+        updated_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let Some(user) = self.users.get(&id) else {
+            return Ok(false);
+        };
+        let username = changes.username.as_deref().unwrap_or(&user.username);
+        let email = changes.email.as_deref().unwrap_or(&user.email);
+        if self.conflicts(id, username, email) {
             return Err(StoreError::Conflict);
         }
-        if let Some(stored) = self.users.get_mut(&user.id) {
-            *stored = User {
-                id: stored.id,
-                created_at: stored.created_at,
-                locked_until: None,
-                ..user.clone()
-            };
+        let user = self.users.get_mut(&id).expect("looked up above");
+        if let Some(username) = &changes.username {
+            user.username.clone_from(username);
         }
-        Ok(())
+        if let Some(email) = &changes.email {
+            user.email.clone_from(email);
+        }
+        if let Some(name) = &changes.name {
+            user.name.clone_from(name);
+        }
+        if let Some(role) = changes.role {
+            user.role = role;
+        }
+        if let Some(is_active) = changes.is_active {
+            user.is_active = is_active;
+        }
+        user.updated_at = updated_at;
+        Ok(true)
     }
 
     /// Removes the user and their sessions; whether there was such a user.
@@ -108,7 +134,9 @@ impl MemoryStore {
 impl UserRepository for MemoryStore {
     async fn insert(&self, user: &User) -> StoreResult<()> {
         let mut state = self.state();
-        if state.users.contains_key(&user.id) || state.conflicts(user) {
+        if state.users.contains_key(&user.id)
+            || state.conflicts(user.id, &user.username, &user.email)
+        {
             return Err(StoreError::Conflict);
         }
         let stored = User {
@@ -135,16 +163,43 @@ impl UserRepository for MemoryStore {
         Ok(self.state().find_user(|u| u.email == email))
     }
 
-    async fn update(&self, user: &User) -> StoreResult<()> {
-        self.state().write_user(user)
+    async fn update(
+        &self,
+        id: Uuid,
+        changes: &UserPatch,
+        updated_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.state().apply(id, changes, updated_at)
     }
 
-    async fn update_unless_last_admin(&self, user: &User) -> StoreResult<bool> {
+    async fn update_unless_last_admin(
+        &self,
+        id: Uuid,
+        changes: &UserPatch,
+        updated_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let mut state = self.state();
-        if !state.has_other_active_admin(user.id) {
+        if !state.has_other_active_admin(id) {
             return Ok(false);
         }
-        state.write_user(user).map(|()| true)
+        state.apply(id, changes, updated_at)
+    }
+
+    async fn replace_password_hash(
+        &self,
+        id: Uuid,
+        current: &str,
+        new: &str,
+        updated_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        match self.state().users.get_mut(&id) {
+            Some(user) if user.password_hash == current => {
+                user.password_hash = new.to_owned();
+                user.updated_at = updated_at;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn delete(&self, id: Uuid) -> StoreResult<bool> {
@@ -291,29 +346,33 @@ impl SessionRepository for MemoryStore {
 
 #[async_trait]
 impl LoginThrottleRepository for MemoryStore {
-    async fn get(&self, key: &str) -> StoreResult<Option<LoginThrottle>> {
-        Ok(self.state().throttles.get(key).map(|(t, _)| t.clone()))
-    }
-
-    async fn record_failure(&self, key: &str, now: DateTime<Utc>) -> StoreResult<u32> {
+    async fn count_attempt(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        limit: AttemptLimit,
+    ) -> StoreResult<Attempt> {
         let mut state = self.state();
-        let (entry, updated_at) = state.throttles.entry(key.to_owned()).or_insert((
-            LoginThrottle {
-                failed_count: 0,
-                locked_until: None,
-            },
-            now,
-        ));
-        entry.failed_count += 1;
-        *updated_at = now;
-        Ok(entry.failed_count)
-    }
-
-    async fn lock(&self, key: &str, until: DateTime<Utc>) -> StoreResult<()> {
-        if let Some((entry, _)) = self.state().throttles.get_mut(key) {
-            entry.locked_until = Some(until);
+        let entry = state.throttles.entry(key.to_owned()).or_insert(Throttle {
+            count: 0,
+            locked_until: None,
+            updated_at: now,
+        });
+        match entry.locked_until {
+            Some(until) if until > now => return Ok(Attempt::Locked { until }),
+            Some(_) => {
+                entry.count = 0;
+                entry.locked_until = None;
+            }
+            None => {}
         }
-        Ok(())
+        entry.count += 1;
+        entry.updated_at = now;
+        let last = entry.count >= limit.max_attempts;
+        if last {
+            entry.locked_until = Some(limit.lock_until);
+        }
+        Ok(Attempt::Counted { last })
     }
 
     async fn delete_stale(
@@ -323,8 +382,8 @@ impl LoginThrottleRepository for MemoryStore {
     ) -> StoreResult<u64> {
         let mut state = self.state();
         let before = state.throttles.len();
-        state.throttles.retain(|_, (t, updated_at)| {
-            *updated_at >= updated_before || t.locked_until.is_some_and(|until| until > now)
+        state.throttles.retain(|_, t| {
+            t.updated_at >= updated_before || t.locked_until.is_some_and(|until| until > now)
         });
         Ok((before - state.throttles.len()) as u64)
     }
@@ -369,6 +428,13 @@ impl AuditLog for MemoryStore {
             per_page,
             total: records.len() as u64,
         })
+    }
+
+    async fn delete_before(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let mut state = self.state();
+        let count = state.audit.len();
+        state.audit.retain(|r| r.at >= before);
+        Ok((count - state.audit.len()) as u64)
     }
 }
 

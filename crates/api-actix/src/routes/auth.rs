@@ -40,7 +40,10 @@ pub fn routes(router: &mut Router<'_>) {
         r.route(web::post().to(logout_all))
     });
     router.add("/api/auth/revoke", &["POST"], |r| {
-        r.route(web::post().to(revoke))
+        r.wrap(from_fn(|req, next| {
+            enforce(LimitedAction::Revoke, req, next)
+        }))
+        .route(web::post().to(revoke))
     });
     router.add("/api/auth/me", &["GET"], |r| r.route(web::get().to(me)));
     router.add("/api/auth/whoami", &["GET"], |r| {
@@ -173,7 +176,10 @@ pub(crate) async fn logout_all(
     post, path = "/api/auth/revoke", tag = "auth",
     summary = "Revoke a token (RFC 7009)",
     request_body = RevokeRequest,
-    responses((status = 200, description = "Always `{}`, whether or not the token meant anything", body = Object))
+    responses(
+        (status = 200, description = "Always `{}`, whether or not the token meant anything", body = Object),
+        (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
+    )
 )]
 pub(crate) async fn revoke(
     state: web::Data<AppState>,
@@ -210,11 +216,12 @@ pub(crate) async fn whoami(caller: Authenticated) -> HttpResponse {
 #[utoipa::path(
     put, path = "/api/auth/password", tag = "auth",
     summary = "Change the caller's password",
-    description = "Every other session of the user is revoked; the current one keeps working.",
+    description = "Every other session of the user is revoked; the current one keeps working. A wrong `current_password` counts towards the account's lockout like a failed login.",
     request_body = ChangePasswordRequest,
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Changed"),
+        (status = 423, description = "`account_locked`: too many wrong passwords; `Retry-After` gives the seconds left", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -1,10 +1,12 @@
+use actix_web::middleware::from_fn;
 use actix_web::{HttpResponse, web};
-use domain::DomainError;
+use domain::{DomainError, LimitedAction};
 
 use super::{Router, parse_id};
 use crate::dto::{PageQuery, PageResponse, UpdateUserRequest, UserResponse};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Authenticated, JsonBody};
+use crate::rate_limit::enforce;
 use crate::state::AppState;
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -14,9 +16,14 @@ const DEFAULT_PER_PAGE: u32 = 20;
 pub fn routes(router: &mut Router<'_>) {
     router.add("/api/users", &["GET"], |r| r.route(web::get().to(list)));
     router.add("/api/users/{id}", &["GET", "PATCH", "PUT", "DELETE"], |r| {
+        let limited = |route: actix_web::Route| {
+            route.to(update).wrap(from_fn(|req, next| {
+                enforce(LimitedAction::UsersUpdate, req, next)
+            }))
+        };
         r.route(web::get().to(get))
-            .route(web::patch().to(update))
-            .route(web::put().to(update))
+            .route(limited(web::patch()))
+            .route(limited(web::put()))
             .route(web::delete().to(delete))
     });
     router.add("/api/users/{id}/unlock", &["POST"], |r| {
@@ -83,6 +90,7 @@ pub(crate) async fn get(
         (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`user_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`username_taken`, `email_taken` or `last_admin`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn update(

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use api_actix::config::Settings;
 use api_actix::startup::{Application, Storage};
 use chrono::{DateTime, Duration, Utc};
-use domain::Clock;
+use domain::{Clock, UserRepository};
 use infra_diesel::testing::TestDatabase;
 use infra_memory::MemoryStore;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -63,6 +63,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
+    /// The storage the server runs on, for what a test must arrange behind the API's back.
+    pub users: Arc<dyn UserRepository>,
     _database: Option<TestDatabase>,
 }
 
@@ -98,6 +100,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
         Backend::Postgres => with_database(TestDatabase::postgres()).await,
     };
     let clock = Arc::new(ManualClock::new());
+    let users = storage.users.clone();
     let app = Application::build_with(&settings, storage, clock.clone())
         .await
         .expect("the app builds");
@@ -107,6 +110,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
         address,
         client: reqwest::Client::new(),
         clock,
+        users,
         _database: database,
     }
 }
@@ -247,6 +251,17 @@ impl TestApp {
         self.post(
             "/api/auth/login",
             json!({ "login": login, "password": password }),
+        )
+        .await
+    }
+
+    /// PATCH /api/users/{id} with `body`.
+    pub async fn patch_user(&self, token: &str, id: &str, body: Value) -> Reply {
+        self.call(
+            Method::PATCH,
+            &format!("/api/users/{id}"),
+            Some(token),
+            Some(body),
         )
         .await
     }

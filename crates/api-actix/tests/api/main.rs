@@ -6,6 +6,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod hardening;
 mod limits;
 mod metrics;
 mod protocol;

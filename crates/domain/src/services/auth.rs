@@ -13,13 +13,11 @@ use crate::model::{
     TokenType, User,
 };
 use crate::policy::AuthPolicy;
-use crate::ports::LoginThrottle;
-use crate::validation::{EMAIL_MAX_CHARS, FieldError, PASSWORD_MAX_BYTES};
+use crate::ports::{Attempt, AttemptLimit, LoginThrottle};
+use crate::validation::{EMAIL_MAX_CHARS, FieldError, PASSWORD_MAX_BYTES, clean_user_agent};
 
 /// A session's `last_used_at` is written at most this often, so that reads stay reads.
 const TOUCH_INTERVAL_SECONDS: i64 = 60;
-/// Longer user agents are cut before they are stored.
-const USER_AGENT_MAX_CHARS: usize = 256;
 
 pub struct AuthService {
     ports: Ports,
@@ -63,8 +61,9 @@ impl AuthService {
     }
 
     /// `login` is a username or an email. Unknown logins and wrong passwords get the same answer
-    /// after the same work; failures are counted per account, or per login string when no account
-    /// matches, so that locking out tells nothing about which accounts exist.
+    /// after the same work; attempts are counted per account, or per login string when no account
+    /// matches, so that locking out tells nothing about which accounts exist. An attempt is
+    /// counted before its password is checked, so concurrent guesses cannot outrun the lock.
     pub async fn login(
         &self,
         login: &str,
@@ -81,35 +80,36 @@ impl AuthService {
             Some(user) => LoginThrottle::key_for_user(user.id),
             None => LoginThrottle::key_for_unknown_login(&login),
         };
-        let now = self.ports.clock.now();
         let user_id = user.as_ref().map(|u| u.id);
-        let had_failures = match self.check_not_locked(&key, now).await {
-            Ok(had_failures) => had_failures,
-            Err(locked) => {
-                self.audit_login(user_id, client, AuditOutcome::Failure, "account locked")
-                    .await?;
-                return Err(locked);
+        // A login string no account could have is not worth a row in the store.
+        let counted = user.is_some() || login.chars().count() <= EMAIL_MAX_CHARS;
+        let mut last_attempt = false;
+        if counted {
+            match self.count_attempt(&key).await {
+                Ok(last) => last_attempt = last,
+                Err(locked) => {
+                    self.audit_login(user_id, client, AuditOutcome::Failure, "account locked")
+                        .await?;
+                    return Err(locked);
+                }
             }
-        };
+        }
 
         let hash = match &user {
             Some(user) => user.password_hash.clone(),
             None => self.dummy_hash().await?,
         };
-        // bcrypt ignores bytes past 72; such a password was never accepted, so it never matches.
-        let password_matches = self.ports.hasher.verify(password, &hash).await?
-            && password.len() <= PASSWORD_MAX_BYTES;
+        let password_matches = self.password_matches(password, &hash).await?;
 
         match user {
             Some(user) if password_matches => {
-                if had_failures {
-                    self.ports.throttle.clear(&key).await?;
-                }
+                self.ports.throttle.clear(&key).await?;
                 if !user.is_active {
                     self.audit_login(user_id, client, AuditOutcome::Failure, "account disabled")
                         .await?;
                     return Err(DomainError::AccountDisabled);
                 }
+                self.rehash_if_outdated(&user, password).await;
                 tracing::info!(user_id = %user.id, "login succeeded");
                 self.audit_login(user_id, client, AuditOutcome::Success, "")
                     .await?;
@@ -123,9 +123,8 @@ impl AuthService {
                 };
                 self.audit_login(user_id, client, AuditOutcome::Failure, reason)
                     .await?;
-                // A login string no account could have is not worth a row in the store.
-                if user.is_some() || login.chars().count() <= EMAIL_MAX_CHARS {
-                    self.record_failed_login(&key, now, user_id, client).await?;
+                if last_attempt {
+                    self.audit_lockout(user_id, client).await?;
                 }
                 tracing::info!("login failed");
                 Err(DomainError::InvalidCredentials)
@@ -261,7 +260,10 @@ impl AuthService {
             && session.user_id == claims.sub
         {
             let now = self.ports.clock.now();
-            self.ports.sessions.revoke(session.id, now).await?;
+            // Only a revoke that ended something is worth a record: replays add nothing.
+            if !self.ports.sessions.revoke(session.id, now).await? {
+                return Ok(());
+            }
             tracing::info!(user_id = %session.user_id, session_id = %session.id, "token revoked");
             self.ports
                 .audit(Audit {
@@ -277,20 +279,23 @@ impl AuthService {
         Ok(())
     }
 
-    /// Changes the caller's password and ends every other session of theirs.
+    /// Changes the caller's password and ends every other session of theirs. A wrong
+    /// `current_password` counts towards the account's lockout like a failed login; the change
+    /// itself is a compare-and-swap on the hash the caller proved, so of concurrent changes made
+    /// with one `current_password` exactly one succeeds.
     pub async fn change_password(
         &self,
         principal: &Principal,
         current_password: &str,
         new_password: &str,
     ) -> Result<(), DomainError> {
-        let current_ok = current_password.len() <= PASSWORD_MAX_BYTES
-            && self
-                .ports
-                .hasher
-                .verify(current_password, &principal.user.password_hash)
-                .await?;
-        if !current_ok {
+        let user = &principal.user;
+        let key = LoginThrottle::key_for_user(user.id);
+        let last_attempt = self.count_attempt(&key).await?;
+        if !self
+            .password_matches(current_password, &user.password_hash)
+            .await?
+        {
             self.audit_self(
                 principal,
                 AuditEvent::PasswordChange,
@@ -298,18 +303,24 @@ impl AuthService {
                 Some("wrong current password"),
             )
             .await?;
-            return Err(DomainError::Validation(vec![FieldError::new(
-                "current_password",
-                "wrong_password",
-                "is not the current password",
-            )]));
+            if last_attempt {
+                self.audit_lockout(Some(user.id), &principal.client).await?;
+            }
+            return Err(wrong_current_password());
         }
+        self.ports.throttle.clear(&key).await?;
         check_new_password("new_password", new_password)?;
         let now = self.ports.clock.now();
-        let mut user = principal.user.clone();
-        user.password_hash = self.ports.hasher.hash(new_password).await?;
-        user.updated_at = now;
-        self.ports.users.update(&user).await?;
+        let new_hash = self.ports.hasher.hash(new_password).await?;
+        let swapped = self
+            .ports
+            .users
+            .replace_password_hash(user.id, &user.password_hash, &new_hash, now)
+            .await?;
+        if !swapped {
+            // Another change (or a rehash) replaced the hash this caller proved.
+            return Err(wrong_current_password());
+        }
         self.ports
             .sessions
             .revoke_all_for_user(user.id, Some(principal.session_id), now)
@@ -397,52 +408,78 @@ impl AuthService {
             .await
     }
 
-    /// Returns whether the key has failures on record; fails if it is locked now. An expired lock
-    /// starts the count afresh.
-    async fn check_not_locked(&self, key: &str, now: DateTime<Utc>) -> Result<bool, DomainError> {
-        let Some(throttle) = self.ports.throttle.get(key).await? else {
-            return Ok(false);
+    /// Counts an attempt under `key` before it is judged. Returns whether it was the last one
+    /// before the lock; fails with `AccountLocked` if the key is locked.
+    async fn count_attempt(&self, key: &str) -> Result<bool, DomainError> {
+        let now = self.ports.clock.now();
+        let limit = AttemptLimit {
+            max_attempts: self.policy.max_failed_attempts,
+            lock_until: now + self.policy.lockout_duration,
         };
-        match throttle.locked_until {
-            Some(until) if until > now => Err(DomainError::AccountLocked {
+        match self.ports.throttle.count_attempt(key, now, limit).await? {
+            Attempt::Counted { last } => Ok(last),
+            Attempt::Locked { until } => Err(DomainError::AccountLocked {
                 retry_after_seconds: seconds_until(now, until),
             }),
-            Some(_) => {
-                self.ports.throttle.clear(key).await?;
-                Ok(false)
-            }
-            None => Ok(throttle.failed_count > 0),
         }
     }
 
-    async fn record_failed_login(
+    /// A failed last attempt locked its key when it was counted: record that it did.
+    async fn audit_lockout(
         &self,
-        key: &str,
-        now: DateTime<Utc>,
         user_id: Option<Uuid>,
         client: &ClientInfo,
     ) -> Result<(), DomainError> {
-        let failures = self.ports.throttle.record_failure(key, now).await?;
-        if failures >= self.policy.max_failed_attempts {
-            let until = now + self.policy.lockout_duration;
-            self.ports.throttle.lock(key, until).await?;
-            tracing::warn!(failures, locked_until = %until, "login locked after repeated failures");
-            self.ports
-                .audit(Audit {
-                    event: AuditEvent::Lockout,
-                    outcome: AuditOutcome::Success,
-                    user_id,
-                    actor_id: None,
-                    client,
-                    detail: Some(if user_id.is_some() {
-                        "account locked"
-                    } else {
-                        "unknown login locked"
-                    }),
-                })
-                .await?;
+        tracing::warn!("login locked after repeated failures");
+        self.ports
+            .audit(Audit {
+                event: AuditEvent::Lockout,
+                outcome: AuditOutcome::Success,
+                user_id,
+                actor_id: None,
+                client,
+                detail: Some(if user_id.is_some() {
+                    "account locked"
+                } else {
+                    "unknown login locked"
+                }),
+            })
+            .await
+    }
+
+    async fn password_matches(&self, password: &str, hash: &str) -> Result<bool, DomainError> {
+        // bcrypt ignores bytes past the limit; such a password was never accepted, so it never
+        // matches (the hasher still runs, so that the answer takes as long).
+        let matches = self.ports.hasher.verify(password, hash).await?;
+        Ok(matches && password.len() <= PASSWORD_MAX_BYTES)
+    }
+
+    /// After a successful login, brings the stored hash to the configured parameters. Never
+    /// fails the login: an outdated hash still verifies, and the next login tries again.
+    async fn rehash_if_outdated(&self, user: &User, password: &str) {
+        if !self.ports.hasher.needs_rehash(&user.password_hash) {
+            return;
         }
-        Ok(())
+        let rehashed = match self.ports.hasher.hash(password).await {
+            Ok(new_hash) => {
+                let now = self.ports.clock.now();
+                self.ports
+                    .users
+                    .replace_password_hash(user.id, &user.password_hash, &new_hash, now)
+                    .await
+                    .map_err(DomainError::from)
+            }
+            Err(err) => Err(err),
+        };
+        match rehashed {
+            Ok(true) => {
+                tracing::info!(user_id = %user.id, "password rehashed with the configured parameters")
+            }
+            Ok(false) => {}
+            Err(err) => {
+                tracing::warn!(user_id = %user.id, error = %err, "rehash failed; the login goes on")
+            }
+        }
     }
 
     async fn dummy_hash(&self) -> Result<String, DomainError> {
@@ -469,10 +506,7 @@ impl AuthService {
             last_used_at: now,
             expires_at: now + self.policy.refresh_ttl,
             revoked_at: None,
-            user_agent: client
-                .user_agent
-                .as_ref()
-                .map(|ua| ua.chars().take(USER_AGENT_MAX_CHARS).collect()),
+            user_agent: client.user_agent.as_ref().map(|ua| clean_user_agent(ua)),
             ip: client.ip.clone(),
         };
         self.ports.sessions.insert(&session).await?;
@@ -562,6 +596,14 @@ impl AuthService {
                 .rotated_at
                 .is_some_and(|at| now - at < self.policy.refresh_reuse_grace)
     }
+}
+
+fn wrong_current_password() -> DomainError {
+    DomainError::Validation(vec![FieldError::new(
+        "current_password",
+        "wrong_password",
+        "is not the current password",
+    )])
 }
 
 /// Whole seconds, rounded up, so that a client retrying after `Retry-After` is not early.

@@ -5,9 +5,9 @@ use uuid::Uuid;
 
 use super::AuthService;
 use crate::error::DomainError;
-use crate::model::{ClientInfo, NewUser, Principal, Role, TokenType};
+use crate::model::{AuditEvent, ClientInfo, NewUser, Principal, Role, TokenType, User};
 use crate::policy::AuthPolicy;
-use crate::ports::{LoginThrottle, StoreError};
+use crate::ports::{Attempt, AttemptLimit, LoginThrottle, MockAuditLog, StoreError};
 use crate::services::test_support::{Mocks, claims, now, session, token_name, user};
 
 fn service(mocks: Mocks) -> AuthService {
@@ -32,6 +32,7 @@ fn client() -> ClientInfo {
 }
 
 fn expect_session_opened(mocks: &mut Mocks) {
+    mocks.hasher.expect_needs_rehash().returning(|_| false);
     mocks
         .sessions
         .expect_insert()
@@ -166,6 +167,49 @@ fn register_stores_a_hashed_user_and_opens_a_session() {
 
 // --- login ----------------------------------------------------------------------------------
 
+/// The default policy's budget, as the service must hand it to the store.
+fn default_limit() -> AttemptLimit {
+    AttemptLimit {
+        max_attempts: 5,
+        lock_until: now() + Duration::seconds(900),
+    }
+}
+
+fn expect_attempt(mocks: &mut Mocks, key: String, outcome: Attempt) {
+    mocks
+        .throttle
+        .expect_count_attempt()
+        .withf(move |k, at, limit| k == key && *at == now() && *limit == default_limit())
+        .times(1)
+        .returning(move |_, _, _| Ok(outcome));
+}
+
+const COUNTED: Attempt = Attempt::Counted { last: false };
+
+/// Audit records are accepted; those of `event` are counted and must come exactly `times`.
+fn expect_audited(mocks: &mut Mocks, event: AuditEvent, times: usize) {
+    mocks.audit = MockAuditLog::new();
+    mocks
+        .audit
+        .expect_record()
+        .withf(move |r| r.event == event)
+        .times(times)
+        .returning(|_| Ok(()));
+    mocks
+        .audit
+        .expect_record()
+        .withf(move |r| r.event != event)
+        .returning(|_| Ok(()));
+}
+
+fn with_alice(mocks: &mut Mocks, alice: &User) {
+    let found = alice.clone();
+    mocks
+        .users
+        .expect_find_by_username()
+        .returning(move |_| Ok(Some(found.clone())));
+}
+
 #[test]
 fn login_with_an_unknown_name_still_runs_the_hasher_and_counts_the_login_string() {
     let mut mocks = Mocks::new();
@@ -174,7 +218,7 @@ fn login_with_an_unknown_name_still_runs_the_hasher_and_counts_the_login_string(
         .expect_find_by_username()
         .with(eq("ghost"))
         .returning(|_| Ok(None));
-    mocks.throttle.expect_get().returning(|_| Ok(None));
+    expect_attempt(&mut mocks, "login:ghost".into(), COUNTED);
     mocks
         .hasher
         .expect_hash()
@@ -186,12 +230,7 @@ fn login_with_an_unknown_name_still_runs_the_hasher_and_counts_the_login_string(
         .withf(|_, hash| hash == "dummy")
         .times(1)
         .returning(|_, _| Ok(false));
-    mocks
-        .throttle
-        .expect_record_failure()
-        .withf(|key, _| key == "login:ghost")
-        .times(1)
-        .returning(|_, _| Ok(1));
+    mocks.throttle.expect_clear().never();
     let svc = service(mocks);
     assert_eq!(
         block_on(svc.login("Ghost", "password1", &client())).unwrap_err(),
@@ -200,22 +239,14 @@ fn login_with_an_unknown_name_still_runs_the_hasher_and_counts_the_login_string(
 }
 
 #[test]
-fn login_with_a_wrong_password_counts_against_the_account() {
+fn a_wrong_password_stays_counted_against_the_account() {
     let alice = user(Role::User);
-    let key = LoginThrottle::key_for_user(alice.id);
     let mut mocks = Mocks::new();
-    mocks
-        .users
-        .expect_find_by_username()
-        .returning(move |_| Ok(Some(alice.clone())));
-    mocks.throttle.expect_get().returning(|_| Ok(None));
+    with_alice(&mut mocks, &alice);
+    expect_attempt(&mut mocks, LoginThrottle::key_for_user(alice.id), COUNTED);
     mocks.hasher.expect_verify().returning(|_, _| Ok(false));
-    mocks
-        .throttle
-        .expect_record_failure()
-        .withf(move |k, _| k == key)
-        .times(1)
-        .returning(|_, _| Ok(2));
+    mocks.throttle.expect_clear().never();
+    expect_audited(&mut mocks, AuditEvent::Lockout, 0);
     let svc = service(mocks);
     assert_eq!(
         block_on(svc.login("alice_1", "wrong1234", &client())).unwrap_err(),
@@ -226,39 +257,41 @@ fn login_with_a_wrong_password_counts_against_the_account() {
 #[test]
 fn login_by_email_looks_the_account_up_by_email() {
     let alice = user(Role::User);
+    let key = LoginThrottle::key_for_user(alice.id);
     let mut mocks = Mocks::new();
     mocks
         .users
         .expect_find_by_email()
         .with(eq("alice@example.com"))
         .returning(move |_| Ok(Some(alice.clone())));
-    mocks.throttle.expect_get().returning(|_| Ok(None));
+    expect_attempt(&mut mocks, key.clone(), COUNTED);
     mocks.hasher.expect_verify().returning(|_, _| Ok(true));
+    mocks
+        .throttle
+        .expect_clear()
+        .withf(move |k| k == key)
+        .times(1)
+        .returning(|_| Ok(()));
     expect_session_opened(&mut mocks);
     let svc = service(mocks);
     assert!(block_on(svc.login("ALICE@example.com", "password1", &client())).is_ok());
 }
 
 #[test]
-fn the_failure_that_reaches_the_limit_locks_for_the_configured_duration() {
+fn the_failed_attempt_that_spends_the_budget_is_recorded_as_a_lockout() {
     let mut mocks = Mocks::new();
     mocks
         .users
         .expect_find_by_username()
         .returning(|_| Ok(None));
-    mocks.throttle.expect_get().returning(|_| Ok(None));
+    expect_attempt(
+        &mut mocks,
+        "login:bob".into(),
+        Attempt::Counted { last: true },
+    );
     mocks.hasher.expect_hash().returning(|_| Ok("dummy".into()));
     mocks.hasher.expect_verify().returning(|_, _| Ok(false));
-    mocks
-        .throttle
-        .expect_record_failure()
-        .returning(|_, _| Ok(5));
-    mocks
-        .throttle
-        .expect_lock()
-        .withf(|key, until| key == "login:bob" && *until == now() + Duration::seconds(900))
-        .times(1)
-        .returning(|_, _| Ok(()));
+    expect_audited(&mut mocks, AuditEvent::Lockout, 1);
     let svc = service(mocks);
     assert_eq!(
         block_on(svc.login("bob", "password1", &client())).unwrap_err(),
@@ -267,19 +300,16 @@ fn the_failure_that_reaches_the_limit_locks_for_the_configured_duration() {
 }
 
 #[test]
-fn a_locked_login_is_refused_even_with_the_right_password_and_says_how_long() {
+fn a_locked_login_is_refused_unjudged_even_with_the_right_password_and_says_how_long() {
     let alice = user(Role::User);
     let mut mocks = Mocks::new();
-    mocks
-        .users
-        .expect_find_by_username()
-        .returning(move |_| Ok(Some(alice.clone())));
-    mocks.throttle.expect_get().returning(|_| {
-        Ok(Some(LoginThrottle {
-            failed_count: 5,
-            locked_until: Some(now() + Duration::milliseconds(120_500)),
-        }))
-    });
+    with_alice(&mut mocks, &alice);
+    let until = now() + Duration::milliseconds(120_500);
+    expect_attempt(
+        &mut mocks,
+        LoginThrottle::key_for_user(alice.id),
+        Attempt::Locked { until },
+    );
     mocks.hasher.expect_verify().never();
     let svc = service(mocks);
     assert_eq!(
@@ -291,43 +321,19 @@ fn a_locked_login_is_refused_even_with_the_right_password_and_says_how_long() {
 }
 
 #[test]
-fn an_expired_lock_starts_the_count_afresh() {
+fn a_successful_last_attempt_clears_its_lock() {
     let alice = user(Role::User);
     let mut mocks = Mocks::new();
-    mocks
-        .users
-        .expect_find_by_username()
-        .returning(move |_| Ok(Some(alice.clone())));
-    mocks.throttle.expect_get().returning(|_| {
-        Ok(Some(LoginThrottle {
-            failed_count: 5,
-            locked_until: Some(now() - Duration::seconds(1)),
-        }))
-    });
-    mocks.throttle.expect_clear().times(1).returning(|_| Ok(()));
-    mocks.hasher.expect_verify().returning(|_, _| Ok(true));
-    expect_session_opened(&mut mocks);
-    let svc = service(mocks);
-    assert!(block_on(svc.login("alice_1", "password1", &client())).is_ok());
-}
-
-#[test]
-fn a_successful_login_resets_the_failure_count() {
-    let alice = user(Role::User);
-    let mut mocks = Mocks::new();
-    mocks
-        .users
-        .expect_find_by_username()
-        .returning(move |_| Ok(Some(alice.clone())));
-    mocks.throttle.expect_get().returning(|_| {
-        Ok(Some(LoginThrottle {
-            failed_count: 3,
-            locked_until: None,
-        }))
-    });
+    with_alice(&mut mocks, &alice);
+    expect_attempt(
+        &mut mocks,
+        LoginThrottle::key_for_user(alice.id),
+        Attempt::Counted { last: true },
+    );
     mocks.hasher.expect_verify().returning(|_, _| Ok(true));
     mocks.throttle.expect_clear().times(1).returning(|_| Ok(()));
     expect_session_opened(&mut mocks);
+    expect_audited(&mut mocks, AuditEvent::Lockout, 0);
     let svc = service(mocks);
     assert!(block_on(svc.login("alice_1", "password1", &client())).is_ok());
 }
@@ -337,12 +343,10 @@ fn a_deactivated_account_cannot_log_in() {
     let mut alice = user(Role::User);
     alice.is_active = false;
     let mut mocks = Mocks::new();
-    mocks
-        .users
-        .expect_find_by_username()
-        .returning(move |_| Ok(Some(alice.clone())));
-    mocks.throttle.expect_get().returning(|_| Ok(None));
+    with_alice(&mut mocks, &alice);
+    expect_attempt(&mut mocks, LoginThrottle::key_for_user(alice.id), COUNTED);
     mocks.hasher.expect_verify().returning(|_, _| Ok(true));
+    mocks.throttle.expect_clear().returning(|_| Ok(()));
     mocks.sessions.expect_insert().never();
     let svc = service(mocks);
     assert_eq!(
@@ -355,23 +359,85 @@ fn a_deactivated_account_cannot_log_in() {
 fn a_password_longer_than_bcrypt_reads_never_matches() {
     let alice = user(Role::User);
     let mut mocks = Mocks::new();
-    mocks
-        .users
-        .expect_find_by_username()
-        .returning(move |_| Ok(Some(alice.clone())));
-    mocks.throttle.expect_get().returning(|_| Ok(None));
+    with_alice(&mut mocks, &alice);
+    expect_attempt(&mut mocks, LoginThrottle::key_for_user(alice.id), COUNTED);
     // A truncating hasher would accept it; the service must not.
     mocks.hasher.expect_verify().returning(|_, _| Ok(true));
-    mocks
-        .throttle
-        .expect_record_failure()
-        .returning(|_, _| Ok(1));
+    mocks.throttle.expect_clear().never();
     let svc = service(mocks);
     let long = format!("password1{}", "x".repeat(70));
     assert_eq!(
         block_on(svc.login("alice_1", &long, &client())).unwrap_err(),
         DomainError::InvalidCredentials
     );
+}
+
+#[test]
+fn a_login_string_no_account_could_have_is_not_counted() {
+    let mut mocks = Mocks::new();
+    mocks.users.expect_find_by_email().returning(|_| Ok(None));
+    mocks.throttle.expect_count_attempt().never();
+    mocks.hasher.expect_hash().returning(|_| Ok("dummy".into()));
+    mocks
+        .hasher
+        .expect_verify()
+        .times(1)
+        .returning(|_, _| Ok(false));
+    let svc = service(mocks);
+    let long = format!("{}@example.com", "a".repeat(300));
+    assert_eq!(
+        block_on(svc.login(&long, "password1", &client())).unwrap_err(),
+        DomainError::InvalidCredentials
+    );
+}
+
+fn outdated_hash_login(rehash_works: bool, swapped: usize) -> Mocks {
+    let alice = user(Role::User);
+    let id = alice.id;
+    let mut mocks = Mocks::new();
+    with_alice(&mut mocks, &alice);
+    expect_attempt(&mut mocks, LoginThrottle::key_for_user(id), COUNTED);
+    mocks.hasher.expect_verify().returning(|_, _| Ok(true));
+    mocks.throttle.expect_clear().returning(|_| Ok(()));
+    mocks.hasher.expect_needs_rehash().returning(|_| true);
+    mocks
+        .hasher
+        .expect_hash()
+        .withf(|password| password == "password1")
+        .times(1)
+        .returning(move |_| {
+            if rehash_works {
+                Ok("rehashed".into())
+            } else {
+                Err(DomainError::Overloaded)
+            }
+        });
+    mocks
+        .users
+        .expect_replace_password_hash()
+        .withf(move |user, current, new, at| {
+            (*user, current, new, *at) == (id, "hash-of-password1", "rehashed", now())
+        })
+        .times(swapped)
+        .returning(|_, _, _, _| Ok(true));
+    mocks
+        .sessions
+        .expect_insert()
+        .times(1)
+        .returning(|_| Ok(()));
+    mocks
+}
+
+#[test]
+fn a_successful_login_brings_an_outdated_hash_to_the_configured_parameters() {
+    let svc = service(outdated_hash_login(true, 1));
+    assert!(block_on(svc.login("alice_1", "password1", &client())).is_ok());
+}
+
+#[test]
+fn a_failed_rehash_never_fails_the_login() {
+    let svc = service(outdated_hash_login(false, 0));
+    assert!(block_on(svc.login("alice_1", "password1", &client())).is_ok());
 }
 
 // --- tokens ---------------------------------------------------------------------------------
@@ -728,11 +794,36 @@ fn revoke_ignores_garbage_and_revokes_the_session_of_a_real_token() {
 }
 
 #[test]
-fn a_wrong_current_password_is_a_field_error() {
+fn a_replayed_revoke_records_nothing() {
     let alice = user(Role::User);
+    let s = session(&alice);
+    let mut mocks = Mocks::new().decoding(claims(TokenType::Refresh, &s, s.refresh_jti));
+    let found = s.clone();
+    mocks
+        .sessions
+        .expect_find()
+        .returning(move |_| Ok(Some(found.clone())));
+    mocks.sessions.expect_revoke().returning(|_, _| Ok(false));
+    mocks.audit = MockAuditLog::new();
+    mocks.audit.expect_record().never();
+    let svc = service(mocks);
+    assert!(block_on(svc.revoke_token("t", &client())).is_ok());
+}
+
+fn password_change_mocks(alice: &User, attempt: Attempt) -> Mocks {
     let mut mocks = Mocks::new();
+    expect_attempt(&mut mocks, LoginThrottle::key_for_user(alice.id), attempt);
+    mocks
+}
+
+#[test]
+fn a_wrong_current_password_is_a_field_error_and_counts_towards_the_lockout() {
+    let alice = user(Role::User);
+    let mut mocks = password_change_mocks(&alice, Attempt::Counted { last: true });
     mocks.hasher.expect_verify().returning(|_, _| Ok(false));
-    mocks.users.expect_update().never();
+    mocks.throttle.expect_clear().never();
+    mocks.users.expect_replace_password_hash().never();
+    expect_audited(&mut mocks, AuditEvent::Lockout, 1);
     let svc = service(mocks);
     let Err(DomainError::Validation(errors)) =
         block_on(svc.change_password(&principal(&alice), "nope1234", "newpass123"))
@@ -743,21 +834,44 @@ fn a_wrong_current_password_is_a_field_error() {
 }
 
 #[test]
-fn changing_the_password_keeps_only_the_current_session() {
+fn a_locked_account_cannot_guess_through_the_password_change() {
     let alice = user(Role::User);
-    let p = principal(&alice);
-    let mut mocks = Mocks::new();
+    let until = now() + Duration::seconds(30);
+    let mut mocks = password_change_mocks(&alice, Attempt::Locked { until });
+    mocks.hasher.expect_verify().never();
+    let svc = service(mocks);
+    assert_eq!(
+        block_on(svc.change_password(&principal(&alice), "password1", "newpass123")),
+        Err(DomainError::AccountLocked {
+            retry_after_seconds: 30
+        })
+    );
+}
+
+fn expect_swap(mocks: &mut Mocks, alice: &User, swapped: bool) {
+    let id = alice.id;
     mocks.hasher.expect_verify().returning(|_, _| Ok(true));
+    mocks.throttle.expect_clear().times(1).returning(|_| Ok(()));
     mocks
         .hasher
         .expect_hash()
         .returning(|_| Ok("new-hash".into()));
     mocks
         .users
-        .expect_update()
-        .withf(|u| u.password_hash == "new-hash")
+        .expect_replace_password_hash()
+        .withf(move |user, current, new, at| {
+            (*user, current, new, *at) == (id, "hash-of-password1", "new-hash", now())
+        })
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(move |_, _, _, _| Ok(swapped));
+}
+
+#[test]
+fn changing_the_password_swaps_the_proven_hash_and_keeps_only_the_current_session() {
+    let alice = user(Role::User);
+    let p = principal(&alice);
+    let mut mocks = password_change_mocks(&alice, COUNTED);
+    expect_swap(&mut mocks, &alice, true);
     mocks
         .sessions
         .expect_revoke_all_for_user()
@@ -766,6 +880,21 @@ fn changing_the_password_keeps_only_the_current_session() {
         .returning(|_, _, _| Ok(1));
     let svc = service(mocks);
     block_on(svc.change_password(&p, "password1", "newpass123")).unwrap();
+}
+
+#[test]
+fn a_change_that_loses_the_race_to_another_is_refused() {
+    let alice = user(Role::User);
+    let mut mocks = password_change_mocks(&alice, COUNTED);
+    expect_swap(&mut mocks, &alice, false);
+    mocks.sessions.expect_revoke_all_for_user().never();
+    let svc = service(mocks);
+    let Err(DomainError::Validation(errors)) =
+        block_on(svc.change_password(&principal(&alice), "password1", "newpass123"))
+    else {
+        panic!("expected a validation error");
+    };
+    assert_eq!(errors[0].code, "wrong_password");
 }
 
 #[test]

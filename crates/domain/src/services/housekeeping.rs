@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::Duration;
 
 use crate::error::DomainError;
-use crate::ports::{Clock, LoginThrottleRepository, RateLimitStore, SessionRepository};
+use crate::ports::{AuditLog, Clock, LoginThrottleRepository, RateLimitStore, SessionRepository};
 
 /// Expired sessions are kept this long, so that a just-expired token still reads as expired
 /// rather than unknown in the logs.
@@ -21,12 +21,16 @@ pub struct HousekeepingReport {
     pub sessions: u64,
     pub throttles: u64,
     pub rate_windows: u64,
+    pub audit_records: u64,
 }
 
 pub struct Housekeeping {
     sessions: Arc<dyn SessionRepository>,
     throttle: Arc<dyn LoginThrottleRepository>,
     rate_limits: Arc<dyn RateLimitStore>,
+    audit: Arc<dyn AuditLog>,
+    /// Audit records older than this are deleted.
+    audit_retention: Duration,
     clock: Arc<dyn Clock>,
 }
 
@@ -35,12 +39,15 @@ impl Housekeeping {
         sessions: Arc<dyn SessionRepository>,
         throttle: Arc<dyn LoginThrottleRepository>,
         rate_limits: Arc<dyn RateLimitStore>,
+        (audit, audit_retention): (Arc<dyn AuditLog>, Duration),
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             sessions,
             throttle,
             rate_limits,
+            audit,
+            audit_retention,
             clock,
         }
     }
@@ -60,11 +67,13 @@ impl Housekeeping {
                 .rate_limits
                 .delete_windows_before(now - Duration::seconds(RATE_WINDOW_RETENTION_SECONDS))
                 .await?,
+            audit_records: self.audit.delete_before(now - self.audit_retention).await?,
         };
         tracing::info!(
             sessions = report.sessions,
             throttles = report.throttles,
             rate_windows = report.rate_windows,
+            audit_records = report.audit_records,
             "housekeeping done"
         );
         Ok(report)
@@ -78,7 +87,8 @@ mod tests {
 
     use super::*;
     use crate::ports::{
-        MockClock, MockLoginThrottleRepository, MockRateLimitStore, MockSessionRepository,
+        MockAuditLog, MockClock, MockLoginThrottleRepository, MockRateLimitStore,
+        MockSessionRepository,
     };
     use crate::services::test_support::now;
 
@@ -102,12 +112,19 @@ mod tests {
             .with(eq(now() - Duration::seconds(120)))
             .times(1)
             .returning(|_| Ok(7));
+        let mut audit = MockAuditLog::new();
+        audit
+            .expect_delete_before()
+            .with(eq(now() - Duration::days(365)))
+            .times(1)
+            .returning(|_| Ok(4));
         let mut clock = MockClock::new();
         clock.expect_now().return_const(now());
         let housekeeping = Housekeeping::new(
             Arc::new(sessions),
             Arc::new(throttle),
             Arc::new(rate_limits),
+            (Arc::new(audit), Duration::days(365)),
             Arc::new(clock),
         );
         assert_eq!(
@@ -115,7 +132,8 @@ mod tests {
             HousekeepingReport {
                 sessions: 3,
                 throttles: 2,
-                rate_windows: 7
+                rate_windows: 7,
+                audit_records: 4,
             }
         );
     }

@@ -13,6 +13,8 @@ pub enum LimitedAction {
     Register,
     Refresh,
     PasswordChange,
+    UsersUpdate,
+    Revoke,
 }
 
 impl LimitedAction {
@@ -22,6 +24,8 @@ impl LimitedAction {
             LimitedAction::Register => "register",
             LimitedAction::Refresh => "refresh",
             LimitedAction::PasswordChange => "password",
+            LimitedAction::UsersUpdate => "users_update",
+            LimitedAction::Revoke => "revoke",
         }
     }
 }
@@ -33,6 +37,8 @@ pub struct RateLimitPolicy {
     pub register_per_minute: u32,
     pub refresh_per_minute: u32,
     pub password_per_minute: u32,
+    pub users_update_per_minute: u32,
+    pub revoke_per_minute: u32,
 }
 
 impl RateLimitPolicy {
@@ -42,6 +48,8 @@ impl RateLimitPolicy {
             LimitedAction::Register => self.register_per_minute,
             LimitedAction::Refresh => self.refresh_per_minute,
             LimitedAction::PasswordChange => self.password_per_minute,
+            LimitedAction::UsersUpdate => self.users_update_per_minute,
+            LimitedAction::Revoke => self.revoke_per_minute,
         }
     }
 }
@@ -131,6 +139,8 @@ mod tests {
             register_per_minute: 5,
             refresh_per_minute: 30,
             password_per_minute: 5,
+            users_update_per_minute: 30,
+            revoke_per_minute: 60,
         };
         RateLimiter::new(Arc::new(store), Arc::new(clock), policy)
     }

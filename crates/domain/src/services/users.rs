@@ -32,16 +32,27 @@ impl UserService {
         if !errors.is_empty() {
             return Err(DomainError::Validation(errors));
         }
-        if let Some(mut user) = self
+        if let Some(existing) = self
             .ports
             .users
             .find_by_username(&new_user.username)
             .await?
         {
-            user.role = Role::Admin;
-            user.is_active = true;
-            user.updated_at = self.ports.clock.now();
-            self.ports.users.update(&user).await?;
+            let promotion = UserPatch {
+                role: Some(Role::Admin),
+                is_active: Some(true),
+                ..UserPatch::default()
+            };
+            let now = self.ports.clock.now();
+            if !self
+                .ports
+                .users
+                .update(existing.id, &promotion, now)
+                .await?
+            {
+                return Err(DomainError::UserNotFound);
+            }
+            let user = self.find(existing.id).await?;
             tracing::info!(user_id = %user.id, "user promoted to admin");
             self.audit_command(
                 AuditEvent::RoleChange,
@@ -102,24 +113,27 @@ impl UserService {
 
     /// Anyone may change their own username, email and name; only an admin may change `role` and
     /// `is_active`, and never so that no active admin is left. Deactivation ends every session.
+    /// Only the fields the patch names are written, so a concurrent change of any other field
+    /// (an admin's demotion racing the user's own rename) is never undone. Returns the user as
+    /// stored afterwards.
     pub async fn update(
         &self,
         actor: &Principal,
         id: Uuid,
-        patch: UserPatch,
+        mut patch: UserPatch,
     ) -> Result<User, DomainError> {
         ensure_self_or_admin(actor, id)?;
         if (patch.role.is_some() || patch.is_active.is_some()) && !actor.user.is_admin() {
             return Err(DomainError::Forbidden);
         }
-        let mut user = self.find(id).await?;
+        let before = self.find(id).await?;
 
         let mut errors = Vec::new();
         if let Some(username) = &patch.username {
             check_username("username", username, &mut errors);
         }
-        let email = patch.email.as_deref().map(normalize_email);
-        if let Some(email) = &email {
+        patch.email = patch.email.as_deref().map(normalize_email);
+        if let Some(email) = &patch.email {
             check_email("email", email, &mut errors);
         }
         if let Some(Some(name)) = &patch.name {
@@ -128,68 +142,63 @@ impl UserService {
         if !errors.is_empty() {
             return Err(DomainError::Validation(errors));
         }
-
-        let loses_admin = user.is_admin()
-            && user.is_active
-            && (patch.role == Some(Role::User) || patch.is_active == Some(false));
-
-        let username = patch.username.unwrap_or_else(|| user.username.clone());
-        let email = email.unwrap_or_else(|| user.email.clone());
-        if let Some(conflict) =
-            uniqueness_conflict(&self.ports, &username, &email, Some(id)).await?
-        {
+        let username = patch.username.as_deref().unwrap_or(&before.username);
+        let email = patch.email.as_deref().unwrap_or(&before.email);
+        if let Some(conflict) = uniqueness_conflict(&self.ports, username, email, Some(id)).await? {
             return Err(conflict);
         }
-        let deactivated = user.is_active && patch.is_active == Some(false);
-        let role_changed = patch.role.is_some_and(|role| role != user.role);
-        user.username = username;
-        user.email = email;
-        if let Some(name) = patch.name {
-            user.name = name;
-        }
-        user.role = patch.role.unwrap_or(user.role);
-        user.is_active = patch.is_active.unwrap_or(user.is_active);
-        user.updated_at = self.ports.clock.now();
-        // The last active admin stays one: the store checks and writes in one step, so that two
-        // admins demoting each other at once cannot both succeed.
-        let written = if loses_admin {
-            self.ports.users.update_unless_last_admin(&user).await
+
+        // Whatever the account looked like a moment ago, a change that can take admin rights away
+        // goes through the store's last-admin check: the check and the write are one step there.
+        let may_remove_admin = patch.role == Some(Role::User) || patch.is_active == Some(false);
+        let now = self.ports.clock.now();
+        let written = if may_remove_admin {
+            self.ports
+                .users
+                .update_unless_last_admin(id, &patch, now)
+                .await
         } else {
-            self.ports.users.update(&user).await.map(|()| true)
+            self.ports.users.update(id, &patch, now).await
         };
         match written {
-            Ok(false) => return Err(DomainError::LastAdmin),
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(match self.ports.users.find_by_id(id).await? {
+                    Some(_) => DomainError::LastAdmin,
+                    None => DomainError::UserNotFound,
+                });
+            }
             Err(StoreError::Conflict) => {
-                return Err(uniqueness_conflict(
-                    &self.ports,
-                    &user.username,
-                    &user.email,
-                    Some(id),
-                )
-                .await?
-                .unwrap_or(DomainError::UsernameTaken));
+                let (username, email) = (
+                    patch.username.as_deref().unwrap_or(&before.username),
+                    patch.email.as_deref().unwrap_or(&before.email),
+                );
+                return Err(uniqueness_conflict(&self.ports, username, email, Some(id))
+                    .await?
+                    .unwrap_or(DomainError::UsernameTaken));
             }
-            other => {
-                other?;
-            }
+            Err(err) => return Err(err.into()),
         }
-        if deactivated {
+        if patch.is_active == Some(false) {
+            // Even if it looked inactive already: a session opened meanwhile must not survive.
             self.ports
                 .sessions
-                .revoke_all_for_user(id, None, user.updated_at)
+                .revoke_all_for_user(id, None, now)
                 .await?;
-            tracing::info!(user_id = %id, actor_id = %actor.user.id, "user deactivated");
-            audit_by_admin(&self.ports, actor, AuditEvent::Deactivation, id, None).await?;
+            if before.is_active {
+                tracing::info!(user_id = %id, actor_id = %actor.user.id, "user deactivated");
+                audit_by_admin(&self.ports, actor, AuditEvent::Deactivation, id, None).await?;
+            }
         }
-        if role_changed {
-            tracing::info!(user_id = %id, actor_id = %actor.user.id, role = user.role.as_str(), "role changed");
-            let detail = match user.role {
+        if let Some(role) = patch.role.filter(|role| *role != before.role) {
+            tracing::info!(user_id = %id, actor_id = %actor.user.id, role = role.as_str(), "role changed");
+            let detail = match role {
                 Role::Admin => "promoted to admin",
                 Role::User => "demoted to user",
             };
             audit_by_admin(&self.ports, actor, AuditEvent::RoleChange, id, Some(detail)).await?;
         }
-        Ok(user)
+        self.find(id).await
     }
 
     /// Admins only; the user's sessions go with them.

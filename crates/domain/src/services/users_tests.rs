@@ -6,7 +6,7 @@ use super::UserService;
 use crate::error::DomainError;
 use crate::model::{ClientInfo, NewUser, Principal, Role, User, UserPatch};
 use crate::ports::LoginThrottle;
-use crate::services::test_support::{Mocks, user};
+use crate::services::test_support::{Mocks, now, user};
 
 fn principal(user: &User) -> Principal {
     Principal {
@@ -95,7 +95,7 @@ fn the_last_active_admin_can_be_neither_demoted_deactivated_nor_deleted() {
         .users
         .expect_update_unless_last_admin()
         .times(2)
-        .returning(|_| Ok(false));
+        .returning(|_, _, _| Ok(false));
     mocks
         .users
         .expect_delete_unless_last_admin()
@@ -142,12 +142,21 @@ fn deactivating_a_user_revokes_all_their_sessions() {
         .expect_find_by_username()
         .returning(|_| Ok(None));
     mocks.users.expect_find_by_email().returning(|_| Ok(None));
+    // Only the field the patch names goes to the store, through the last-admin check (the
+    // store decides; the service does not trust what it read a moment ago).
+    let only_deactivation = UserPatch {
+        is_active: Some(false),
+        ..UserPatch::default()
+    };
     mocks
         .users
-        .expect_update()
-        .withf(|u| !u.is_active)
+        .expect_update_unless_last_admin()
+        .withf(move |id, changes, at| {
+            *id == alice_id && *changes == only_deactivation && *at == now()
+        })
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _, _| Ok(true));
+    mocks.users.expect_update().never();
     mocks
         .sessions
         .expect_revoke_all_for_user()
@@ -159,8 +168,7 @@ fn deactivating_a_user_revokes_all_their_sessions() {
         is_active: Some(false),
         ..UserPatch::default()
     };
-    let updated = block_on(svc.update(&principal(&admin), alice_id, patch)).unwrap();
-    assert!(!updated.is_active);
+    block_on(svc.update(&principal(&admin), alice_id, patch)).unwrap();
 }
 
 #[test]
@@ -216,17 +224,31 @@ fn deleting_and_unlocking_clear_the_accounts_login_throttle() {
 #[test]
 fn create_admin_promotes_an_existing_user_without_touching_the_password() {
     let alice = user(Role::User);
+    let id = alice.id;
+    let promoted = User {
+        role: Role::Admin,
+        ..alice.clone()
+    };
     let mut mocks = Mocks::new();
     mocks
         .users
         .expect_find_by_username()
         .returning(move |_| Ok(Some(alice.clone())));
+    let promotion = UserPatch {
+        role: Some(Role::Admin),
+        is_active: Some(true),
+        ..UserPatch::default()
+    };
     mocks
         .users
         .expect_update()
-        .withf(|u| u.role == Role::Admin && u.password_hash == "hash-of-password1")
+        .withf(move |user, changes, _| *user == id && *changes == promotion)
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _, _| Ok(true));
+    mocks
+        .users
+        .expect_find_by_id()
+        .returning(move |_| Ok(Some(promoted.clone())));
     mocks.hasher.expect_hash().never();
     let svc = service(mocks);
     let new = NewUser {
