@@ -5,26 +5,34 @@
 use std::sync::Arc;
 
 use api_actix::clock::SystemClock;
+use api_actix::config::Settings;
+use api_actix::startup::auth_policy;
 use criterion::{Criterion, criterion_group, criterion_main};
-use domain::{AuthPolicy, AuthService, ClientInfo, NewUser, Ports};
+use domain::{AuthService, ClientInfo, NewUser, Ports};
 use infra_bcrypt::BcryptHasher;
 use infra_jwt::JwtCodec;
 use infra_memory::MemoryStore;
 
 fn service() -> AuthService {
-    let store = MemoryStore::new();
     let ports = Ports {
-        users: Arc::new(store.clone()),
-        sessions: Arc::new(store.clone()),
-        throttle: Arc::new(store.clone()),
-        audit: Arc::new(store),
-        hasher: Arc::new(BcryptHasher::new(4, 2, 1024).unwrap()),
+        stores: MemoryStore::new().stores(),
+        hasher: Arc::new(BcryptHasher::new(
+            infra_bcrypt::Cost::try_from(4).unwrap(),
+            std::num::NonZeroUsize::new(2).unwrap(),
+            1024,
+        )),
         tokens: Arc::new(
-            JwtCodec::new("HS256", b"9f2c4e81d7a35b06e1c8f4a2b79d3e50a6c1f8e2d4b7a903").unwrap(),
+            JwtCodec::new(
+                infra_jwt::SigningAlgorithm::HS256,
+                b"9f2c4e81d7a35b06e1c8f4a2b79d3e50a6c1f8e2d4b7a903",
+            )
+            .unwrap(),
         ),
         clock: Arc::new(SystemClock),
     };
-    AuthService::new(ports, AuthPolicy::default())
+    // The policy of `config/default.toml`, as the server builds it.
+    let settings = Settings::from_vars(&Default::default(), false).unwrap();
+    AuthService::new(ports, auth_policy(&settings))
 }
 
 fn paths(c: &mut Criterion) {

@@ -6,9 +6,19 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use actix_web::HttpRequest;
 use ipnet::{IpNet, Ipv6Net};
 
-/// The proxies whose `X-Forwarded-For` is believed.
-#[derive(Debug, Clone, Default)]
+/// The proxies whose `X-Forwarded-For` is believed. Configuration reads them from a
+/// comma-separated string.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(try_from = "String")]
 pub struct TrustedProxies(Vec<IpNet>);
+
+impl TryFrom<String> for TrustedProxies {
+    type Error = String;
+
+    fn try_from(list: String) -> Result<Self, String> {
+        Self::parse(&list)
+    }
+}
 
 impl TrustedProxies {
     /// A comma-separated list of addresses (`10.0.0.1`) or networks (`10.0.0.0/8`).

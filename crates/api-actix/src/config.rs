@@ -3,9 +3,13 @@
 //! The TOML files are built into the binary; copies found in `./config/` are layered over them.
 
 use std::collections::HashMap;
-use std::fmt;
+use std::num::{NonZeroU32, NonZeroUsize};
 
 use config::{Config, Environment as EnvSource, File, FileFormat};
+use infra_bcrypt::Cost;
+use infra_diesel::DatabaseUrl;
+use infra_jwt::SigningAlgorithm;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::client_ip::TrustedProxies;
@@ -74,27 +78,6 @@ impl ConfigError {
     }
 }
 
-/// A secret whose value never reaches a log line.
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
@@ -120,7 +103,7 @@ pub struct Settings {
 pub struct AdminBootstrap {
     pub username: String,
     pub email: String,
-    pub password: Secret,
+    pub password: SecretString,
 }
 
 fn default_env() -> AppEnv {
@@ -137,23 +120,24 @@ pub struct ServerSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
-    pub url: String,
-    pub max_connections: u32,
+    pub url: DatabaseUrl,
+    pub max_connections: NonZeroU32,
     /// How long a request waits for a database connection before answering 503.
-    pub connect_timeout_seconds: u32,
+    pub connect_timeout_seconds: NonZeroU32,
     pub run_migrations: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JwtSettings {
-    #[serde(default)]
-    pub secret: Option<Secret>,
-    pub algorithm: String,
+    /// Empty counts as unset (a blank line in `.env`).
+    #[serde(default, deserialize_with = "non_empty_secret")]
+    pub secret: Option<SecretString>,
+    pub algorithm: SigningAlgorithm,
     pub issuer: String,
     pub audience: String,
-    pub access_ttl_seconds: u32,
-    pub refresh_ttl_seconds: u32,
+    pub access_ttl_seconds: NonZeroU32,
+    pub refresh_ttl_seconds: NonZeroU32,
     pub refresh_reuse_grace_seconds: u32,
     pub leeway_seconds: u32,
 }
@@ -161,10 +145,10 @@ pub struct JwtSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordSettings {
-    pub bcrypt_cost: u32,
+    pub bcrypt_cost: Cost,
     /// How many hashes may run at once; default: the number of cores.
     #[serde(default)]
-    pub max_concurrent_hashes: Option<usize>,
+    pub max_concurrent_hashes: Option<NonZeroUsize>,
     /// How many more may wait for a turn before logins are shed with 503.
     pub max_queued_hashes: usize,
 }
@@ -172,7 +156,7 @@ pub struct PasswordSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockoutSettings {
-    pub max_failed_attempts: u32,
+    pub max_failed_attempts: NonZeroU32,
     pub duration_seconds: u32,
 }
 
@@ -186,22 +170,61 @@ pub struct RateLimitSettings {
     pub password_per_minute: u32,
     pub users_update_per_minute: u32,
     pub revoke_per_minute: u32,
-    pub trusted_proxies: String,
-    pub store: String,
+    pub trusted_proxies: TrustedProxies,
+    pub store: RateLimitStoreKind,
+}
+
+/// Where rate-limit counts live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateLimitStoreKind {
+    /// Unset: the database on PostgreSQL (replicas share one budget), memory on SQLite.
+    #[serde(rename = "")]
+    Auto,
+    Memory,
+    Database,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CorsSettings {
-    pub allowed_origins: String,
+    pub allowed_origins: AllowedOrigins,
 }
 
-impl CorsSettings {
-    pub fn origins(&self) -> impl Iterator<Item = &str> {
-        self.allowed_origins
-            .split(',')
+/// Origins allowed cross-origin access, from a comma-separated string: `scheme://host[:port]`
+/// each, or `*`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct AllowedOrigins(Vec<String>);
+
+impl AllowedOrigins {
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl TryFrom<String> for AllowedOrigins {
+    type Error = String;
+
+    fn try_from(list: String) -> Result<Self, String> {
+        list.split(',')
             .map(str::trim)
-            .filter(|o| !o.is_empty())
+            .filter(|origin| !origin.is_empty())
+            .map(|origin| {
+                if origin == "*" || is_origin(origin) {
+                    Ok(origin.to_owned())
+                } else {
+                    Err(format!(
+                        "{origin:?} is not an origin like https://app.example.com"
+                    ))
+                }
+            })
+            .collect::<Result<_, _>>()
+            .map(AllowedOrigins)
     }
 }
 
@@ -215,13 +238,28 @@ pub struct HousekeepingSettings {
 #[serde(deny_unknown_fields)]
 pub struct AuditSettings {
     /// Records older than this many days are deleted by housekeeping.
-    pub retention_days: u32,
+    pub retention_days: NonZeroU32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
-    pub format: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+fn non_empty_secret<'de, D>(deserializer: D) -> Result<Option<SecretString>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let secret = Option::<SecretString>::deserialize(deserializer)?;
+    Ok(secret.filter(|s| !s.expose_secret().is_empty()))
 }
 
 impl Settings {
@@ -278,97 +316,21 @@ impl Settings {
         let config = builder
             .build()
             .map_err(|err| ConfigError::new("configuration", err.to_string()))?;
-        let mut settings: Settings = config
-            .try_deserialize()
-            .map_err(|err| ConfigError::new(&key_of(&err.to_string()), err.to_string()))?;
+        // Each value is checked by its type as it is read; the path of the one that fails names
+        // its key.
+        let mut settings: Settings = serde_path_to_error::deserialize(config).map_err(|err| {
+            let key = variable_of(&err.path().to_string());
+            ConfigError::new(&key, err.into_inner().to_string())
+        })?;
         settings.env = env;
-        settings.jwt.secret = settings.jwt.secret.filter(|s| !s.expose().is_empty());
         settings.admin_bootstrap = admin_bootstrap(vars)?;
         settings.validate()?;
         Ok(settings)
     }
 
+    /// The rules that join several values or depend on the environment; every single value
+    /// was checked by its type when it was read.
     fn validate(&self) -> Result<(), ConfigError> {
-        if !infra_jwt::SUPPORTED_ALGORITHMS.contains(&self.jwt.algorithm.as_str()) {
-            return Err(ConfigError::new(
-                "APP__JWT__ALGORITHM",
-                format!(
-                    "{:?} is not supported; use one of {}",
-                    self.jwt.algorithm,
-                    infra_jwt::SUPPORTED_ALGORITHMS.join(", ")
-                ),
-            ));
-        }
-        let cost = self.password.bcrypt_cost;
-        if !(infra_bcrypt::MIN_COST..=infra_bcrypt::MAX_COST).contains(&cost) {
-            return Err(ConfigError::new(
-                "APP__PASSWORD__BCRYPT_COST",
-                format!(
-                    "{cost} is out of range {}..={}",
-                    infra_bcrypt::MIN_COST,
-                    infra_bcrypt::MAX_COST
-                ),
-            ));
-        }
-        if self.password.max_concurrent_hashes == Some(0) {
-            return Err(ConfigError::new(
-                "APP__PASSWORD__MAX_CONCURRENT_HASHES",
-                "must be at least 1",
-            ));
-        }
-        validate_database_url(&self.database.url)?;
-        if self.database.connect_timeout_seconds == 0 {
-            return Err(ConfigError::new(
-                "APP__DATABASE__CONNECT_TIMEOUT_SECONDS",
-                "must be at least 1",
-            ));
-        }
-        if self.database.max_connections == 0 {
-            return Err(ConfigError::new(
-                "APP__DATABASE__MAX_CONNECTIONS",
-                "must be at least 1",
-            ));
-        }
-        if self.jwt.access_ttl_seconds == 0 || self.jwt.refresh_ttl_seconds == 0 {
-            return Err(ConfigError::new(
-                "APP__JWT__ACCESS_TTL_SECONDS",
-                "token lifetimes must be at least one second",
-            ));
-        }
-        if self.lockout.max_failed_attempts == 0 {
-            return Err(ConfigError::new(
-                "APP__LOCKOUT__MAX_FAILED_ATTEMPTS",
-                "must be at least 1",
-            ));
-        }
-        if self.audit.retention_days == 0 {
-            return Err(ConfigError::new(
-                "APP__AUDIT__RETENTION_DAYS",
-                "must be at least 1",
-            ));
-        }
-        if !matches!(self.log.format.as_str(), "pretty" | "json") {
-            return Err(ConfigError::new(
-                "APP__LOG__FORMAT",
-                format!("{:?} is not one of pretty, json", self.log.format),
-            ));
-        }
-        TrustedProxies::parse(&self.rate_limit.trusted_proxies)
-            .map_err(|err| ConfigError::new("APP__RATE_LIMIT__TRUSTED_PROXIES", err))?;
-        for origin in self.cors.origins() {
-            if origin != "*" && !is_origin(origin) {
-                return Err(ConfigError::new(
-                    "APP__CORS__ALLOWED_ORIGINS",
-                    format!("{origin:?} is not an origin like https://app.example.com"),
-                ));
-            }
-        }
-        if !matches!(self.rate_limit.store.as_str(), "" | "memory" | "database") {
-            return Err(ConfigError::new(
-                "APP__RATE_LIMIT__STORE",
-                format!("{:?} is not one of memory, database", self.rate_limit.store),
-            ));
-        }
         if self.env == AppEnv::Production {
             self.validate_for_production()?;
         }
@@ -381,15 +343,19 @@ impl Settings {
                 "JWT_SECRET_KEY",
                 "is required in production (or APP__JWT__SECRET)",
             )),
-            Some(secret) if secret.expose().len() < MIN_SECRET_BYTES => Err(ConfigError::new(
-                "JWT_SECRET_KEY",
-                format!("must be at least {MIN_SECRET_BYTES} bytes in production"),
-            )),
-            Some(secret) if looks_like_a_placeholder(secret.expose()) => Err(ConfigError::new(
-                "JWT_SECRET_KEY",
-                "looks like a placeholder, not a random secret (try `openssl rand -hex 32`)",
-            )),
-            Some(_) if self.password.bcrypt_cost < MIN_PRODUCTION_BCRYPT_COST => {
+            Some(secret) if secret.expose_secret().len() < MIN_SECRET_BYTES => {
+                Err(ConfigError::new(
+                    "JWT_SECRET_KEY",
+                    format!("must be at least {MIN_SECRET_BYTES} bytes in production"),
+                ))
+            }
+            Some(secret) if looks_like_a_placeholder(secret.expose_secret()) => {
+                Err(ConfigError::new(
+                    "JWT_SECRET_KEY",
+                    "looks like a placeholder, not a random secret (try `openssl rand -hex 32`)",
+                ))
+            }
+            Some(_) if self.password.bcrypt_cost.get() < MIN_PRODUCTION_BCRYPT_COST => {
                 Err(ConfigError::new(
                     "APP__PASSWORD__BCRYPT_COST",
                     format!("must be at least {MIN_PRODUCTION_BCRYPT_COST} in production"),
@@ -408,7 +374,7 @@ fn admin_bootstrap(vars: &HashMap<String, String>) -> Result<Option<AdminBootstr
         [Some(username), Some(email), Some(password)] => Ok(Some(AdminBootstrap {
             username: username.clone(),
             email: email.clone(),
-            password: Secret::new(password.clone()),
+            password: SecretString::from(password.as_str()),
         })),
         _ => {
             let missing = names
@@ -455,35 +421,15 @@ fn is_origin(value: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
 }
 
-fn validate_database_url(url: &str) -> Result<(), ConfigError> {
-    let key = "DATABASE_URL";
-    if url.trim().is_empty() {
-        return Err(ConfigError::new(key, "is empty"));
+/// The variable that sets the value at `path` (`jwt.algorithm` → `APP__JWT__ALGORITHM`; the
+/// conventional names for the two that have one).
+fn variable_of(path: &str) -> String {
+    match path {
+        "database.url" => "DATABASE_URL".to_owned(),
+        "jwt.secret" => "JWT_SECRET_KEY".to_owned(),
+        "" | "." => "configuration".to_owned(),
+        path => format!("APP__{}", path.replace('.', "__").to_uppercase()),
     }
-    if let Some(rest) = url
-        .strip_prefix("postgres://")
-        .or_else(|| url.strip_prefix("postgresql://"))
-    {
-        let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-        if host.is_empty() || host.starts_with('/') || host.starts_with(':') {
-            return Err(ConfigError::new(key, "a PostgreSQL URL must name a host"));
-        }
-    } else if url.contains("://") && !url.starts_with("sqlite://") {
-        return Err(ConfigError::new(
-            key,
-            "must be postgres://…, sqlite://…, or a SQLite file path",
-        ));
-    }
-    Ok(())
-}
-
-/// The environment variable behind the key that the config crate's message names, if any.
-fn key_of(message: &str) -> String {
-    message
-        .split('`')
-        .nth(1)
-        .map(|key| format!("APP__{}", key.replace('.', "__").to_uppercase()))
-        .unwrap_or_else(|| "configuration".to_owned())
 }
 
 #[cfg(test)]
@@ -505,25 +451,41 @@ mod tests {
         let s = load(&[]).unwrap();
         assert_eq!(s.env, AppEnv::Development);
         assert_eq!((s.server.host.as_str(), s.server.port), ("127.0.0.1", 8080));
-        assert_eq!(s.database.url, "data/auth.db");
-        assert_eq!(s.jwt.algorithm, "HS256");
+        assert_eq!(s.database.url.as_str(), "data/auth.db");
+        assert_eq!(s.jwt.algorithm, SigningAlgorithm::HS256);
         assert_eq!(
             (s.jwt.issuer.as_str(), s.jwt.audience.as_str()),
             ("auth-api", "auth-api")
         );
         assert_eq!(
-            (s.jwt.access_ttl_seconds, s.jwt.refresh_ttl_seconds),
+            (
+                s.jwt.access_ttl_seconds.get(),
+                s.jwt.refresh_ttl_seconds.get()
+            ),
             (900, 2_592_000)
         );
         assert_eq!(s.jwt.refresh_reuse_grace_seconds, 10);
         assert_eq!(s.jwt.leeway_seconds, 0);
-        assert_eq!(s.password.bcrypt_cost, 12);
+        assert_eq!(s.password.bcrypt_cost.get(), 12);
         assert_eq!(
-            (s.lockout.max_failed_attempts, s.lockout.duration_seconds),
+            (
+                s.lockout.max_failed_attempts.get(),
+                s.lockout.duration_seconds
+            ),
             (5, 900)
         );
         assert!(s.rate_limit.enabled);
-        assert_eq!(s.log.format, "pretty");
+        assert_eq!(
+            (
+                s.rate_limit.users_update_per_minute,
+                s.rate_limit.revoke_per_minute
+            ),
+            (30, 60)
+        );
+        assert_eq!(s.rate_limit.store, RateLimitStoreKind::Auto);
+        assert!(s.cors.allowed_origins.is_empty());
+        assert_eq!(s.audit.retention_days.get(), 365);
+        assert_eq!(s.log.format, LogFormat::Pretty);
         assert!(s.jwt.secret.is_none());
     }
 
@@ -540,18 +502,22 @@ mod tests {
         .unwrap();
         assert_eq!(s.server.port, 9001);
         assert_eq!(s.jwt.leeway_seconds, 30);
-        assert_eq!(s.database.url, "postgres://u@db:5432/auth");
-        assert_eq!(s.jwt.secret.unwrap().expose(), "from-conventional");
+        assert_eq!(s.database.url.as_str(), "postgres://u@db:5432/auth");
+        assert_eq!(s.jwt.secret.unwrap().expose_secret(), "from-conventional");
     }
 
     #[test]
     fn app_env_selects_its_file() {
         assert_eq!(
-            load(&[("APP_ENV", "test")]).unwrap().password.bcrypt_cost,
+            load(&[("APP_ENV", "test")])
+                .unwrap()
+                .password
+                .bcrypt_cost
+                .get(),
             4
         );
         let s = load(&[("APP_ENV", "production"), ("JWT_SECRET_KEY", STRONG)]).unwrap();
-        assert_eq!(s.log.format, "json");
+        assert_eq!(s.log.format, LogFormat::Json);
         assert_eq!(s.server.host, "0.0.0.0");
     }
 
@@ -572,6 +538,39 @@ mod tests {
             (&[("DATABASE_URL", "mysql://h/db")], "DATABASE_URL"),
             (&[("DATABASE_URL", "postgres://")], "DATABASE_URL"),
             (&[("APP__LOG__FORMAT", "xml")], "APP__LOG__FORMAT"),
+            (
+                &[("APP__RATE_LIMIT__STORE", "disk")],
+                "APP__RATE_LIMIT__STORE",
+            ),
+            (
+                &[("APP__RATE_LIMIT__TRUSTED_PROXIES", "10.0.0.0/8, nope")],
+                "APP__RATE_LIMIT__TRUSTED_PROXIES",
+            ),
+            (
+                &[("APP__CORS__ALLOWED_ORIGINS", "https://a.example.com/path")],
+                "APP__CORS__ALLOWED_ORIGINS",
+            ),
+            (
+                &[("APP__DATABASE__MAX_CONNECTIONS", "0")],
+                "APP__DATABASE__MAX_CONNECTIONS",
+            ),
+            (
+                &[("APP__JWT__ACCESS_TTL_SECONDS", "0")],
+                "APP__JWT__ACCESS_TTL_SECONDS",
+            ),
+            (
+                &[("APP__LOCKOUT__MAX_FAILED_ATTEMPTS", "0")],
+                "APP__LOCKOUT__MAX_FAILED_ATTEMPTS",
+            ),
+            (
+                &[("APP__PASSWORD__MAX_CONCURRENT_HASHES", "0")],
+                "APP__PASSWORD__MAX_CONCURRENT_HASHES",
+            ),
+            (
+                &[("APP__AUDIT__RETENTION_DAYS", "0")],
+                "APP__AUDIT__RETENTION_DAYS",
+            ),
+            (&[("APP__JWT__TYPO", "1")], "APP__JWT__TYPO"),
             (&[("APP_ENV", "production")], "JWT_SECRET_KEY"),
             (
                 &[("APP_ENV", "production"), ("JWT_SECRET_KEY", "short")],
@@ -618,7 +617,43 @@ mod tests {
 
     #[test]
     fn secrets_do_not_show_in_debug_output() {
-        let s = load(&[("JWT_SECRET_KEY", "super-secret-value")]).unwrap();
-        assert!(!format!("{s:?}").contains("super-secret-value"));
+        let s = load(&[
+            ("JWT_SECRET_KEY", "super-secret-value"),
+            ("DATABASE_URL", "postgres://auth:db-password-value@db/auth"),
+            ("ADMIN_USERNAME", "root_admin"),
+            ("ADMIN_EMAIL", "root@example.com"),
+            ("ADMIN_PASSWORD", "admin-password-value"),
+        ])
+        .unwrap();
+        let shown = format!("{s:?}");
+        for secret in [
+            "super-secret-value",
+            "db-password-value",
+            "admin-password-value",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+    }
+
+    #[test]
+    fn typed_values_are_read_from_their_strings() {
+        let s = load(&[
+            ("APP__RATE_LIMIT__STORE", "database"),
+            ("APP__RATE_LIMIT__TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1"),
+            (
+                "APP__CORS__ALLOWED_ORIGINS",
+                "https://a.example.com, http://localhost:3000",
+            ),
+            ("APP__JWT__ALGORITHM", "HS512"),
+            ("JWT_SECRET_KEY", ""),
+        ])
+        .unwrap();
+        assert_eq!(s.rate_limit.store, RateLimitStoreKind::Database);
+        assert_eq!(
+            s.cors.allowed_origins.iter().collect::<Vec<_>>(),
+            ["https://a.example.com", "http://localhost:3000"]
+        );
+        assert_eq!(s.jwt.algorithm, SigningAlgorithm::HS512);
+        assert!(s.jwt.secret.is_none(), "an empty secret is no secret");
     }
 }

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use api_actix::clock::SystemClock;
 use api_actix::config::Settings;
 use api_actix::metrics::Metrics;
-use api_actix::startup::{Application, Storage, build_ports, describe, open_database};
+use api_actix::startup::{Application, build_ports, describe, open_database};
 use api_actix::telemetry;
 use clap::{Parser, Subcommand};
 use domain::{NewUser, UserService};
@@ -51,7 +51,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(&settings.log.format);
+    telemetry::init(settings.log.format);
     match run(cli.command.unwrap_or(Command::Serve), settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -102,7 +102,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let store = open_database(&settings).await?;
             let ports = build_ports(
                 &settings,
-                Storage::from_store(store),
+                store.stores(),
                 Arc::new(SystemClock),
                 Arc::new(Metrics::new()),
             )?;

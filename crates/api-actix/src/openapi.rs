@@ -12,10 +12,8 @@ use crate::dto::{
     UserResponse,
 };
 use crate::error::{FieldErrorBody, Problem};
+use crate::routes::service::OpenApiJson;
 use crate::routes::{audit, auth, service, users};
-
-/// The serialized description, built once at start.
-pub struct OpenApiJson(pub String);
 
 #[derive(OpenApi)]
 #[openapi(

@@ -3,10 +3,12 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use infra_diesel::Backend;
+use infra_diesel::DatabaseUrl;
 use rand::RngCore;
 
-use crate::config::{AppEnv, Secret, Settings};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::{AppEnv, Settings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -23,11 +25,11 @@ pub enum SecretError {
 
 /// The configured secret; else (development and test only: production refuses to start without
 /// one) the one kept beside the SQLite file, generated on first use.
-pub fn jwt_secret(settings: &Settings) -> Result<Secret, SecretError> {
+pub fn jwt_secret(settings: &Settings) -> Result<SecretString, SecretError> {
     let path = generated_secret_path(&settings.database.url);
     if let Some(secret) = &settings.jwt.secret {
         if settings.env == AppEnv::Production
-            && std::fs::read_to_string(&path).is_ok_and(|dev| dev.trim() == secret.expose())
+            && std::fs::read_to_string(&path).is_ok_and(|dev| dev.trim() == secret.expose_secret())
         {
             return Err(SecretError::DevelopmentSecretInProduction(path));
         }
@@ -46,20 +48,22 @@ pub fn jwt_secret(settings: &Settings) -> Result<Secret, SecretError> {
     Ok(secret)
 }
 
-fn generated_secret_path(database_url: &str) -> PathBuf {
-    let folder = match Backend::from_url(database_url) {
-        Backend::Sqlite => Path::new(infra_diesel::sqlite_path(database_url))
+fn generated_secret_path(database_url: &DatabaseUrl) -> PathBuf {
+    let folder = match database_url.sqlite_path() {
+        Some(file) => Path::new(file)
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default(),
-        Backend::Postgres => PathBuf::from("data"),
+        None => PathBuf::from("data"),
     };
     folder.join("jwt-secret")
 }
 
-fn read_or_generate(path: &Path) -> std::io::Result<Secret> {
+fn read_or_generate(path: &Path) -> std::io::Result<SecretString> {
     match std::fs::read_to_string(path) {
-        Ok(existing) if !existing.trim().is_empty() => return Ok(Secret::new(existing.trim())),
+        Ok(existing) if !existing.trim().is_empty() => {
+            return Ok(SecretString::from(existing.trim()));
+        }
         Ok(_) => {}
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
         Err(err) => return Err(err),
@@ -75,7 +79,7 @@ fn read_or_generate(path: &Path) -> std::io::Result<Secret> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path)?.write_all(secret.as_bytes())?;
-    Ok(Secret::new(secret))
+    Ok(SecretString::from(secret))
 }
 
 #[cfg(test)]
@@ -86,10 +90,13 @@ mod tests {
     fn the_generated_secret_is_kept_beside_the_sqlite_file_and_reused() {
         let dir = tempfile::tempdir().unwrap();
         let url = dir.path().join("db/auth.db").display().to_string();
-        let path = generated_secret_path(&url);
+        let path = generated_secret_path(&DatabaseUrl::parse(&url).unwrap());
         assert_eq!(path, dir.path().join("db/jwt-secret"));
         let first = read_or_generate(&path).unwrap();
-        assert!(first.expose().len() >= 64);
-        assert_eq!(read_or_generate(&path).unwrap(), first);
+        assert!(first.expose_secret().len() >= 64);
+        assert_eq!(
+            read_or_generate(&path).unwrap().expose_secret(),
+            first.expose_secret()
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Builds the adapters from the settings, hands them to the domain's services, and serves.
 
 use std::net::TcpListener;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use actix_cors::Cors;
@@ -10,9 +11,8 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use chrono::Duration;
 use domain::{
-    AuditLog, AuthPolicy, AuthService, Clock, DomainError, Housekeeping, LoginThrottleRepository,
-    NewUser, Ports, RateLimitPolicy, RateLimitStore, RateLimiter, SessionRepository, StoreHealth,
-    UserRepository, UserService,
+    AuthPolicy, AuthService, Clock, DomainError, Housekeeping, NewUser, Ports, RateLimitPolicy,
+    RateLimiter, Stores, UserService,
 };
 use infra_bcrypt::BcryptHasher;
 use infra_diesel::{Backend, DieselStore};
@@ -20,58 +20,23 @@ use infra_jwt::JwtCodec;
 use infra_memory::MemoryRateLimitStore;
 
 use crate::audit::ObservedAudit;
-use crate::client_ip::TrustedProxies;
 use crate::clock::SystemClock;
-use crate::config::{AdminBootstrap, Settings};
+use crate::config::{AdminBootstrap, RateLimitStoreKind, Settings};
 use crate::error::ApiError;
 use crate::metrics::{self, Metrics};
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use crate::{headers, request_id, routes, secrets};
+use secrecy::ExposeSecret;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
-
-/// The storage ports, from one adapter.
-#[derive(Clone)]
-pub struct Storage {
-    pub users: Arc<dyn UserRepository>,
-    pub sessions: Arc<dyn SessionRepository>,
-    pub throttle: Arc<dyn LoginThrottleRepository>,
-    pub rate_limits: Arc<dyn RateLimitStore>,
-    pub health: Arc<dyn StoreHealth>,
-    pub audit: Arc<dyn AuditLog>,
-}
-
-impl Storage {
-    /// Every port from one store that implements them all.
-    pub fn from_store<S>(store: S) -> Self
-    where
-        S: UserRepository
-            + SessionRepository
-            + LoginThrottleRepository
-            + RateLimitStore
-            + StoreHealth
-            + AuditLog
-            + Clone
-            + 'static,
-    {
-        Storage {
-            users: Arc::new(store.clone()),
-            sessions: Arc::new(store.clone()),
-            throttle: Arc::new(store.clone()),
-            rate_limits: Arc::new(store.clone()),
-            health: Arc::new(store.clone()),
-            audit: Arc::new(store),
-        }
-    }
-}
 
 /// Rate-limit counts live in the database when replicas must share them (the default on
 /// PostgreSQL), else in this process.
 fn shares_rate_limits(settings: &Settings, backend: Backend) -> bool {
-    match settings.rate_limit.store.as_str() {
-        "database" => true,
-        "memory" => false,
-        _ => backend == Backend::Postgres,
+    match settings.rate_limit.store {
+        RateLimitStoreKind::Database => true,
+        RateLimitStoreKind::Memory => false,
+        RateLimitStoreKind::Auto => backend == Backend::Postgres,
     }
 }
 
@@ -90,7 +55,7 @@ fn cors(settings: &Settings) -> Cors {
         // Other origins get no CORS headers (the browser then refuses), not a non-JSON error.
         .block_on_origin_mismatch(false);
     // Bearer tokens need no cookies: credentials are never allowed, so `*` is safe to offer.
-    for origin in settings.cors.origins() {
+    for origin in settings.cors.allowed_origins.iter() {
         cors = if origin == "*" {
             cors.allow_any_origin()
         } else {
@@ -110,14 +75,10 @@ pub enum StartupError {
     Migrate(domain::StoreError),
     #[error(transparent)]
     Secret(#[from] secrets::SecretError),
-    #[error("invalid configuration: APP__JWT__ALGORITHM / JWT_SECRET_KEY: {0}")]
+    #[error("invalid configuration: JWT_SECRET_KEY: {0}")]
     Jwt(#[from] infra_jwt::JwtConfigError),
-    #[error("invalid configuration: APP__PASSWORD__BCRYPT_COST: {0}")]
-    Bcrypt(#[from] infra_bcrypt::BcryptConfigError),
     #[error("cannot create the first admin from ADMIN_USERNAME/ADMIN_EMAIL/ADMIN_PASSWORD: {0}")]
     AdminBootstrap(String),
-    #[error("invalid configuration: APP__RATE_LIMIT__TRUSTED_PROXIES: {0}")]
-    TrustedProxies(String),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: String,
@@ -130,9 +91,10 @@ pub enum StartupError {
 pub async fn open_database(settings: &Settings) -> Result<DieselStore, StartupError> {
     let (url, size) = (
         settings.database.url.clone(),
-        settings.database.max_connections,
+        settings.database.max_connections.get(),
     );
-    let timeout = std::time::Duration::from_secs(settings.database.connect_timeout_seconds.into());
+    let timeout =
+        std::time::Duration::from_secs(settings.database.connect_timeout_seconds.get().into());
     let store = tokio::task::spawn_blocking(move || DieselStore::connect(&url, size, timeout))
         .await
         .map_err(|err| StartupError::Connect(err.to_string()))??;
@@ -146,7 +108,7 @@ pub async fn open_database(settings: &Settings) -> Result<DieselStore, StartupEr
 /// The domain's ports on the configured adapters.
 pub fn build_ports(
     settings: &Settings,
-    storage: Storage,
+    mut stores: Stores,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
 ) -> Result<Ports, StartupError> {
@@ -154,22 +116,20 @@ pub fn build_ports(
     let max_hashes = settings
         .password
         .max_concurrent_hashes
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+        .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN));
+    stores.audit = Arc::new(ObservedAudit::new(stores.audit, metrics));
     Ok(Ports {
-        users: storage.users,
-        sessions: storage.sessions,
-        throttle: storage.throttle,
+        stores,
         hasher: Arc::new(BcryptHasher::new(
             settings.password.bcrypt_cost,
             max_hashes,
             settings.password.max_queued_hashes,
-        )?),
+        )),
         tokens: Arc::new(JwtCodec::new(
-            &settings.jwt.algorithm,
-            secret.expose().as_bytes(),
+            settings.jwt.algorithm,
+            secret.expose_secret().as_bytes(),
         )?),
         clock,
-        audit: Arc::new(ObservedAudit::new(storage.audit, metrics)),
     })
 }
 
@@ -178,11 +138,11 @@ pub fn auth_policy(settings: &Settings) -> AuthPolicy {
     AuthPolicy {
         issuer: jwt.issuer.clone(),
         audience: jwt.audience.clone(),
-        access_ttl: Duration::seconds(jwt.access_ttl_seconds.into()),
-        refresh_ttl: Duration::seconds(jwt.refresh_ttl_seconds.into()),
+        access_ttl: Duration::seconds(jwt.access_ttl_seconds.get().into()),
+        refresh_ttl: Duration::seconds(jwt.refresh_ttl_seconds.get().into()),
         refresh_reuse_grace: Duration::seconds(jwt.refresh_reuse_grace_seconds.into()),
         leeway: Duration::seconds(jwt.leeway_seconds.into()),
-        max_failed_attempts: settings.lockout.max_failed_attempts,
+        max_failed_attempts: settings.lockout.max_failed_attempts.get(),
         lockout_duration: Duration::seconds(settings.lockout.duration_seconds.into()),
     }
 }
@@ -191,7 +151,7 @@ async fn bootstrap_admin(users: &UserService, admin: &AdminBootstrap) -> Result<
     let new_admin = NewUser {
         username: admin.username.clone(),
         email: admin.email.clone(),
-        password: admin.password.expose().to_owned(),
+        password: admin.password.expose_secret().to_owned(),
         name: None,
     };
     match users.bootstrap_admin(new_admin).await {
@@ -229,33 +189,28 @@ impl Application {
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
         let store = open_database(settings).await?.cache_sessions()?;
         let backend = store.backend();
-        let mut storage = Storage::from_store(store);
+        let mut stores = store.stores();
         if !shares_rate_limits(settings, backend) {
-            storage.rate_limits = Arc::new(MemoryRateLimitStore::new());
+            stores.rate_limits = Arc::new(MemoryRateLimitStore::new());
         }
-        Self::build_with(settings, storage, Arc::new(SystemClock)).await
+        Self::build_with(settings, stores, Arc::new(SystemClock)).await
     }
 
     /// Any storage adapter and clock: tests swap them here.
     pub async fn build_with(
         settings: &Settings,
-        storage: Storage,
+        stores: Stores,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
-        let rate_limits = storage.rate_limits.clone();
-        let store_health = storage.health.clone();
+        let rate_limits = stores.rate_limits.clone();
+        let store_health = stores.health.clone();
         let housekeeping = Housekeeping::new(
-            storage.sessions.clone(),
-            storage.throttle.clone(),
-            storage.rate_limits.clone(),
-            (
-                storage.audit.clone(),
-                chrono::Duration::days(settings.audit.retention_days.into()),
-            ),
+            stores.clone(),
+            Duration::days(settings.audit.retention_days.get().into()),
             clock.clone(),
         );
         let metrics = Arc::new(Metrics::new());
-        let ports = build_ports(settings, storage, clock.clone(), metrics.clone())?;
+        let ports = build_ports(settings, stores, clock.clone(), metrics.clone())?;
         let metrics = web::Data::from(metrics);
         let openapi = web::Data::new(ApiDoc::json());
         let limits = &settings.rate_limit;
@@ -275,10 +230,9 @@ impl Application {
             users: UserService::new(ports),
             rate_limiter,
             store_health,
-            trusted_proxies: TrustedProxies::parse(&limits.trusted_proxies)
-                .map_err(StartupError::TrustedProxies)?,
+            trusted_proxies: limits.trusted_proxies.clone(),
         });
-        let cors_enabled = settings.cors.origins().next().is_some();
+        let cors_enabled = !settings.cors.allowed_origins.is_empty();
         let settings_for_workers = settings.clone();
         if let Some(admin) = &settings.admin_bootstrap {
             bootstrap_admin(&state.users, admin).await?;

@@ -70,12 +70,10 @@ async fn create_admin_creates_then_promotes_and_reads_one_line_of_stdin() {
     assert!(again.status.success(), "{}", text(&again.stderr));
     assert!(text(&again.stdout).contains("promoted boss"));
 
-    let store = DieselStore::connect(
-        &dir.path().join("data/auth.db").display().to_string(),
-        1,
-        Duration::from_secs(5),
-    )
-    .unwrap();
+    let url =
+        infra_diesel::DatabaseUrl::parse(&dir.path().join("data/auth.db").display().to_string())
+            .unwrap();
+    let store = DieselStore::connect(&url, 1, Duration::from_secs(5)).unwrap();
     let boss = store.find_by_username("boss").await.unwrap().unwrap();
     assert_eq!(boss.role, Role::Admin);
     assert_eq!(store.count_active_with_role(Role::Admin).await.unwrap(), 1);

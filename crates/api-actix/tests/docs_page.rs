@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use api_actix::clock::SystemClock;
 use api_actix::config::Settings;
-use api_actix::startup::{Application, Storage};
+use api_actix::startup::Application;
 use infra_memory::MemoryStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -28,7 +28,7 @@ async fn swagger_ui_lists_the_operations_under_the_services_csp() {
     let settings = Settings::from_vars(&vars, false).unwrap();
     let app = Application::build_with(
         &settings,
-        Storage::from_store(MemoryStore::new()),
+        MemoryStore::new().stores(),
         Arc::new(SystemClock),
     )
     .await

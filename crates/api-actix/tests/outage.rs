@@ -87,7 +87,7 @@ async fn the_server_answers_503_while_the_database_is_away_and_recovers_by_itsel
         false,
     )
     .unwrap();
-    settings.database.url = relayed;
+    settings.database.url = infra_diesel::DatabaseUrl::parse(&relayed).unwrap();
     let app = Application::build(&settings).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());

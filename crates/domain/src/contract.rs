@@ -1,31 +1,15 @@
 //! The behaviour every storage adapter must show. Each adapter's tests run all of it with
 //! `storage_contract_tests!`, so the in-memory, SQLite and PostgreSQL adapters cannot drift apart.
 
-use std::any::Any;
-use std::sync::Arc;
-
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use uuid::Uuid;
 
 use crate::model::{AuditEvent, AuditOutcome, AuditRecord};
 use crate::model::{Role, Session, User, UserPatch};
-use crate::ports::{
-    Attempt, AttemptLimit, AuditLog, LoginThrottle, LoginThrottleRepository, RateLimitStore,
-    SessionRepository, StoreError, UserRepository,
-};
+use crate::ports::{Attempt, AttemptLimit, StoreError, Stores, ThrottleKey};
 
-/// The repositories of one fresh, empty store, and whatever must live as long as they do.
-pub struct Stores {
-    pub users: Arc<dyn UserRepository>,
-    pub sessions: Arc<dyn SessionRepository>,
-    pub throttle: Arc<dyn LoginThrottleRepository>,
-    pub rate_limits: Arc<dyn RateLimitStore>,
-    pub audit: Arc<dyn AuditLog>,
-    pub guard: Box<dyn Any + Send>,
-}
-
-/// Runs every contract case as its own test, each on a store made by `$make` (an async
-/// expression giving `Stores`).
+/// Runs every contract case as its own test, each on a fresh, empty store made by `$make`: an
+/// async expression giving the store's `Stores` and whatever must live as long as they do.
 #[macro_export]
 macro_rules! storage_contract_tests {
     ($make:expr) => {
@@ -64,7 +48,7 @@ macro_rules! storage_contract_tests {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
-                let stores = $make.await;
+                let (stores, _guard) = $make.await;
                 $crate::contract::$case(&stores).await;
             }
         )*
@@ -573,6 +557,10 @@ pub async fn touch_records_the_last_use(stores: &Stores) {
     );
 }
 
+fn unknown(login: &str) -> ThrottleKey {
+    ThrottleKey::UnknownLogin(login.into())
+}
+
 fn budget(max_attempts: u32, lock_until: DateTime<Utc>) -> AttemptLimit {
     AttemptLimit {
         max_attempts,
@@ -581,7 +569,7 @@ fn budget(max_attempts: u32, lock_until: DateTime<Utc>) -> AttemptLimit {
 }
 
 pub async fn attempts_are_counted_then_locked_then_cleared(stores: &Stores) {
-    let (key, throttle) = ("login:someone", &stores.throttle);
+    let (key, throttle) = (&unknown("someone"), &stores.throttle);
     let until = t0() + Duration::seconds(900);
     let limit = budget(3, until);
     for last in [false, false, true] {
@@ -601,7 +589,7 @@ pub async fn attempts_are_counted_then_locked_then_cleared(stores: &Stores) {
     );
     assert_eq!(
         throttle
-            .count_attempt("login:other", t0(), limit)
+            .count_attempt(&unknown("other"), t0(), limit)
             .await
             .unwrap(),
         Attempt::Counted { last: false },
@@ -634,11 +622,11 @@ pub async fn attempts_are_counted_then_locked_then_cleared(stores: &Stores) {
 /// The lockout rule under a burst: of many concurrent attempts, only the budget is counted and
 /// judged; every other one finds the key locked.
 pub async fn concurrent_attempts_never_exceed_the_budget(stores: &Stores) {
-    let until = t0() + Duration::seconds(900);
+    let (until, contended) = (t0() + Duration::seconds(900), unknown("contended"));
     let attempts = (0..20).map(|_| {
         stores
             .throttle
-            .count_attempt("login:contended", t0(), budget(5, until))
+            .count_attempt(&contended, t0(), budget(5, until))
     });
     let outcomes: Vec<Attempt> = futures::future::join_all(attempts)
         .await
@@ -665,7 +653,7 @@ pub async fn concurrent_attempts_never_exceed_the_budget(stores: &Stores) {
 /// Successes clear a key while other attempts are being counted under it: nothing may fail,
 /// and no attempt may be lost into a half-deleted entry.
 pub async fn attempts_racing_clears_never_fail(stores: &Stores) {
-    let key = "login:raced";
+    let key = &unknown("raced");
     let limit = budget(1000, t0() + Duration::seconds(900));
     for _ in 0..10 {
         let attempts = (0..6).map(|_| stores.throttle.count_attempt(key, t0(), limit));
@@ -685,7 +673,7 @@ pub async fn attempts_racing_clears_never_fail(stores: &Stores) {
 
 pub async fn a_users_lock_is_reported_on_the_user(stores: &Stores) {
     let alice = stored(stores, "alice_1").await;
-    let key = LoginThrottle::key_for_user(alice.id);
+    let key = ThrottleKey::Account(alice.id);
     let until = t0() + Duration::seconds(900);
     stores
         .throttle
@@ -744,15 +732,19 @@ pub async fn housekeeping_deletes_only_what_is_past_its_cut_off(stores: &Stores)
     let throttle = &stores.throttle;
     let unlocked = budget(5, t0());
     throttle
-        .count_attempt("login:stale", t0(), unlocked)
+        .count_attempt(&unknown("stale"), t0(), unlocked)
         .await
         .unwrap();
     throttle
-        .count_attempt("login:locked", t0(), budget(1, later + Duration::hours(1)))
+        .count_attempt(
+            &unknown("locked"),
+            t0(),
+            budget(1, later + Duration::hours(1)),
+        )
         .await
         .unwrap();
     throttle
-        .count_attempt("login:fresh", later, unlocked)
+        .count_attempt(&unknown("fresh"), later, unlocked)
         .await
         .unwrap();
     let removed = throttle
@@ -764,21 +756,21 @@ pub async fn housekeeping_deletes_only_what_is_past_its_cut_off(stores: &Stores)
     let probe = budget(2, later);
     assert_eq!(
         throttle
-            .count_attempt("login:stale", later, probe)
+            .count_attempt(&unknown("stale"), later, probe)
             .await
             .unwrap(),
         Attempt::Counted { last: false }
     );
     assert!(matches!(
         throttle
-            .count_attempt("login:locked", later, probe)
+            .count_attempt(&unknown("locked"), later, probe)
             .await
             .unwrap(),
         Attempt::Locked { .. }
     ));
     assert_eq!(
         throttle
-            .count_attempt("login:fresh", later, probe)
+            .count_attempt(&unknown("fresh"), later, probe)
             .await
             .unwrap(),
         Attempt::Counted { last: true }
@@ -861,7 +853,7 @@ pub async fn a_session_is_found_with_its_user(stores: &Stores) {
     let s = session(&alice, t0());
     stores.sessions.insert(&s).await.unwrap();
     let until = t0() + Duration::seconds(900);
-    let key = LoginThrottle::key_for_user(alice.id);
+    let key = ThrottleKey::Account(alice.id);
     stores
         .throttle
         .count_attempt(&key, t0(), budget(1, until))
@@ -938,7 +930,7 @@ pub async fn a_session_lookup_follows_every_write(stores: &Stores) {
         "$2b$04$changed"
     );
 
-    let key = LoginThrottle::key_for_user(alice.id);
+    let key = ThrottleKey::Account(alice.id);
     let until = later + Duration::seconds(900);
     stores
         .throttle

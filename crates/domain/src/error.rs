@@ -1,4 +1,3 @@
-use crate::ports::StoreError;
 use crate::validation::FieldError;
 
 /// Everything that can go wrong in the service, in the service's own words. The HTTP layer maps each
@@ -60,3 +59,18 @@ impl From<StoreError> for DomainError {
         }
     }
 }
+
+/// How storage fails, as far as the domain cares.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness constraint refused the write.
+    #[error("uniqueness conflict")]
+    Conflict,
+    /// The store cannot be reached right now.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store failure: {0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;

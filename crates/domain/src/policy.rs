@@ -14,18 +14,3 @@ pub struct AuthPolicy {
     pub max_failed_attempts: u32,
     pub lockout_duration: Duration,
 }
-
-impl Default for AuthPolicy {
-    fn default() -> Self {
-        Self {
-            issuer: "auth-api".into(),
-            audience: "auth-api".into(),
-            access_ttl: Duration::seconds(900),
-            refresh_ttl: Duration::seconds(2_592_000),
-            refresh_reuse_grace: Duration::seconds(10),
-            leeway: Duration::zero(),
-            max_failed_attempts: 5,
-            lockout_duration: Duration::seconds(900),
-        }
-    }
-}

@@ -10,27 +10,15 @@
 //! statement or transaction, and says whether it wrote. The contract suite
 //! (`domain::contract`) races each of them.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::error::DomainError;
+pub use crate::error::{StoreError, StoreResult};
 use crate::model::{AuditRecord, Claims, Page, Role, Session, User, UserPatch};
-
-/// How storage fails, as far as the domain cares.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum StoreError {
-    /// A uniqueness constraint refused the write.
-    #[error("uniqueness conflict")]
-    Conflict,
-    /// The store cannot be reached right now.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    #[error("store failure: {0}")]
-    Other(String),
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
 
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
@@ -117,19 +105,14 @@ pub trait SessionRepository: Send + Sync {
     async fn delete_expired(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 
-/// The keys login attempts are counted under.
-pub struct LoginThrottle;
-
-impl LoginThrottle {
-    /// The key an existing account is throttled under; storage reports its lock on the user.
-    pub fn key_for_user(id: Uuid) -> String {
-        id.to_string()
-    }
-
-    /// The key a login string that matches no account is throttled under.
-    pub fn key_for_unknown_login(normalized_login: &str) -> String {
-        format!("login:{normalized_login}")
-    }
+/// What login attempts are counted under.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ThrottleKey {
+    /// An existing account; storage reports its lock on the user (`User::locked_until`).
+    Account(Uuid),
+    /// A login string (normalised) that matches no account, so that locking tells nothing
+    /// about which accounts exist.
+    UnknownLogin(String),
 }
 
 /// The budget of attempts a key gets before it is locked.
@@ -161,12 +144,12 @@ pub trait LoginThrottleRepository: Send + Sync {
     /// two clears, whatever the number of processes.
     async fn count_attempt(
         &self,
-        key: &str,
+        key: &ThrottleKey,
         now: DateTime<Utc>,
         limit: AttemptLimit,
     ) -> StoreResult<Attempt>;
     /// Forgets the count and the lock (a success, or an admin's unlock).
-    async fn clear(&self, key: &str) -> StoreResult<()>;
+    async fn clear(&self, key: &ThrottleKey) -> StoreResult<()>;
     /// Deletes the entries last updated before `updated_before` that are not locked at `now`;
     /// returns how many.
     async fn delete_stale(
@@ -181,7 +164,8 @@ pub trait LoginThrottleRepository: Send + Sync {
 pub trait PasswordHasher: Send + Sync {
     /// Hashes with the configured parameters.
     async fn hash(&self, password: &str) -> Result<String, DomainError>;
-    /// `false` for a wrong password and for a hash it cannot read. A `false` takes about as
+    /// `false` for a wrong password, for a password longer than the hasher reads (it would
+    /// match on its prefix), and for a hash it cannot read. A `false` takes about as
     /// long as a verify at the configured parameters, whatever parameters `hash` was made
     /// with, so that timing tells nothing about an account after the parameters change.
     async fn verify(&self, password: &str, hash: &str) -> Result<bool, DomainError>;
@@ -248,4 +232,41 @@ pub trait AuditLog: Send + Sync {
     async fn list(&self, page: u32, per_page: u32) -> StoreResult<Page<AuditRecord>>;
     /// Deletes the records made before `before`; returns how many.
     async fn delete_before(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// Every storage port, from one adapter: what swapping storage swaps. Each adapter builds it
+/// with its `stores()`; the services, the contract suite and the binary take it whole, so a new
+/// storage port is one field here and one bound in `Stores::of`.
+#[derive(Clone)]
+pub struct Stores {
+    pub users: Arc<dyn UserRepository>,
+    pub sessions: Arc<dyn SessionRepository>,
+    pub throttle: Arc<dyn LoginThrottleRepository>,
+    pub rate_limits: Arc<dyn RateLimitStore>,
+    pub audit: Arc<dyn AuditLog>,
+    pub health: Arc<dyn StoreHealth>,
+}
+
+impl Stores {
+    /// Every port from one store that implements them all.
+    pub fn of<S>(store: S) -> Self
+    where
+        S: UserRepository
+            + SessionRepository
+            + LoginThrottleRepository
+            + RateLimitStore
+            + AuditLog
+            + StoreHealth
+            + Clone
+            + 'static,
+    {
+        Stores {
+            users: Arc::new(store.clone()),
+            sessions: Arc::new(store.clone()),
+            throttle: Arc::new(store.clone()),
+            rate_limits: Arc::new(store.clone()),
+            audit: Arc::new(store.clone()),
+            health: Arc::new(store),
+        }
+    }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use domain::PasswordHasher;
-use infra_bcrypt::BcryptHasher;
+use infra_bcrypt::{BcryptHasher, Cost};
 
 fn cost() -> u32 {
     std::env::var("APP__PASSWORD__BCRYPT_COST")
@@ -17,7 +17,11 @@ fn cost() -> u32 {
 fn hashing(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let cost = cost();
-    let hasher = BcryptHasher::new(cost, 1, 16).unwrap();
+    let hasher = BcryptHasher::new(
+        Cost::try_from(cost).unwrap(),
+        std::num::NonZeroUsize::MIN,
+        16,
+    );
     let hash = runtime.block_on(hasher.hash("correct-horse-1")).unwrap();
     let mut group = c.benchmark_group(format!("bcrypt/cost-{cost}"));
     group

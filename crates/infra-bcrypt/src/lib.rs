@@ -6,6 +6,7 @@
 //! (an account not yet rehashed after the cost was raised) is answered only after as long as a
 //! verify at the configured cost takes here, measured on this machine; see `verify`.
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -15,14 +16,33 @@ use domain::{DomainError, PasswordHasher};
 use tokio::sync::Semaphore;
 
 pub const MIN_COST: u32 = 4;
+/// What bcrypt reads of a password; the rest it ignores.
+pub const MAX_PASSWORD_BYTES: usize = 72;
 pub const MAX_COST: u32 = 31;
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum BcryptConfigError {
-    #[error("bcrypt cost {0} is out of range {MIN_COST}..={MAX_COST}")]
-    CostOutOfRange(u32),
-    #[error("at least one hash must be allowed to run at once")]
-    NoConcurrency,
+/// A bcrypt cost bcrypt accepts (each step doubles the work); configuration reads it as a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize)]
+#[serde(try_from = "u32")]
+pub struct Cost(u32);
+
+impl Cost {
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<u32> for Cost {
+    type Error = String;
+
+    fn try_from(cost: u32) -> Result<Self, String> {
+        if (MIN_COST..=MAX_COST).contains(&cost) {
+            Ok(Cost(cost))
+        } else {
+            Err(format!(
+                "bcrypt cost {cost} is out of range {MIN_COST}..={MAX_COST}"
+            ))
+        }
+    }
 }
 
 /// Counts the hashes running or waiting, and turns away those beyond the limit.
@@ -104,23 +124,13 @@ pub struct BcryptHasher {
 impl BcryptHasher {
     /// `max_concurrent`: how many hashes may run at once; `max_queued`: how many more may wait
     /// for a turn. Beyond both, a hash is refused with `DomainError::Overloaded`.
-    pub fn new(
-        cost: u32,
-        max_concurrent: usize,
-        max_queued: usize,
-    ) -> Result<Self, BcryptConfigError> {
-        if !(MIN_COST..=MAX_COST).contains(&cost) {
-            return Err(BcryptConfigError::CostOutOfRange(cost));
-        }
-        if max_concurrent == 0 {
-            return Err(BcryptConfigError::NoConcurrency);
-        }
-        Ok(Self {
-            cost,
-            permits: Arc::new(Semaphore::new(max_concurrent)),
-            admission: Arc::new(Admission::new(max_concurrent + max_queued)),
+    pub fn new(cost: Cost, max_concurrent: NonZeroUsize, max_queued: usize) -> Self {
+        Self {
+            cost: cost.get(),
+            permits: Arc::new(Semaphore::new(max_concurrent.get())),
+            admission: Arc::new(Admission::new(max_concurrent.get() + max_queued)),
             timer: Arc::default(),
-        })
+        }
     }
 
     /// Runs `work` and, when it ran at the configured cost, records how long it took.
@@ -187,12 +197,15 @@ impl PasswordHasher for BcryptHasher {
     /// the configured cost, after the cost was lowered, still takes its own longer time.)
     async fn verify(&self, password: &str, hash: &str) -> Result<bool, DomainError> {
         let at_configured_cost = cost_of(hash) == Some(self.cost);
+        // bcrypt reads 72 bytes and ignores the rest, so a longer password would match on its
+        // prefix: it never matches (it was never accepted), after the same work.
+        let readable = password.len() <= MAX_PASSWORD_BYTES;
         let (password, hash) = (password.to_owned(), hash.to_owned());
         let (verdict, took) = self
             .run_timed(at_configured_cost, move || bcrypt::verify(password, &hash))
             .await?;
         // An unreadable hash verifies nothing; it is not the caller's error.
-        let matches = verdict.unwrap_or(false);
+        let matches = readable && verdict.unwrap_or(false);
         if !matches && !at_configured_cost {
             let owed = self.configured_run_time().await?.saturating_sub(took);
             tokio::time::sleep(owed).await;
@@ -209,9 +222,18 @@ impl PasswordHasher for BcryptHasher {
 mod tests {
     use super::*;
 
+    /// A hasher at `cost` that runs `concurrent` hashes at once and queues `queued` more.
+    fn hasher_at(cost: u32, concurrent: usize, queued: usize) -> BcryptHasher {
+        BcryptHasher::new(
+            Cost::try_from(cost).unwrap(),
+            NonZeroUsize::new(concurrent).unwrap(),
+            queued,
+        )
+    }
+
     #[tokio::test]
     async fn a_hash_verifies_its_password_only() {
-        let hasher = BcryptHasher::new(4, 2, 0).unwrap();
+        let hasher = hasher_at(4, 2, 0);
         let hash = hasher.hash("password1").await.unwrap();
         assert!(hash.starts_with("$2b$04$"));
         assert!(!hash.contains("password1"));
@@ -220,15 +242,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_password_longer_than_bcrypt_reads_never_matches() {
+        let hasher = hasher_at(4, 1, 0);
+        let long = format!("password1{}", "x".repeat(70));
+        let hash = hasher.hash(&long).await.unwrap();
+        assert!(!hasher.verify(&long, &hash).await.unwrap());
+        // bcrypt itself would take it: the first 72 bytes match.
+        assert!(bcrypt::verify(&long, &hash).unwrap());
+    }
+
+    #[tokio::test]
     async fn an_unreadable_hash_verifies_nothing() {
-        let hasher = BcryptHasher::new(4, 1, 0).unwrap();
+        let hasher = hasher_at(4, 1, 0);
         assert!(!hasher.verify("password1", "not-a-hash").await.unwrap());
         assert!(!hasher.verify("password1", "").await.unwrap());
     }
 
     #[tokio::test]
     async fn the_configured_cost_is_used() {
-        let hasher = BcryptHasher::new(5, 1, 0).unwrap();
+        let hasher = hasher_at(5, 1, 0);
         assert!(
             hasher
                 .hash("password1")
@@ -240,8 +272,8 @@ mod tests {
 
     #[tokio::test]
     async fn only_hashes_of_another_cost_need_a_rehash() {
-        let hasher = BcryptHasher::new(5, 1, 0).unwrap();
-        let old = BcryptHasher::new(4, 1, 0).unwrap();
+        let hasher = hasher_at(5, 1, 0);
+        let old = hasher_at(4, 1, 0);
         assert!(!hasher.needs_rehash(&hasher.hash("password1").await.unwrap()));
         assert!(hasher.needs_rehash(&old.hash("password1").await.unwrap()));
         assert!(hasher.needs_rehash("not-a-hash"));
@@ -249,13 +281,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_wrong_password_for_a_cheaper_hash_takes_as_long_as_the_configured_cost() {
-        let hasher = BcryptHasher::new(10, 1, 0).unwrap();
+        let hasher = hasher_at(10, 1, 0);
         let current = hasher.hash("password1").await.unwrap();
-        let cheap = BcryptHasher::new(4, 1, 0)
-            .unwrap()
-            .hash("password1")
-            .await
-            .unwrap();
+        let cheap = hasher_at(4, 1, 0).hash("password1").await.unwrap();
         let time = |hash: String| {
             let hasher = hasher.clone();
             async move {
@@ -277,19 +305,11 @@ mod tests {
     }
 
     #[test]
-    fn configuration_is_checked() {
-        assert_eq!(
-            BcryptHasher::new(3, 1, 0).err(),
-            Some(BcryptConfigError::CostOutOfRange(3))
-        );
-        assert_eq!(
-            BcryptHasher::new(32, 1, 0).err(),
-            Some(BcryptConfigError::CostOutOfRange(32))
-        );
-        assert_eq!(
-            BcryptHasher::new(10, 0, 5).err(),
-            Some(BcryptConfigError::NoConcurrency)
-        );
+    fn only_costs_bcrypt_accepts_are_costs() {
+        assert!(Cost::try_from(3).is_err());
+        assert!(Cost::try_from(32).is_err());
+        assert_eq!(Cost::try_from(4).map(Cost::get), Ok(4));
+        assert_eq!(Cost::try_from(31).map(Cost::get), Ok(31));
     }
 
     #[test]
@@ -305,7 +325,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_hasher_sheds_work_with_overloaded() {
-        let hasher = BcryptHasher::new(4, 1, 0).unwrap();
+        let hasher = hasher_at(4, 1, 0);
         // Hold the only place, as a running hash would.
         let _busy = hasher.admission.try_enter().unwrap();
         assert_eq!(hasher.hash("password1").await, Err(DomainError::Overloaded));

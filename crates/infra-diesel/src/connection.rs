@@ -23,23 +23,80 @@ pub enum Backend {
     Sqlite,
 }
 
-impl Backend {
-    /// `postgres://` and `postgresql://` select PostgreSQL; anything else is a SQLite path,
-    /// optionally written `sqlite://path` or `sqlite:path`.
-    pub fn from_url(url: &str) -> Backend {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+/// A database URL, checked once: `postgres://…` or `postgresql://…` naming a host selects
+/// PostgreSQL; `sqlite://path`, `sqlite:path` or a plain file path selects SQLite. This is the
+/// one place where a URL's backend is decided. Configuration reads it from a string.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
+pub struct DatabaseUrl {
+    url: String,
+    backend: Backend,
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if url.trim().is_empty() {
+            return Err("is empty".into());
+        }
+        let backend = if let Some(rest) = url
+            .strip_prefix("postgres://")
+            .or_else(|| url.strip_prefix("postgresql://"))
+        {
+            let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+            if host.is_empty() || host.starts_with('/') || host.starts_with(':') {
+                return Err("a PostgreSQL URL must name a host".into());
+            }
             Backend::Postgres
+        } else if url.contains("://") && !url.starts_with("sqlite://") {
+            return Err("must be postgres://…, sqlite://…, or a SQLite file path".into());
         } else {
             Backend::Sqlite
-        }
+        };
+        Ok(Self {
+            url: url.to_owned(),
+            backend,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.url
+    }
+
+    /// The file a SQLite URL names; `None` on PostgreSQL.
+    pub fn sqlite_path(&self) -> Option<&str> {
+        (self.backend == Backend::Sqlite).then(|| {
+            let url = self.url.as_str();
+            url.strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .unwrap_or(url)
+        })
     }
 }
 
-/// The file path a SQLite URL names.
-pub fn sqlite_path(url: &str) -> &str {
-    url.strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url)
+impl TryFrom<String> for DatabaseUrl {
+    type Error = String;
+
+    fn try_from(url: String) -> Result<Self, String> {
+        Self::parse(&url)
+    }
+}
+
+/// Without the password a PostgreSQL URL may carry.
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = match self.url.split_once("://") {
+            Some((scheme, rest)) if rest.contains('@') => {
+                let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+                format!("{scheme}://***@{host}")
+            }
+            _ => self.url.clone(),
+        };
+        f.debug_tuple("DatabaseUrl").field(&shown).finish()
+    }
 }
 
 /// Per-connection SQLite settings: enforce foreign keys, wait for a busy writer rather than
@@ -48,23 +105,18 @@ const SQLITE_PRAGMAS: &str =
     "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;";
 
 pub struct ConnectionManager {
-    url: String,
-    backend: Backend,
+    url: DatabaseUrl,
 }
 
 impl ConnectionManager {
-    pub fn new(url: &str) -> Self {
-        Self {
-            url: url.to_owned(),
-            backend: Backend::from_url(url),
-        }
+    pub fn new(url: &DatabaseUrl) -> Self {
+        Self { url: url.clone() }
     }
 
     pub fn establish(&self) -> Result<DbConnection, ConnectionError> {
-        match self.backend {
-            Backend::Postgres => PgConnection::establish(&self.url).map(DbConnection::Pg),
-            Backend::Sqlite => {
-                let path = sqlite_path(&self.url);
+        match self.url.sqlite_path() {
+            None => PgConnection::establish(self.url.as_str()).map(DbConnection::Pg),
+            Some(path) => {
                 if let Some(dir) = Path::new(path)
                     .parent()
                     .filter(|d| !d.as_os_str().is_empty())
@@ -108,7 +160,7 @@ pub type DbPool = Pool<ConnectionManager>;
 /// `checkout_timeout`: how long a request waits for a pooled connection before the store counts
 /// as unavailable.
 pub fn build_pool(
-    url: &str,
+    url: &DatabaseUrl,
     max_size: u32,
     checkout_timeout: Duration,
 ) -> Result<DbPool, r2d2::Error> {

@@ -20,12 +20,12 @@ pub mod testing;
 use async_trait::async_trait;
 use diesel::r2d2::R2D2Connection;
 use domain::ports::StoreResult;
-use domain::{StoreError, StoreHealth};
+use domain::{StoreError, StoreHealth, Stores};
 use std::fs::File;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use connection::{Backend, DbConnection, DbPool, sqlite_path};
+pub use connection::{Backend, DatabaseUrl, DbConnection, DbPool};
 pub use migrations::{MigrationError, run_migrations};
 
 use crate::connection::build_pool;
@@ -57,8 +57,7 @@ pub enum StoreSetupError {
 pub struct DieselStore {
     pool: DbPool,
     executor: Executor,
-    backend: Backend,
-    url: Arc<str>,
+    url: DatabaseUrl,
     session_cache: Option<Arc<SessionCache>>,
     /// Held while the store lives: proof that no other server writes to this SQLite file.
     _sole_server: Option<Arc<File>>,
@@ -69,7 +68,7 @@ impl DieselStore {
     /// for a connection. SQLite files (and their folders) are created as needed and switched to
     /// WAL mode.
     pub fn connect(
-        url: &str,
+        url: &DatabaseUrl,
         max_connections: u32,
         checkout_timeout: Duration,
     ) -> Result<Self, StoreSetupError> {
@@ -77,8 +76,7 @@ impl DieselStore {
         let store = Self {
             executor: Executor::start(&pool, checkout_timeout)?,
             pool,
-            backend: Backend::from_url(url),
-            url: url.into(),
+            url: url.clone(),
             session_cache: None,
             _sole_server: None,
         };
@@ -102,10 +100,9 @@ impl DieselStore {
     /// within the cache's one-second freshness. On PostgreSQL, where replicas share the
     /// database, every lookup goes to the database and this changes nothing.
     pub fn cache_sessions(mut self) -> Result<Self, StoreSetupError> {
-        if self.backend != Backend::Sqlite {
+        let Some(file) = self.url.sqlite_path().map(str::to_owned) else {
             return Ok(self);
-        }
-        let file = sqlite_path(&self.url).to_owned();
+        };
         let path = format!("{file}-server.lock");
         let lock = File::options()
             .create(true)
@@ -126,7 +123,12 @@ impl DieselStore {
     }
 
     pub fn backend(&self) -> Backend {
-        self.backend
+        self.url.backend()
+    }
+
+    /// Every storage port, on this store.
+    pub fn stores(&self) -> Stores {
+        Stores::of(self.clone())
     }
 
     /// Applies pending migrations; returns how many ran.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use crate::DieselStore;
+use crate::{DatabaseUrl, DieselStore};
 
 /// The server the PostgreSQL tests use when `TEST_POSTGRES_URL` is not set.
 pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -65,8 +65,12 @@ impl TestDatabase {
 
     /// A migrated store on this database.
     pub async fn store(&self) -> DieselStore {
-        let store = DieselStore::connect(self.url(), 4, Duration::from_secs(5))
-            .expect("connect to the test database");
+        let store = DieselStore::connect(
+            &DatabaseUrl::parse(self.url()).unwrap(),
+            4,
+            Duration::from_secs(5),
+        )
+        .expect("connect to the test database");
         store.migrate().await.expect("migrate the test database");
         store
     }

@@ -2,18 +2,29 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use domain::ports::StoreResult;
-use domain::{Attempt, AttemptLimit, LoginThrottleRepository};
-use uuid::Uuid;
+use domain::{Attempt, AttemptLimit, LoginThrottleRepository, ThrottleKey};
 
 use crate::rows::{naive, utc};
 use crate::schema::login_throttles;
 use crate::session_cache::Stale;
 use crate::{DbConnection, DieselStore};
 
-/// What a write under `key` changes of session lookups: a user's failures and lock show on the
-/// user (their key is their id); a login that matches no account shows nowhere.
-fn stale(key: &str) -> Stale {
-    Uuid::parse_str(key).map_or(Stale::Nothing, Stale::User)
+/// The key as the table holds it: an account under its id (so that users join their lock),
+/// any other login string under a prefix no id has.
+fn column(key: &ThrottleKey) -> String {
+    match key {
+        ThrottleKey::Account(id) => id.to_string(),
+        ThrottleKey::UnknownLogin(login) => format!("login:{login}"),
+    }
+}
+
+/// What a write under `key` changes of session lookups: an account's lock shows on its user; a
+/// login that matches no account shows nowhere.
+fn stale(key: &ThrottleKey) -> Stale {
+    match key {
+        ThrottleKey::Account(id) => Stale::User(*id),
+        ThrottleKey::UnknownLogin(_) => Stale::Nothing,
+    }
 }
 
 /// Makes sure `key` has a row and holds it until the transaction ends: an existing row gets a
@@ -92,11 +103,11 @@ fn count_attempt_now(
 impl LoginThrottleRepository for DieselStore {
     async fn count_attempt(
         &self,
-        key: &str,
+        key: &ThrottleKey,
         now: DateTime<Utc>,
         limit: AttemptLimit,
     ) -> StoreResult<Attempt> {
-        let (stale, key) = (stale(key), key.to_owned());
+        let (stale, key) = (stale(key), column(key));
         let (now, lock_until) = (naive(now), naive(limit.lock_until));
         let max_attempts = i32::try_from(limit.max_attempts).unwrap_or(i32::MAX);
         // The first statement writes, so SQLite's transaction takes the write lock at once and
@@ -107,8 +118,8 @@ impl LoginThrottleRepository for DieselStore {
         .await
     }
 
-    async fn clear(&self, key: &str) -> StoreResult<()> {
-        let (stale, key) = (stale(key), key.to_owned());
+    async fn clear(&self, key: &ThrottleKey) -> StoreResult<()> {
+        let (stale, key) = (stale(key), column(key));
         self.write(stale, move |conn| {
             diesel::delete(login_throttles::table.find(key))
                 .execute(conn)

@@ -1,30 +1,15 @@
 //! The storage contract, run against the diesel adapter on both backends.
 
-use std::sync::Arc;
-
-use domain::contract::Stores;
+use domain::Stores;
 use infra_diesel::testing::TestDatabase;
 
-async fn stores_on(db: TestDatabase) -> Stores {
-    let store = db.store().await;
-    stores_of(store, db)
+async fn stores_on(db: TestDatabase) -> (Stores, TestDatabase) {
+    (db.store().await.stores(), db)
 }
 
 /// As the server opens it: on SQLite, session lookups are cached.
-async fn serving_stores_on(db: TestDatabase) -> Stores {
-    let store = db.store().await.cache_sessions().unwrap();
-    stores_of(store, db)
-}
-
-fn stores_of(store: infra_diesel::DieselStore, db: TestDatabase) -> Stores {
-    Stores {
-        users: Arc::new(store.clone()),
-        sessions: Arc::new(store.clone()),
-        throttle: Arc::new(store.clone()),
-        rate_limits: Arc::new(store.clone()),
-        audit: Arc::new(store),
-        guard: Box::new(db),
-    }
+async fn serving_stores_on(db: TestDatabase) -> (Stores, TestDatabase) {
+    (db.store().await.cache_sessions().unwrap().stores(), db)
 }
 
 mod sqlite {
@@ -45,7 +30,7 @@ mod postgres {
 mod setup {
     use domain::StoreHealth;
     use infra_diesel::testing::TestDatabase;
-    use infra_diesel::{Backend, DieselStore, StoreSetupError};
+    use infra_diesel::{Backend, DatabaseUrl, DieselStore, StoreSetupError};
 
     #[tokio::test]
     async fn migrations_are_idempotent_and_the_backend_follows_the_url() {
@@ -67,6 +52,7 @@ mod setup {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested/deeper/auth.db");
         let url = format!("sqlite://{}", path.display());
+        let url = DatabaseUrl::parse(&url).unwrap();
         let store = DieselStore::connect(&url, 2, std::time::Duration::from_secs(5)).unwrap();
         store.migrate().await.unwrap();
         assert!(path.exists());
@@ -85,11 +71,29 @@ mod setup {
     }
 
     #[test]
+    fn the_url_decides_the_backend_and_bad_urls_are_refused() {
+        let backend = |url: &str| DatabaseUrl::parse(url).map(|u| u.backend());
+        assert_eq!(backend("postgresql://h/db"), Ok(Backend::Postgres));
+        assert_eq!(backend("sqlite://data/a.db"), Ok(Backend::Sqlite));
+        assert_eq!(backend("data/a.db"), Ok(Backend::Sqlite));
+        for bad in [
+            "",
+            "  ",
+            "mysql://h/db",
+            "postgres://",
+            "postgres://u@/db",
+            "postgres://:5432",
+        ] {
+            assert!(backend(bad).is_err(), "{bad:?}");
+        }
+        let with_password = DatabaseUrl::parse("postgres://u:hunter2@h/db").unwrap();
+        assert!(!format!("{with_password:?}").contains("hunter2"));
+    }
+
+    #[test]
     fn a_bad_postgres_url_is_an_error_not_a_sqlite_file() {
-        let url = "postgres://nobody@127.0.0.1:1/none";
-        assert_eq!(Backend::from_url(url), Backend::Postgres);
-        assert_eq!(Backend::from_url("postgresql://h/db"), Backend::Postgres);
-        assert!(DieselStore::connect(url, 1, std::time::Duration::from_secs(1)).is_err());
+        let url = DatabaseUrl::parse("postgres://nobody@127.0.0.1:1/none").unwrap();
+        assert!(DieselStore::connect(&url, 1, std::time::Duration::from_secs(1)).is_err());
         // Tried as a SQLite path, the URL would have made this folder.
         assert!(!std::path::Path::new("postgres:").exists());
     }
@@ -106,6 +110,7 @@ mod concurrent_start {
         let starts = (0..4).map(|_| {
             let url = db.url().to_owned();
             tokio::spawn(async move {
+                let url = infra_diesel::DatabaseUrl::parse(&url).unwrap();
                 let store =
                     DieselStore::connect(&url, 1, std::time::Duration::from_secs(5)).unwrap();
                 store.migrate().await
@@ -117,7 +122,8 @@ mod concurrent_start {
             .map(|joined| joined.unwrap().unwrap())
             .collect();
         let sqlite = TestDatabase::sqlite();
-        let all = DieselStore::connect(sqlite.url(), 1, std::time::Duration::from_secs(5))
+        let url = infra_diesel::DatabaseUrl::parse(sqlite.url()).unwrap();
+        let all = DieselStore::connect(&url, 1, std::time::Duration::from_secs(5))
             .unwrap()
             .migrate()
             .await

@@ -6,8 +6,11 @@ use infra_jwt::JwtCodec;
 use uuid::Uuid;
 
 fn tokens(c: &mut Criterion) {
-    let codec =
-        JwtCodec::new("HS256", b"9f2c4e81d7a35b06e1c8f4a2b79d3e50a6c1f8e2d4b7a903").unwrap();
+    let codec = JwtCodec::new(
+        infra_jwt::SigningAlgorithm::HS256,
+        b"9f2c4e81d7a35b06e1c8f4a2b79d3e50a6c1f8e2d4b7a903",
+    )
+    .unwrap();
     let claims = Claims {
         iss: "auth-api".into(),
         aud: "auth-api".into(),

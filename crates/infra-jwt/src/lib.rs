@@ -10,13 +10,26 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 
 use crate::verified::VerifiedTokens;
 
-/// The algorithms this adapter can sign with.
-pub const SUPPORTED_ALGORITHMS: [&str; 3] = ["HS256", "HS384", "HS512"];
+/// The algorithms this adapter signs with, as configuration names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+pub enum SigningAlgorithm {
+    HS256,
+    HS384,
+    HS512,
+}
+
+impl From<SigningAlgorithm> for Algorithm {
+    fn from(algorithm: SigningAlgorithm) -> Self {
+        match algorithm {
+            SigningAlgorithm::HS256 => Algorithm::HS256,
+            SigningAlgorithm::HS384 => Algorithm::HS384,
+            SigningAlgorithm::HS512 => Algorithm::HS512,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum JwtConfigError {
-    #[error("unsupported algorithm {0:?}; expected one of HS256, HS384, HS512")]
-    UnsupportedAlgorithm(String),
     #[error("the signing secret is empty")]
     EmptySecret,
 }
@@ -30,13 +43,8 @@ pub struct JwtCodec {
 }
 
 impl JwtCodec {
-    pub fn new(algorithm: &str, secret: &[u8]) -> Result<Self, JwtConfigError> {
-        let algorithm = match algorithm {
-            "HS256" => Algorithm::HS256,
-            "HS384" => Algorithm::HS384,
-            "HS512" => Algorithm::HS512,
-            other => return Err(JwtConfigError::UnsupportedAlgorithm(other.to_owned())),
-        };
+    pub fn new(algorithm: SigningAlgorithm, secret: &[u8]) -> Result<Self, JwtConfigError> {
+        let algorithm = Algorithm::from(algorithm);
         if secret.is_empty() {
             return Err(JwtConfigError::EmptySecret);
         }

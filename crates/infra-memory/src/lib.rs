@@ -13,9 +13,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::ports::StoreResult;
 use domain::{
-    Attempt, AttemptLimit, AuditLog, AuditRecord, LoginThrottle, LoginThrottleRepository, Page,
-    RateLimitStore, Role, Session, SessionRepository, StoreError, StoreHealth, User, UserPatch,
-    UserRepository,
+    Attempt, AttemptLimit, AuditLog, AuditRecord, LoginThrottleRepository, Page, RateLimitStore,
+    Role, Session, SessionRepository, StoreError, StoreHealth, Stores, ThrottleKey, User,
+    UserPatch, UserRepository,
 };
 use uuid::Uuid;
 
@@ -30,7 +30,7 @@ struct Throttle {
 struct State {
     users: HashMap<Uuid, User>,
     sessions: HashMap<Uuid, Session>,
-    throttles: HashMap<String, Throttle>,
+    throttles: HashMap<ThrottleKey, Throttle>,
     audit: Vec<AuditRecord>,
 }
 
@@ -39,7 +39,7 @@ impl State {
     fn view(&self, user: &User) -> User {
         let locked_until = self
             .throttles
-            .get(&LoginThrottle::key_for_user(user.id))
+            .get(&ThrottleKey::Account(user.id))
             .and_then(|t| t.locked_until);
         User {
             locked_until,
@@ -120,6 +120,11 @@ pub struct MemoryStore {
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Every storage port, on this store.
+    pub fn stores(&self) -> Stores {
+        Stores::of(self.clone())
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -348,12 +353,12 @@ impl SessionRepository for MemoryStore {
 impl LoginThrottleRepository for MemoryStore {
     async fn count_attempt(
         &self,
-        key: &str,
+        key: &ThrottleKey,
         now: DateTime<Utc>,
         limit: AttemptLimit,
     ) -> StoreResult<Attempt> {
         let mut state = self.state();
-        let entry = state.throttles.entry(key.to_owned()).or_insert(Throttle {
+        let entry = state.throttles.entry(key.clone()).or_insert(Throttle {
             count: 0,
             locked_until: None,
             updated_at: now,
@@ -388,7 +393,7 @@ impl LoginThrottleRepository for MemoryStore {
         Ok((before - state.throttles.len()) as u64)
     }
 
-    async fn clear(&self, key: &str) -> StoreResult<()> {
+    async fn clear(&self, key: &ThrottleKey) -> StoreResult<()> {
         self.state().throttles.remove(key);
         Ok(())
     }
@@ -451,23 +456,7 @@ impl StoreHealth for MemoryStore {
 
 #[cfg(test)]
 mod contract {
-    use std::sync::Arc;
-
-    use domain::contract::Stores;
-
     use super::MemoryStore;
 
-    async fn stores() -> Stores {
-        let store = MemoryStore::new();
-        Stores {
-            users: Arc::new(store.clone()),
-            sessions: Arc::new(store.clone()),
-            throttle: Arc::new(store.clone()),
-            rate_limits: Arc::new(store.clone()),
-            audit: Arc::new(store),
-            guard: Box::new(()),
-        }
-    }
-
-    domain::storage_contract_tests!(stores());
+    domain::storage_contract_tests!(async { (MemoryStore::new().stores(), ()) });
 }

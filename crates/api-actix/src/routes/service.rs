@@ -6,8 +6,10 @@ use utoipa::ToSchema;
 use super::Router;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::openapi::OpenApiJson;
 use crate::state::AppState;
+
+/// The serialized OpenAPI description, built once at start (by `crate::openapi`).
+pub struct OpenApiJson(pub String);
 
 pub fn routes(router: &mut Router<'_>) {
     router.add("/", &["GET"], |r| r.route(web::get().to(index)));

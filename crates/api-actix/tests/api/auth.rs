@@ -244,7 +244,7 @@ async fn a_successful_login_resets_the_failure_count(backend: Backend) {
 
 async fn the_lockout_follows_its_configuration(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
-        s.lockout.max_failed_attempts = 2;
+        s.lockout.max_failed_attempts = 2.try_into().unwrap();
         s.lockout.duration_seconds = 60;
     })
     .await;

@@ -2,9 +2,12 @@
 //! password-change guessing, unbounded metrics and audit rows, forwarded-for spellings, hidden
 //! characters, and timing after the bcrypt cost is raised. Every test here failed before its fix.
 
+use std::num::NonZeroUsize;
 use std::time::{Duration as StdDuration, Instant};
 
+use api_actix::client_ip::TrustedProxies;
 use futures::future::join_all;
+use infra_bcrypt::{BcryptHasher, Cost};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -292,7 +295,7 @@ async fn forwarded_for_spellings_name_the_same_client(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
         s.rate_limit.enabled = true;
         s.rate_limit.login_per_minute = 3;
-        s.rate_limit.trusted_proxies = "127.0.0.1".into();
+        s.rate_limit.trusted_proxies = TrustedProxies::parse("127.0.0.1").unwrap();
     })
     .await;
     // Three spellings of one IPv4 client share its budget of 3 …
@@ -460,12 +463,12 @@ async fn median_login_time(app: &TestApp, login: &str, password: &str) -> StdDur
 async fn failed_logins_take_as_long_after_the_cost_is_raised_and_logins_rehash(backend: Backend) {
     // The server runs at cost 10; one account still has a hash made at cost 4.
     let app = spawn_app_with(backend, |s| {
-        s.password.bcrypt_cost = 10;
-        s.lockout.max_failed_attempts = 100;
+        s.password.bcrypt_cost = Cost::try_from(10).unwrap();
+        s.lockout.max_failed_attempts = 100.try_into().unwrap();
     })
     .await;
     app.register("current_1").await;
-    let old_cost = infra_bcrypt::BcryptHasher::new(4, 1, 0).unwrap();
+    let old_cost = BcryptHasher::new(Cost::try_from(4).unwrap(), NonZeroUsize::MIN, 0);
     let now = chrono::Utc::now();
     let legacy = domain::User {
         id: uuid::Uuid::new_v4(),

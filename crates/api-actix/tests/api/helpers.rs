@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use api_actix::config::Settings;
-use api_actix::startup::{Application, Storage};
+use api_actix::startup::Application;
 use chrono::{DateTime, Duration, Utc};
-use domain::{Clock, UserRepository};
+use domain::{Clock, Stores, UserRepository};
 use infra_diesel::testing::TestDatabase;
 use infra_memory::MemoryStore;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -95,7 +95,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     configure(&mut settings);
     // Swapping the storage adapter is this one choice.
     let (storage, database) = match backend {
-        Backend::Memory => (Storage::from_store(MemoryStore::new()), None),
+        Backend::Memory => (MemoryStore::new().stores(), None),
         Backend::Sqlite => with_database(TestDatabase::sqlite()).await,
         Backend::Postgres => with_database(TestDatabase::postgres()).await,
     };
@@ -115,14 +115,14 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     }
 }
 
-async fn with_database(database: TestDatabase) -> (Storage, Option<TestDatabase>) {
+async fn with_database(database: TestDatabase) -> (Stores, Option<TestDatabase>) {
     // As the server runs it: on SQLite, session lookups are cached.
     let store = database
         .store()
         .await
         .cache_sessions()
         .expect("the only server on this database");
-    (Storage::from_store(store), Some(database))
+    (store.stores(), Some(database))
 }
 
 /// A response read whole: status, headers and JSON body (`Value::Null` when empty or not JSON).

@@ -1,5 +1,6 @@
 //! Rate limits per client address, and CORS from configuration.
 
+use api_actix::client_ip::TrustedProxies;
 use chrono::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -10,7 +11,7 @@ async fn limited_app(backend: Backend, trusted_proxies: &str) -> TestApp {
     let proxies = trusted_proxies.to_owned();
     spawn_app_with(backend, move |s| {
         s.rate_limit.enabled = true;
-        s.rate_limit.trusted_proxies = proxies;
+        s.rate_limit.trusted_proxies = TrustedProxies::parse(&proxies).unwrap();
     })
     .await
 }
@@ -135,7 +136,7 @@ async fn register_refresh_and_password_changes_have_their_own_limits(backend: Ba
 
 async fn cors_answers_only_the_configured_origins(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
-        s.cors.allowed_origins = "https://app.example.com".into();
+        s.cors.allowed_origins = "https://app.example.com".to_owned().try_into().unwrap();
     })
     .await;
     let preflight = |origin: &'static str| {
@@ -186,8 +187,8 @@ on_every_backend!(
 
 async fn a_login_flood_beyond_the_hashing_queue_is_shed_with_503(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
-        s.password.bcrypt_cost = 12;
-        s.password.max_concurrent_hashes = Some(1);
+        s.password.bcrypt_cost = infra_bcrypt::Cost::try_from(12).unwrap();
+        s.password.max_concurrent_hashes = Some(std::num::NonZeroUsize::MIN);
         s.password.max_queued_hashes = 1;
     })
     .await;

@@ -46,9 +46,7 @@ async fn garbage_and_foreign_tokens_are_invalid(backend: Backend) {
         );
     }
     let other = spawn_app_with(backend, |s| {
-        s.jwt.secret = Some(api_actix::config::Secret::new(
-            "another-secret-that-is-at-least-32-bytes",
-        ));
+        s.jwt.secret = Some("another-secret-that-is-at-least-32-bytes".into());
     })
     .await;
     let foreign = other.register("alice_1").await;

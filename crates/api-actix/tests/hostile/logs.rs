@@ -3,7 +3,9 @@
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
 
+use api_actix::config::LogFormat;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::SubscriberInitExt;
 
 static CAPTURED: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 static INSTALLED: OnceLock<()> = OnceLock::new();
@@ -29,14 +31,15 @@ impl<'a> MakeWriter<'a> for Capture {
     }
 }
 
-/// Sends every log line of the process, servers included, to the capture.
+/// Sends every log line of the process, servers included, to the capture, through the subscriber
+/// the server itself installs.
 pub fn capture() {
     INSTALLED.get_or_init(|| {
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .with_writer(Capture)
-            .init();
+        // The production subscriber (JSON lines, as in production), at debug level.
+        let filter = tracing_subscriber::EnvFilter::new("debug");
+        api_actix::telemetry::subscriber(LogFormat::Json, filter, Capture)
+            .try_init()
+            .expect("the first subscriber of the process");
     });
 }
 

@@ -37,7 +37,7 @@ pub struct User {
     pub role: Role,
     pub is_active: bool,
     pub password_hash: String,
-    /// Set by storage from the account's login throttle (see `LoginThrottle::key_for_user`).
+    /// Set by storage from the account's login throttle (see `ThrottleKey::Account`).
     pub locked_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -13,8 +13,8 @@ use crate::model::{
     TokenType, User,
 };
 use crate::policy::AuthPolicy;
-use crate::ports::{Attempt, AttemptLimit, LoginThrottle};
-use crate::validation::{EMAIL_MAX_CHARS, FieldError, PASSWORD_MAX_BYTES, clean_user_agent};
+use crate::ports::{Attempt, AttemptLimit, ThrottleKey};
+use crate::validation::{EMAIL_MAX_CHARS, FieldError, clean_user_agent};
 
 /// A session's `last_used_at` is written at most this often, so that reads stay reads.
 const TOUCH_INTERVAL_SECONDS: i64 = 60;
@@ -33,10 +33,6 @@ impl AuthService {
             policy,
             dummy_hash: OnceLock::new(),
         }
-    }
-
-    pub fn policy(&self) -> &AuthPolicy {
-        &self.policy
     }
 
     /// Creates a user account and logs it in.
@@ -72,13 +68,13 @@ impl AuthService {
     ) -> Result<IssuedTokens, DomainError> {
         let login = login.trim().to_lowercase();
         let user = if login.contains('@') {
-            self.ports.users.find_by_email(&login).await?
+            self.ports.stores.users.find_by_email(&login).await?
         } else {
-            self.ports.users.find_by_username(&login).await?
+            self.ports.stores.users.find_by_username(&login).await?
         };
         let key = match &user {
-            Some(user) => LoginThrottle::key_for_user(user.id),
-            None => LoginThrottle::key_for_unknown_login(&login),
+            Some(user) => ThrottleKey::Account(user.id),
+            None => ThrottleKey::UnknownLogin(login.clone()),
         };
         let user_id = user.as_ref().map(|u| u.id);
         // A login string no account could have is not worth a row in the store.
@@ -103,7 +99,7 @@ impl AuthService {
 
         match user {
             Some(user) if password_matches => {
-                self.ports.throttle.clear(&key).await?;
+                self.ports.stores.throttle.clear(&key).await?;
                 if !user.is_active {
                     self.audit_login(user_id, client, AuditOutcome::Failure, "account disabled")
                         .await?;
@@ -142,6 +138,7 @@ impl AuthService {
         let now = self.ports.clock.now();
         let (mut session, user) = self
             .ports
+            .stores
             .sessions
             .find_with_user(claims.sid)
             .await?
@@ -156,6 +153,7 @@ impl AuthService {
             let expires_at = now + self.policy.refresh_ttl;
             let rotated = self
                 .ports
+                .stores
                 .sessions
                 .rotate_refresh(session.id, claims.jti, next, now, expires_at)
                 .await?;
@@ -175,7 +173,7 @@ impl AuthService {
             // Two tabs refreshing at once: hand out the current refresh token again.
             return self.issue(user, &session, now);
         }
-        self.ports.sessions.revoke(session.id, now).await?;
+        self.ports.stores.sessions.revoke(session.id, now).await?;
         tracing::warn!(user_id = %user.id, session_id = %session.id, "refresh token reused; session revoked");
         self.ports
             .audit(Audit {
@@ -200,6 +198,7 @@ impl AuthService {
         let now = self.ports.clock.now();
         let (session, user) = self
             .ports
+            .stores
             .sessions
             .find_with_user(claims.sid)
             .await?
@@ -208,7 +207,7 @@ impl AuthService {
             })
             .ok_or(DomainError::TokenRevoked)?;
         if now - session.last_used_at >= Duration::seconds(TOUCH_INTERVAL_SECONDS) {
-            self.ports.sessions.touch(session.id, now).await?;
+            self.ports.stores.sessions.touch(session.id, now).await?;
         }
         Ok(Principal {
             user,
@@ -221,6 +220,7 @@ impl AuthService {
     pub async fn logout(&self, principal: &Principal) -> Result<(), DomainError> {
         let now = self.ports.clock.now();
         self.ports
+            .stores
             .sessions
             .revoke(principal.session_id, now)
             .await?;
@@ -234,6 +234,7 @@ impl AuthService {
         let now = self.ports.clock.now();
         let count = self
             .ports
+            .stores
             .sessions
             .revoke_all_for_user(principal.user.id, None, now)
             .await?;
@@ -256,12 +257,12 @@ impl AuthService {
         if !self.is_ours(&claims) {
             return Ok(());
         }
-        if let Some(session) = self.ports.sessions.find(claims.sid).await?
+        if let Some(session) = self.ports.stores.sessions.find(claims.sid).await?
             && session.user_id == claims.sub
         {
             let now = self.ports.clock.now();
             // Only a revoke that ended something is worth a record: replays add nothing.
-            if !self.ports.sessions.revoke(session.id, now).await? {
+            if !self.ports.stores.sessions.revoke(session.id, now).await? {
                 return Ok(());
             }
             tracing::info!(user_id = %session.user_id, session_id = %session.id, "token revoked");
@@ -290,7 +291,7 @@ impl AuthService {
         new_password: &str,
     ) -> Result<(), DomainError> {
         let user = &principal.user;
-        let key = LoginThrottle::key_for_user(user.id);
+        let key = ThrottleKey::Account(user.id);
         let last_attempt = self.count_attempt(&key).await?;
         if !self
             .password_matches(current_password, &user.password_hash)
@@ -308,12 +309,13 @@ impl AuthService {
             }
             return Err(wrong_current_password());
         }
-        self.ports.throttle.clear(&key).await?;
+        self.ports.stores.throttle.clear(&key).await?;
         check_new_password("new_password", new_password)?;
         let now = self.ports.clock.now();
         let new_hash = self.ports.hasher.hash(new_password).await?;
         let swapped = self
             .ports
+            .stores
             .users
             .replace_password_hash(user.id, &user.password_hash, &new_hash, now)
             .await?;
@@ -322,6 +324,7 @@ impl AuthService {
             return Err(wrong_current_password());
         }
         self.ports
+            .stores
             .sessions
             .revoke_all_for_user(user.id, Some(principal.session_id), now)
             .await?;
@@ -340,6 +343,7 @@ impl AuthService {
         let now = self.ports.clock.now();
         Ok(self
             .ports
+            .stores
             .sessions
             .list_active_for_user(principal.user.id, now)
             .await?)
@@ -354,12 +358,13 @@ impl AuthService {
         let now = self.ports.clock.now();
         let session = self
             .ports
+            .stores
             .sessions
             .find(session_id)
             .await?
             .filter(|s| s.user_id == principal.user.id && s.is_active(now))
             .ok_or(DomainError::SessionNotFound)?;
-        self.ports.sessions.revoke(session.id, now).await?;
+        self.ports.stores.sessions.revoke(session.id, now).await?;
         self.audit_self(
             principal,
             AuditEvent::Logout,
@@ -410,13 +415,19 @@ impl AuthService {
 
     /// Counts an attempt under `key` before it is judged. Returns whether it was the last one
     /// before the lock; fails with `AccountLocked` if the key is locked.
-    async fn count_attempt(&self, key: &str) -> Result<bool, DomainError> {
+    async fn count_attempt(&self, key: &ThrottleKey) -> Result<bool, DomainError> {
         let now = self.ports.clock.now();
         let limit = AttemptLimit {
             max_attempts: self.policy.max_failed_attempts,
             lock_until: now + self.policy.lockout_duration,
         };
-        match self.ports.throttle.count_attempt(key, now, limit).await? {
+        match self
+            .ports
+            .stores
+            .throttle
+            .count_attempt(key, now, limit)
+            .await?
+        {
             Attempt::Counted { last } => Ok(last),
             Attempt::Locked { until } => Err(DomainError::AccountLocked {
                 retry_after_seconds: seconds_until(now, until),
@@ -448,10 +459,7 @@ impl AuthService {
     }
 
     async fn password_matches(&self, password: &str, hash: &str) -> Result<bool, DomainError> {
-        // bcrypt ignores bytes past the limit; such a password was never accepted, so it never
-        // matches (the hasher still runs, so that the answer takes as long).
-        let matches = self.ports.hasher.verify(password, hash).await?;
-        Ok(matches && password.len() <= PASSWORD_MAX_BYTES)
+        self.ports.hasher.verify(password, hash).await
     }
 
     /// After a successful login, brings the stored hash to the configured parameters. Never
@@ -464,6 +472,7 @@ impl AuthService {
             Ok(new_hash) => {
                 let now = self.ports.clock.now();
                 self.ports
+                    .stores
                     .users
                     .replace_password_hash(user.id, &user.password_hash, &new_hash, now)
                     .await
@@ -509,7 +518,7 @@ impl AuthService {
             user_agent: client.user_agent.as_ref().map(|ua| clean_user_agent(ua)),
             ip: client.ip.clone(),
         };
-        self.ports.sessions.insert(&session).await?;
+        self.ports.stores.sessions.insert(&session).await?;
         self.issue(user, &session, now)
     }
 
@@ -583,6 +592,7 @@ impl AuthService {
         now: DateTime<Utc>,
     ) -> Result<Session, DomainError> {
         self.ports
+            .stores
             .sessions
             .find(claims.sid)
             .await?

@@ -7,11 +7,11 @@ use super::AuthService;
 use crate::error::DomainError;
 use crate::model::{AuditEvent, ClientInfo, NewUser, Principal, Role, TokenType, User};
 use crate::policy::AuthPolicy;
-use crate::ports::{Attempt, AttemptLimit, LoginThrottle, MockAuditLog, StoreError};
-use crate::services::test_support::{Mocks, claims, now, session, token_name, user};
+use crate::ports::{Attempt, AttemptLimit, MockAuditLog, StoreError, ThrottleKey};
+use crate::services::test_support::{Mocks, claims, now, policy, session, token_name, user};
 
 fn service(mocks: Mocks) -> AuthService {
-    AuthService::new(mocks.into_ports(), AuthPolicy::default())
+    AuthService::new(mocks.into_ports(), policy())
 }
 
 fn new_user() -> NewUser {
@@ -175,11 +175,11 @@ fn default_limit() -> AttemptLimit {
     }
 }
 
-fn expect_attempt(mocks: &mut Mocks, key: String, outcome: Attempt) {
+fn expect_attempt(mocks: &mut Mocks, key: ThrottleKey, outcome: Attempt) {
     mocks
         .throttle
         .expect_count_attempt()
-        .withf(move |k, at, limit| k == key && *at == now() && *limit == default_limit())
+        .withf(move |k, at, limit| *k == key && *at == now() && *limit == default_limit())
         .times(1)
         .returning(move |_, _, _| Ok(outcome));
 }
@@ -218,7 +218,11 @@ fn login_with_an_unknown_name_still_runs_the_hasher_and_counts_the_login_string(
         .expect_find_by_username()
         .with(eq("ghost"))
         .returning(|_| Ok(None));
-    expect_attempt(&mut mocks, "login:ghost".into(), COUNTED);
+    expect_attempt(
+        &mut mocks,
+        ThrottleKey::UnknownLogin("ghost".into()),
+        COUNTED,
+    );
     mocks
         .hasher
         .expect_hash()
@@ -243,7 +247,7 @@ fn a_wrong_password_stays_counted_against_the_account() {
     let alice = user(Role::User);
     let mut mocks = Mocks::new();
     with_alice(&mut mocks, &alice);
-    expect_attempt(&mut mocks, LoginThrottle::key_for_user(alice.id), COUNTED);
+    expect_attempt(&mut mocks, ThrottleKey::Account(alice.id), COUNTED);
     mocks.hasher.expect_verify().returning(|_, _| Ok(false));
     mocks.throttle.expect_clear().never();
     expect_audited(&mut mocks, AuditEvent::Lockout, 0);
@@ -257,7 +261,7 @@ fn a_wrong_password_stays_counted_against_the_account() {
 #[test]
 fn login_by_email_looks_the_account_up_by_email() {
     let alice = user(Role::User);
-    let key = LoginThrottle::key_for_user(alice.id);
+    let key = ThrottleKey::Account(alice.id);
     let mut mocks = Mocks::new();
     mocks
         .users
@@ -269,7 +273,7 @@ fn login_by_email_looks_the_account_up_by_email() {
     mocks
         .throttle
         .expect_clear()
-        .withf(move |k| k == key)
+        .withf(move |k| *k == key)
         .times(1)
         .returning(|_| Ok(()));
     expect_session_opened(&mut mocks);
@@ -286,7 +290,7 @@ fn the_failed_attempt_that_spends_the_budget_is_recorded_as_a_lockout() {
         .returning(|_| Ok(None));
     expect_attempt(
         &mut mocks,
-        "login:bob".into(),
+        ThrottleKey::UnknownLogin("bob".into()),
         Attempt::Counted { last: true },
     );
     mocks.hasher.expect_hash().returning(|_| Ok("dummy".into()));
@@ -307,7 +311,7 @@ fn a_locked_login_is_refused_unjudged_even_with_the_right_password_and_says_how_
     let until = now() + Duration::milliseconds(120_500);
     expect_attempt(
         &mut mocks,
-        LoginThrottle::key_for_user(alice.id),
+        ThrottleKey::Account(alice.id),
         Attempt::Locked { until },
     );
     mocks.hasher.expect_verify().never();
@@ -327,7 +331,7 @@ fn a_successful_last_attempt_clears_its_lock() {
     with_alice(&mut mocks, &alice);
     expect_attempt(
         &mut mocks,
-        LoginThrottle::key_for_user(alice.id),
+        ThrottleKey::Account(alice.id),
         Attempt::Counted { last: true },
     );
     mocks.hasher.expect_verify().returning(|_, _| Ok(true));
@@ -344,7 +348,7 @@ fn a_deactivated_account_cannot_log_in() {
     alice.is_active = false;
     let mut mocks = Mocks::new();
     with_alice(&mut mocks, &alice);
-    expect_attempt(&mut mocks, LoginThrottle::key_for_user(alice.id), COUNTED);
+    expect_attempt(&mut mocks, ThrottleKey::Account(alice.id), COUNTED);
     mocks.hasher.expect_verify().returning(|_, _| Ok(true));
     mocks.throttle.expect_clear().returning(|_| Ok(()));
     mocks.sessions.expect_insert().never();
@@ -352,23 +356,6 @@ fn a_deactivated_account_cannot_log_in() {
     assert_eq!(
         block_on(svc.login("alice_1", "password1", &client())).unwrap_err(),
         DomainError::AccountDisabled
-    );
-}
-
-#[test]
-fn a_password_longer_than_bcrypt_reads_never_matches() {
-    let alice = user(Role::User);
-    let mut mocks = Mocks::new();
-    with_alice(&mut mocks, &alice);
-    expect_attempt(&mut mocks, LoginThrottle::key_for_user(alice.id), COUNTED);
-    // A truncating hasher would accept it; the service must not.
-    mocks.hasher.expect_verify().returning(|_, _| Ok(true));
-    mocks.throttle.expect_clear().never();
-    let svc = service(mocks);
-    let long = format!("password1{}", "x".repeat(70));
-    assert_eq!(
-        block_on(svc.login("alice_1", &long, &client())).unwrap_err(),
-        DomainError::InvalidCredentials
     );
 }
 
@@ -396,7 +383,7 @@ fn outdated_hash_login(rehash_works: bool, swapped: usize) -> Mocks {
     let id = alice.id;
     let mut mocks = Mocks::new();
     with_alice(&mut mocks, &alice);
-    expect_attempt(&mut mocks, LoginThrottle::key_for_user(id), COUNTED);
+    expect_attempt(&mut mocks, ThrottleKey::Account(id), COUNTED);
     mocks.hasher.expect_verify().returning(|_, _| Ok(true));
     mocks.throttle.expect_clear().returning(|_| Ok(()));
     mocks.hasher.expect_needs_rehash().returning(|_| true);
@@ -514,7 +501,7 @@ fn leeway_tolerates_clock_skew_on_exp_and_nbf() {
         .returning(move |_| Ok(Some(found.clone())));
     let policy = AuthPolicy {
         leeway: Duration::seconds(10),
-        ..AuthPolicy::default()
+        ..policy()
     };
     let svc = AuthService::new(mocks.into_ports(), policy);
     assert!(block_on(svc.authenticate("t", client())).is_ok());
@@ -678,7 +665,7 @@ fn with_no_grace_any_second_use_is_a_reuse() {
         .returning(|_, _| Ok(true));
     let policy = AuthPolicy {
         refresh_reuse_grace: Duration::zero(),
-        ..AuthPolicy::default()
+        ..policy()
     };
     let svc = AuthService::new(mocks.into_ports(), policy);
     assert_eq!(
@@ -812,7 +799,7 @@ fn a_replayed_revoke_records_nothing() {
 
 fn password_change_mocks(alice: &User, attempt: Attempt) -> Mocks {
     let mut mocks = Mocks::new();
-    expect_attempt(&mut mocks, LoginThrottle::key_for_user(alice.id), attempt);
+    expect_attempt(&mut mocks, ThrottleKey::Account(alice.id), attempt);
     mocks
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::Duration;
 
 use crate::error::DomainError;
-use crate::ports::{AuditLog, Clock, LoginThrottleRepository, RateLimitStore, SessionRepository};
+use crate::ports::{Clock, Stores};
 
 /// Expired sessions are kept this long, so that a just-expired token still reads as expired
 /// rather than unknown in the logs.
@@ -25,28 +25,16 @@ pub struct HousekeepingReport {
 }
 
 pub struct Housekeeping {
-    sessions: Arc<dyn SessionRepository>,
-    throttle: Arc<dyn LoginThrottleRepository>,
-    rate_limits: Arc<dyn RateLimitStore>,
-    audit: Arc<dyn AuditLog>,
+    stores: Stores,
     /// Audit records older than this are deleted.
     audit_retention: Duration,
     clock: Arc<dyn Clock>,
 }
 
 impl Housekeeping {
-    pub fn new(
-        sessions: Arc<dyn SessionRepository>,
-        throttle: Arc<dyn LoginThrottleRepository>,
-        rate_limits: Arc<dyn RateLimitStore>,
-        (audit, audit_retention): (Arc<dyn AuditLog>, Duration),
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(stores: Stores, audit_retention: Duration, clock: Arc<dyn Clock>) -> Self {
         Self {
-            sessions,
-            throttle,
-            rate_limits,
-            audit,
+            stores,
             audit_retention,
             clock,
         }
@@ -56,18 +44,25 @@ impl Housekeeping {
         let now = self.clock.now();
         let report = HousekeepingReport {
             sessions: self
+                .stores
                 .sessions
                 .delete_expired(now - Duration::hours(SESSION_RETENTION_HOURS))
                 .await?,
             throttles: self
+                .stores
                 .throttle
                 .delete_stale(now - Duration::hours(THROTTLE_RETENTION_HOURS), now)
                 .await?,
             rate_windows: self
+                .stores
                 .rate_limits
                 .delete_windows_before(now - Duration::seconds(RATE_WINDOW_RETENTION_SECONDS))
                 .await?,
-            audit_records: self.audit.delete_before(now - self.audit_retention).await?,
+            audit_records: self
+                .stores
+                .audit
+                .delete_before(now - self.audit_retention)
+                .await?,
         };
         tracing::info!(
             sessions = report.sessions,
@@ -90,7 +85,7 @@ mod tests {
         MockAuditLog, MockClock, MockLoginThrottleRepository, MockRateLimitStore,
         MockSessionRepository,
     };
-    use crate::services::test_support::now;
+    use crate::services::test_support::{self, now};
 
     #[test]
     fn each_kind_of_row_is_cut_off_at_its_own_age() {
@@ -120,13 +115,14 @@ mod tests {
             .returning(|_| Ok(4));
         let mut clock = MockClock::new();
         clock.expect_now().return_const(now());
-        let housekeeping = Housekeeping::new(
-            Arc::new(sessions),
-            Arc::new(throttle),
-            Arc::new(rate_limits),
-            (Arc::new(audit), Duration::days(365)),
-            Arc::new(clock),
-        );
+        let stores = Stores {
+            sessions: Arc::new(sessions),
+            throttle: Arc::new(throttle),
+            rate_limits: Arc::new(rate_limits),
+            audit: Arc::new(audit),
+            ..test_support::Mocks::new().into_ports().stores
+        };
+        let housekeeping = Housekeeping::new(stores, Duration::days(365), Arc::new(clock));
         assert_eq!(
             block_on(housekeeping.run_once()).unwrap(),
             HousekeepingReport {

@@ -1,20 +1,15 @@
 use std::sync::Arc;
 
-use crate::ports::{
-    AuditLog, Clock, LoginThrottleRepository, PasswordHasher, SessionRepository, TokenCodec,
-    UserRepository,
-};
+use crate::ports::{Clock, PasswordHasher, Stores, TokenCodec};
 
-/// The adapters a service runs on. Swapping storage is swapping these three repositories.
+/// The adapters a service runs on: one storage adapter's ports, the hasher, the token codec
+/// and the clock.
 #[derive(Clone)]
 pub struct Ports {
-    pub users: Arc<dyn UserRepository>,
-    pub sessions: Arc<dyn SessionRepository>,
-    pub throttle: Arc<dyn LoginThrottleRepository>,
+    pub stores: Stores,
     pub hasher: Arc<dyn PasswordHasher>,
     pub tokens: Arc<dyn TokenCodec>,
     pub clock: Arc<dyn Clock>,
-    pub audit: Arc<dyn AuditLog>,
 }
 
 /// What an audit entry says, before the service stamps it with an id and the time.
@@ -41,6 +36,6 @@ impl Ports {
             request_id: audit.client.request_id.clone(),
             detail: audit.detail.map(str::to_owned),
         };
-        Ok(self.audit.record(&record).await?)
+        Ok(self.stores.audit.record(&record).await?)
     }
 }

@@ -7,9 +7,10 @@ use uuid::Uuid;
 
 use super::Ports;
 use crate::model::{Claims, Role, Session, TokenType, User};
+use crate::policy::AuthPolicy;
 use crate::ports::{
-    MockAuditLog, MockClock, MockLoginThrottleRepository, MockPasswordHasher,
-    MockSessionRepository, MockTokenCodec, MockUserRepository,
+    MockAuditLog, MockClock, MockLoginThrottleRepository, MockPasswordHasher, MockRateLimitStore,
+    MockSessionRepository, MockStoreHealth, MockTokenCodec, MockUserRepository, Stores,
 };
 
 pub fn now() -> DateTime<Utc> {
@@ -59,14 +60,32 @@ impl Mocks {
 
     pub fn into_ports(self) -> Ports {
         Ports {
-            users: Arc::new(self.users),
-            sessions: Arc::new(self.sessions),
-            throttle: Arc::new(self.throttle),
+            stores: Stores {
+                users: Arc::new(self.users),
+                sessions: Arc::new(self.sessions),
+                throttle: Arc::new(self.throttle),
+                rate_limits: Arc::new(MockRateLimitStore::new()),
+                audit: Arc::new(self.audit),
+                health: Arc::new(MockStoreHealth::new()),
+            },
             hasher: Arc::new(self.hasher),
             tokens: Arc::new(self.tokens),
             clock: Arc::new(self.clock),
-            audit: Arc::new(self.audit),
         }
+    }
+}
+
+/// The policy of `config/default.toml`, as the binary would build it.
+pub fn policy() -> AuthPolicy {
+    AuthPolicy {
+        issuer: "auth-api".into(),
+        audience: "auth-api".into(),
+        access_ttl: chrono::Duration::seconds(900),
+        refresh_ttl: chrono::Duration::seconds(2_592_000),
+        refresh_reuse_grace: chrono::Duration::seconds(10),
+        leeway: chrono::Duration::zero(),
+        max_failed_attempts: 5,
+        lockout_duration: chrono::Duration::seconds(900),
     }
 }
 

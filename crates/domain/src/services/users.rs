@@ -8,7 +8,7 @@ use crate::model::{
     AuditEvent, AuditOutcome, AuditRecord, ClientInfo, NewUser, Page, Principal, Role, User,
     UserPatch,
 };
-use crate::ports::{LoginThrottle, StoreError};
+use crate::ports::{StoreError, ThrottleKey};
 use crate::validation::{
     FieldError, check_email, check_name, check_password, check_username, normalize_email,
 };
@@ -34,6 +34,7 @@ impl UserService {
         }
         if let Some(existing) = self
             .ports
+            .stores
             .users
             .find_by_username(&new_user.username)
             .await?
@@ -46,6 +47,7 @@ impl UserService {
             let now = self.ports.clock.now();
             if !self
                 .ports
+                .stores
                 .users
                 .update(existing.id, &promotion, now)
                 .await?
@@ -75,7 +77,14 @@ impl UserService {
 
     /// Creates the given admin only when no active admin exists yet (container bootstrap).
     pub async fn bootstrap_admin(&self, new_user: NewUser) -> Result<Option<User>, DomainError> {
-        if self.ports.users.count_active_with_role(Role::Admin).await? > 0 {
+        if self
+            .ports
+            .stores
+            .users
+            .count_active_with_role(Role::Admin)
+            .await?
+            > 0
+        {
             return Ok(None);
         }
         self.create_admin(new_user)
@@ -96,7 +105,7 @@ impl UserService {
     ) -> Result<Page<User>, DomainError> {
         ensure_admin(actor)?;
         check_page(page, per_page)?;
-        Ok(self.ports.users.list(page, per_page).await?)
+        Ok(self.ports.stores.users.list(page, per_page).await?)
     }
 
     /// Admins only: the audit log, newest first.
@@ -108,7 +117,7 @@ impl UserService {
     ) -> Result<Page<AuditRecord>, DomainError> {
         ensure_admin(actor)?;
         check_page(page, per_page)?;
-        Ok(self.ports.audit.list(page, per_page).await?)
+        Ok(self.ports.stores.audit.list(page, per_page).await?)
     }
 
     /// Anyone may change their own username, email and name; only an admin may change `role` and
@@ -154,16 +163,17 @@ impl UserService {
         let now = self.ports.clock.now();
         let written = if may_remove_admin {
             self.ports
+                .stores
                 .users
                 .update_unless_last_admin(id, &patch, now)
                 .await
         } else {
-            self.ports.users.update(id, &patch, now).await
+            self.ports.stores.users.update(id, &patch, now).await
         };
         match written {
             Ok(true) => {}
             Ok(false) => {
-                return Err(match self.ports.users.find_by_id(id).await? {
+                return Err(match self.ports.stores.users.find_by_id(id).await? {
                     Some(_) => DomainError::LastAdmin,
                     None => DomainError::UserNotFound,
                 });
@@ -182,6 +192,7 @@ impl UserService {
         if patch.is_active == Some(false) {
             // Even if it looked inactive already: a session opened meanwhile must not survive.
             self.ports
+                .stores
                 .sessions
                 .revoke_all_for_user(id, None, now)
                 .await?;
@@ -206,20 +217,21 @@ impl UserService {
         ensure_admin(actor)?;
         let user = self.find(id).await?;
         let deleted = if user.is_admin() && user.is_active {
-            self.ports.users.delete_unless_last_admin(id).await?
+            self.ports.stores.users.delete_unless_last_admin(id).await?
         } else {
-            self.ports.users.delete(id).await?
+            self.ports.stores.users.delete(id).await?
         };
         if !deleted {
             // The last active admin, or gone in the meantime.
-            return Err(match self.ports.users.find_by_id(id).await? {
+            return Err(match self.ports.stores.users.find_by_id(id).await? {
                 Some(_) => DomainError::LastAdmin,
                 None => DomainError::UserNotFound,
             });
         }
         self.ports
+            .stores
             .throttle
-            .clear(&LoginThrottle::key_for_user(id))
+            .clear(&ThrottleKey::Account(id))
             .await?;
         tracing::info!(user_id = %id, actor_id = %actor.user.id, "user deleted");
         audit_by_admin(&self.ports, actor, AuditEvent::Deletion, id, None).await
@@ -230,8 +242,9 @@ impl UserService {
         ensure_admin(actor)?;
         self.find(id).await?;
         self.ports
+            .stores
             .throttle
-            .clear(&LoginThrottle::key_for_user(id))
+            .clear(&ThrottleKey::Account(id))
             .await?;
         tracing::info!(user_id = %id, actor_id = %actor.user.id, "user unlocked");
         audit_by_admin(&self.ports, actor, AuditEvent::Unlock, id, None).await?;
@@ -259,6 +272,7 @@ impl UserService {
 
     async fn find(&self, id: Uuid) -> Result<User, DomainError> {
         self.ports
+            .stores
             .users
             .find_by_id(id)
             .await?
@@ -371,7 +385,7 @@ pub(super) async fn create_user(
         created_at: now,
         updated_at: now,
     };
-    match ports.users.insert(&user).await {
+    match ports.stores.users.insert(&user).await {
         Ok(()) => Ok(user),
         Err(StoreError::Conflict) => {
             Err(
@@ -393,6 +407,7 @@ async fn uniqueness_conflict(
 ) -> Result<Option<DomainError>, DomainError> {
     let other = |user: &User| Some(user.id) != except;
     if ports
+        .stores
         .users
         .find_by_username(username)
         .await?
@@ -401,6 +416,7 @@ async fn uniqueness_conflict(
         return Ok(Some(DomainError::UsernameTaken));
     }
     if ports
+        .stores
         .users
         .find_by_email(email)
         .await?

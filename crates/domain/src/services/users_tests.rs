@@ -5,7 +5,7 @@ use uuid::Uuid;
 use super::UserService;
 use crate::error::DomainError;
 use crate::model::{ClientInfo, NewUser, Principal, Role, User, UserPatch};
-use crate::ports::LoginThrottle;
+use crate::ports::ThrottleKey;
 use crate::services::test_support::{Mocks, now, user};
 
 fn principal(user: &User) -> Principal {
@@ -202,7 +202,7 @@ fn deleting_and_unlocking_clear_the_accounts_login_throttle() {
     let admin = user(Role::Admin);
     let alice = user(Role::User);
     let id = alice.id;
-    let key = LoginThrottle::key_for_user(id);
+    let key = ThrottleKey::Account(id);
     let mut mocks = Mocks::new();
     mocks
         .users
