@@ -49,11 +49,14 @@ impl TrustedProxies {
         if !self.trusts(peer) {
             return Some(peer);
         }
-        let headers = req.headers().get_all("x-forwarded-for");
-        let entries: Vec<&str> = headers
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
+        // Read lossily: bytes that are not text (which only a client can have put there) spoil
+        // only their own entry, never the entries a proxy appended to their right.
+        let headers: Vec<String> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
             .collect();
+        let entries: Vec<&str> = headers.iter().flat_map(|value| value.split(',')).collect();
         let mut client = peer;
         for entry in entries.into_iter().rev() {
             let Some(hop) = parse_hop(entry) else {
@@ -195,6 +198,19 @@ mod tests {
             client("[2001:db8::7]:99999"),
             ip("127.0.0.1"),
             "a port out of range makes the entry junk"
+        );
+        let raw = TestRequest::default()
+            .peer_addr("127.0.0.1:40000".parse().unwrap())
+            .insert_header((
+                "X-Forwarded-For",
+                actix_web::http::header::HeaderValue::from_bytes(b"\xff\xfe, 198.51.100.7")
+                    .unwrap(),
+            ))
+            .to_http_request();
+        assert_eq!(
+            proxies.client_ip(&raw),
+            ip("198.51.100.7"),
+            "bytes that are not text left of the client do not void the header"
         );
         // A trusted proxy that itself sits behind a v4-mapped address is still recognised.
         assert_eq!(

@@ -19,9 +19,9 @@ pub use model::{
 };
 pub use policy::AuthPolicy;
 pub use ports::{
-    Attempt, AttemptLimit, AuditLog, Clock, ConnectionUsage, LoginThrottleRepository,
-    PasswordHasher, RateLimitStore, SessionRepository, StoreError, StoreHealth, Stores,
-    ThrottleKey, TokenCodec, TokenRejection, UserRepository,
+    AdminGuard, AdminWrite, Attempt, AttemptLimit, AuditLog, Clock, ConnectionUsage,
+    LoginThrottleRepository, PasswordHasher, RateLimitStore, SessionRepository, StoreError,
+    StoreHealth, Stores, ThrottleKey, TokenCodec, TokenRejection, UserRepository,
 };
 pub use services::{
     AuthService, Housekeeping, HousekeepingReport, LimitedAction, Ports, RateDecision,

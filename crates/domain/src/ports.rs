@@ -20,6 +20,27 @@ use crate::error::DomainError;
 pub use crate::error::{StoreError, StoreResult};
 use crate::model::{AuditRecord, Claims, Page, Role, Session, User, UserPatch};
 
+/// What must still hold when an admin's write to an account lands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminGuard {
+    /// Who acts: an active admin when the write lands, not only when the request began.
+    pub actor: Uuid,
+    /// The write may take the account's admin rights away (a demotion, a deactivation, a
+    /// deletion): an active admin other than the account must remain.
+    pub keep_another_admin: bool,
+}
+
+/// How an admin's guarded write ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminWrite {
+    Written,
+    NoSuchUser,
+    /// The actor is no longer an active admin: nothing was written.
+    ActorNotAdmin,
+    /// It would have left no active admin: nothing was written.
+    LastAdmin,
+}
+
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait UserRepository: Send + Sync {
@@ -32,22 +53,26 @@ pub trait UserRepository: Send + Sync {
     async fn find_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     /// Writes the fields `changes` sets (and `updated_at`), and nothing else, in one statement,
     /// so that a concurrent change of another field is never undone. `changes.email` is
-    /// lower-cased already. Returns whether the user exists. `Conflict` as for `insert`.
+    /// lower-cased already. Unguarded: for a user's own changes, which never touch `role` or
+    /// `is_active`, and for the operator's promotions. Returns whether the user exists.
+    /// `Conflict` as for `insert`.
     async fn update(
         &self,
         id: Uuid,
         changes: &UserPatch,
         updated_at: DateTime<Utc>,
     ) -> StoreResult<bool>;
-    /// As `update`, but only while an active admin other than this user exists, checked and
-    /// written atomically so that two admins demoting each other cannot both succeed. Returns
-    /// whether it wrote (`false`: the last admin, or no such user).
-    async fn update_unless_last_admin(
+    /// An admin's write, as `update` but only while `guard` holds, checked with the write in
+    /// one atomic step; admins' writes take turns, so that a demotion that was answered can
+    /// never be undone by a request its target sent while still an admin, and two admins
+    /// demoting each other cannot both succeed.
+    async fn update_as_admin(
         &self,
+        guard: AdminGuard,
         id: Uuid,
         changes: &UserPatch,
         updated_at: DateTime<Utc>,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<AdminWrite>;
     /// Compare-and-swap: sets the password hash to `new` only while it is still `current`, in
     /// one statement. Returns whether it did; of several concurrent swaps from one `current`,
     /// exactly one does.
@@ -58,11 +83,9 @@ pub trait UserRepository: Send + Sync {
         new: &str,
         updated_at: DateTime<Utc>,
     ) -> StoreResult<bool>;
-    /// Deletes the user and, with it, their sessions. Returns whether a user was deleted.
-    async fn delete(&self, id: Uuid) -> StoreResult<bool>;
-    /// As `delete`, but only while an active admin other than this user exists, atomically.
-    /// Returns whether it deleted.
-    async fn delete_unless_last_admin(&self, id: Uuid) -> StoreResult<bool>;
+    /// An admin deletes the user and, with it, their sessions, while `guard` holds, as for
+    /// `update_as_admin`.
+    async fn delete_as_admin(&self, guard: AdminGuard, id: Uuid) -> StoreResult<AdminWrite>;
     /// Oldest first; `page` starts at 1.
     async fn list(&self, page: u32, per_page: u32) -> StoreResult<Page<User>>;
     async fn count_active_with_role(&self, role: Role) -> StoreResult<u64>;
@@ -71,7 +94,11 @@ pub trait UserRepository: Send + Sync {
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait SessionRepository: Send + Sync {
-    async fn insert(&self, session: &Session) -> StoreResult<()>;
+    /// Stores a new session only while its user exists, is active and still has the password
+    /// hash `password_hash` (the one the login verified), checked with the insert atomically:
+    /// a login racing a password change, a deactivation or a deletion either lands before it
+    /// (and is revoked with the others) or opens nothing. Returns whether it stored the session.
+    async fn open(&self, session: &Session, password_hash: &str) -> StoreResult<bool>;
     async fn find(&self, id: Uuid) -> StoreResult<Option<Session>>;
     /// The session and its user in one lookup: what every authenticated request needs.
     async fn find_with_user(&self, id: Uuid) -> StoreResult<Option<(Session, User)>>;

@@ -148,10 +148,18 @@ pub fn check_name(field: &str, value: &str, errors: &mut Vec<FieldError>) {
     }
 }
 
-/// Control characters (Cc) and format characters (Cf: bidirectional overrides and isolates,
-/// zero-width joiners, soft hyphens …): invisible, and able to make a name read as another.
+/// Control characters (Cc), format characters (Cf: bidirectional overrides and isolates,
+/// zero-width joiners, soft hyphens …) and the line and paragraph separators (Zl, Zp, which
+/// break a log line or a table cell like a newline): invisible, and able to make a name read as
+/// another.
 pub fn is_hidden(c: char) -> bool {
-    c.is_control() || c.general_category() == GeneralCategory::Format
+    c.is_control()
+        || matches!(
+            c.general_category(),
+            GeneralCategory::Format
+                | GeneralCategory::LineSeparator
+                | GeneralCategory::ParagraphSeparator
+        )
 }
 
 /// A client's self-description as it is stored: hidden characters removed, then cut to
@@ -274,8 +282,9 @@ mod properties {
 
         #[test]
         fn names_are_judged_by_the_contracts_rule(s in any::<String>()) {
-            let expected = s.chars().count() <= 100
-                && !s.chars().any(|c| c.is_control() || c.general_category() == GeneralCategory::Format);
+            let hidden = |c: char| c.is_control()
+                || matches!(c.general_category(), GeneralCategory::Format | GeneralCategory::LineSeparator | GeneralCategory::ParagraphSeparator);
+            let expected = s.chars().count() <= 100 && !s.chars().any(hidden);
             prop_assert_eq!(codes(check_name, &s).is_empty(), expected);
         }
 

@@ -12,13 +12,40 @@ use crate::{DbConnection, DieselStore};
 
 #[async_trait]
 impl SessionRepository for DieselStore {
-    async fn insert(&self, session: &Session) -> StoreResult<()> {
+    async fn open(&self, session: &Session, password_hash: &str) -> StoreResult<bool> {
         let row = SessionRow::from(session);
+        let proof = password_hash.to_owned();
         self.write(Stale::Session(session.id), move |conn| {
-            diesel::insert_into(sessions::table)
-                .values(&row)
-                .execute(conn)
-                .map(drop)
+            // The user's row is held (PostgreSQL: a share lock; SQLite: the write lock) from the
+            // check to the commit: a password change, a deactivation or a deletion waits for this
+            // session to exist, and then sees it; or it went first, and the check fails.
+            let proven = || {
+                users::table
+                    .filter(users::id.eq(&row.user_id))
+                    .filter(users::password_hash.eq(&proof))
+                    .filter(users::is_active.eq(true))
+                    .select(users::id)
+            };
+            let insert = || diesel::insert_into(sessions::table).values(&row);
+            match conn {
+                DbConnection::Pg(c) => c.transaction(|c| {
+                    if proven()
+                        .for_share()
+                        .first::<String>(c)
+                        .optional()?
+                        .is_none()
+                    {
+                        return Ok(false);
+                    }
+                    insert().execute(c).map(|_| true)
+                }),
+                DbConnection::Sqlite(c) => c.immediate_transaction(|c| {
+                    if proven().first::<String>(c).optional()?.is_none() {
+                        return Ok(false);
+                    }
+                    insert().execute(c).map(|_| true)
+                }),
+            }
         })
         .await
     }

@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use domain::ports::StoreResult;
-use domain::{Page, Role, User, UserPatch, UserRepository};
+use domain::{AdminGuard, AdminWrite, Page, Role, User, UserPatch, UserRepository};
 use uuid::Uuid;
 
 use crate::rows::{UserChanges, UserRow, naive};
@@ -45,32 +45,52 @@ macro_rules! delete_user {
     }};
 }
 
-/// Runs `$write` only while an active admin other than `$id` exists, in a transaction that keeps
-/// a concurrent writer from removing that other admin in between: PostgreSQL locks every active
-/// admin's row, always in id order so that two such writers queue instead of deadlocking; SQLite
-/// takes its write lock up front. `$write` says whether it wrote; `Ok(false)` when it did not run.
-macro_rules! unless_last_admin {
-    ($conn:expr, $id:expr, |$c:ident| $write:expr) => {{
+/// Admins' writes take turns: PostgreSQL holds this advisory lock until the writer's
+/// transaction ends; SQLite's write lock, taken up front, already serializes them. Every write
+/// that can change who is an admin goes through `as_admin!`, so what it checks stays true until
+/// it commits.
+const ADMIN_WRITES_LOCK: &str = "SELECT pg_advisory_xact_lock(7305291658435912001)";
+
+/// Runs `$write` (which says whether it found the user) only while `$guard` holds, checked in the
+/// same transaction as the write, with the other admins' writes kept out until it commits.
+macro_rules! as_admin {
+    ($conn:expr, $guard:expr, $id:expr, |$c:ident| $write:expr) => {{
+        let (actor, keep_another) = ($guard.actor.to_string(), $guard.keep_another_admin);
         let admins = || {
             users::table
                 .filter(users::role.eq("admin"))
                 .filter(users::is_active.eq(true))
-                .order(users::id)
                 .select(users::id)
         };
-        let another = |ids: Vec<String>| ids.iter().any(|other| other.as_str() != $id.as_str());
+        let refused = |admins: Vec<String>| {
+            if !admins.contains(&actor) {
+                Some(AdminWrite::ActorNotAdmin)
+            } else if keep_another && !admins.iter().any(|other| other.as_str() != $id.as_str()) {
+                Some(AdminWrite::LastAdmin)
+            } else {
+                None
+            }
+        };
+        let outcome = |found: bool| {
+            if found {
+                AdminWrite::Written
+            } else {
+                AdminWrite::NoSuchUser
+            }
+        };
         match $conn {
             DbConnection::Pg($c) => $c.transaction(|$c| {
-                if !another(admins().for_update().load::<String>($c)?) {
-                    return Ok(false);
+                diesel::sql_query(ADMIN_WRITES_LOCK).execute($c)?;
+                if let Some(refused) = refused(admins().load::<String>($c)?) {
+                    return Ok(refused);
                 }
-                $write
+                $write.map(outcome)
             }),
             DbConnection::Sqlite($c) => $c.immediate_transaction(|$c| {
-                if !another(admins().load::<String>($c)?) {
-                    return Ok(false);
+                if let Some(refused) = refused(admins().load::<String>($c)?) {
+                    return Ok(refused);
                 }
-                $write
+                $write.map(outcome)
             }),
         }
     }};
@@ -148,16 +168,17 @@ impl UserRepository for DieselStore {
             .await
     }
 
-    async fn update_unless_last_admin(
+    async fn update_as_admin(
         &self,
+        guard: AdminGuard,
         id: Uuid,
         changes: &UserPatch,
         updated_at: DateTime<Utc>,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<AdminWrite> {
         let changes = UserChanges::new(changes, updated_at);
         let (stale, id) = (Stale::User(id), id.to_string());
         self.write(stale, move |conn| {
-            unless_last_admin!(conn, &id, |c| write_changes!(c, &id, &changes))
+            as_admin!(conn, guard, &id, |c| write_changes!(c, &id, &changes))
         })
         .await
     }
@@ -189,18 +210,10 @@ impl UserRepository for DieselStore {
         .await
     }
 
-    async fn delete(&self, id: Uuid) -> StoreResult<bool> {
+    async fn delete_as_admin(&self, guard: AdminGuard, id: Uuid) -> StoreResult<AdminWrite> {
         let (stale, id) = (Stale::User(id), id.to_string());
         self.write(stale, move |conn| {
-            conn.transaction(|conn| delete_user!(conn, &id))
-        })
-        .await
-    }
-
-    async fn delete_unless_last_admin(&self, id: Uuid) -> StoreResult<bool> {
-        let (stale, id) = (Stale::User(id), id.to_string());
-        self.write(stale, move |conn| {
-            unless_last_admin!(conn, &id, |c| delete_user!(c, &id))
+            as_admin!(conn, guard, &id, |c| delete_user!(c, &id))
         })
         .await
     }

@@ -13,9 +13,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::ports::StoreResult;
 use domain::{
-    Attempt, AttemptLimit, AuditLog, AuditRecord, LoginThrottleRepository, Page, RateLimitStore,
-    Role, Session, SessionRepository, StoreError, StoreHealth, Stores, ThrottleKey, User,
-    UserPatch, UserRepository,
+    AdminGuard, AdminWrite, Attempt, AttemptLimit, AuditLog, AuditRecord, LoginThrottleRepository,
+    Page, RateLimitStore, Role, Session, SessionRepository, StoreError, StoreHealth, Stores,
+    ThrottleKey, User, UserPatch, UserRepository,
 };
 use uuid::Uuid;
 
@@ -96,10 +96,27 @@ impl State {
         self.users.remove(&id).is_some()
     }
 
+    fn is_active_admin(&self, id: Uuid) -> bool {
+        self.users
+            .get(&id)
+            .is_some_and(|u| u.is_active && u.role == Role::Admin)
+    }
+
     fn has_other_active_admin(&self, id: Uuid) -> bool {
         self.users
             .values()
             .any(|u| u.id != id && u.is_active && u.role == Role::Admin)
+    }
+
+    /// Why an admin's write to `id` must not land now, if it must not.
+    fn refuses(&self, guard: AdminGuard, id: Uuid) -> Option<AdminWrite> {
+        if !self.is_active_admin(guard.actor) {
+            Some(AdminWrite::ActorNotAdmin)
+        } else if guard.keep_another_admin && !self.has_other_active_admin(id) {
+            Some(AdminWrite::LastAdmin)
+        } else {
+            None
+        }
     }
 
     fn find_user(&self, matches: impl Fn(&User) -> bool) -> Option<User> {
@@ -177,17 +194,21 @@ impl UserRepository for MemoryStore {
         self.state().apply(id, changes, updated_at)
     }
 
-    async fn update_unless_last_admin(
+    async fn update_as_admin(
         &self,
+        guard: AdminGuard,
         id: Uuid,
         changes: &UserPatch,
         updated_at: DateTime<Utc>,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<AdminWrite> {
         let mut state = self.state();
-        if !state.has_other_active_admin(id) {
-            return Ok(false);
+        if let Some(refused) = state.refuses(guard, id) {
+            return Ok(refused);
         }
-        state.apply(id, changes, updated_at)
+        Ok(match state.apply(id, changes, updated_at)? {
+            true => AdminWrite::Written,
+            false => AdminWrite::NoSuchUser,
+        })
     }
 
     async fn replace_password_hash(
@@ -207,13 +228,15 @@ impl UserRepository for MemoryStore {
         }
     }
 
-    async fn delete(&self, id: Uuid) -> StoreResult<bool> {
-        Ok(self.state().remove_user(id))
-    }
-
-    async fn delete_unless_last_admin(&self, id: Uuid) -> StoreResult<bool> {
+    async fn delete_as_admin(&self, guard: AdminGuard, id: Uuid) -> StoreResult<AdminWrite> {
         let mut state = self.state();
-        Ok(state.has_other_active_admin(id) && state.remove_user(id))
+        if let Some(refused) = state.refuses(guard, id) {
+            return Ok(refused);
+        }
+        Ok(match state.remove_user(id) {
+            true => AdminWrite::Written,
+            false => AdminWrite::NoSuchUser,
+        })
     }
 
     async fn list(&self, page: u32, per_page: u32) -> StoreResult<Page<User>> {
@@ -246,15 +269,20 @@ impl UserRepository for MemoryStore {
 
 #[async_trait]
 impl SessionRepository for MemoryStore {
-    async fn insert(&self, session: &Session) -> StoreResult<()> {
+    async fn open(&self, session: &Session, password_hash: &str) -> StoreResult<bool> {
         let mut state = self.state();
-        if !state.users.contains_key(&session.user_id) || state.sessions.contains_key(&session.id) {
-            return Err(StoreError::Other(
-                "session insert violates a constraint".into(),
-            ));
+        let proven = state
+            .users
+            .get(&session.user_id)
+            .is_some_and(|u| u.is_active && u.password_hash == password_hash);
+        if !proven {
+            return Ok(false);
+        }
+        if state.sessions.contains_key(&session.id) {
+            return Err(StoreError::Other("duplicate session id".into()));
         }
         state.sessions.insert(session.id, session.clone());
-        Ok(())
+        Ok(true)
     }
 
     async fn find(&self, id: Uuid) -> StoreResult<Option<Session>> {

@@ -28,6 +28,10 @@ on_every_backend!(
     user_updates_and_revokes_are_rate_limited,
     names_refuse_hidden_characters_and_user_agents_are_cleaned,
     failed_logins_take_as_long_after_the_cost_is_raised_and_logins_rehash,
+    a_demoted_admin_cannot_undo_the_demotion,
+    logins_racing_a_password_change_do_not_outlive_it,
+    logins_racing_a_deletion_are_refused_not_failed,
+    a_password_change_racing_a_rehash_goes_through,
 );
 
 async fn user_field(app: &TestApp, admin: &str, id: &str, field: &str) -> Value {
@@ -311,6 +315,15 @@ async fn forwarded_for_spellings_name_the_same_client(backend: Backend) {
     login_as(&app, "198.51.100.7")
         .await
         .assert_problem(429, "rate_limited");
+    // Bytes that are not text, left of the client, do not void the header.
+    let junk = reqwest::header::HeaderValue::from_bytes(b"\xff\xfe, 198.51.100.7").unwrap();
+    app.send(
+        app.request(Method::POST, "/api/auth/login")
+            .header("X-Forwarded-For", junk)
+            .json(&json!({"login": "nobody_junk", "password": PASSWORD})),
+    )
+    .await
+    .assert_problem(429, "rate_limited");
     // … while another client, also with a port, has its own.
     login_as(&app, "203.0.113.5:41000")
         .await
@@ -468,23 +481,7 @@ async fn failed_logins_take_as_long_after_the_cost_is_raised_and_logins_rehash(b
     })
     .await;
     app.register("current_1").await;
-    let old_cost = BcryptHasher::new(Cost::try_from(4).unwrap(), NonZeroUsize::MIN, 0);
-    let now = chrono::Utc::now();
-    let legacy = domain::User {
-        id: uuid::Uuid::new_v4(),
-        username: "legacy_1".into(),
-        email: "legacy@example.com".into(),
-        name: None,
-        role: domain::Role::User,
-        is_active: true,
-        password_hash: domain::PasswordHasher::hash(&old_cost, PASSWORD)
-            .await
-            .unwrap(),
-        locked_until: None,
-        created_at: now,
-        updated_at: now,
-    };
-    app.users.insert(&legacy).await.unwrap();
+    legacy_user(&app, "legacy_1", 4).await;
 
     let legacy_time = median_login_time(&app, "legacy_1", "wrong-pass1").await;
     let current_time = median_login_time(&app, "current_1", "wrong-pass1").await;
@@ -506,4 +503,194 @@ async fn failed_logins_take_as_long_after_the_cost_is_raised_and_logins_rehash(b
         .unwrap();
     assert!(stored.password_hash.starts_with("$2b$10$"), "rehashed");
     assert_eq!(app.login("legacy_1", PASSWORD).await.status, StatusCode::OK);
+}
+
+/// A stored user whose hash was made at `cost`, behind the API's back (an account from before a
+/// cost change).
+async fn legacy_user(app: &TestApp, username: &str, cost: u32) {
+    let hasher = BcryptHasher::new(Cost::try_from(cost).unwrap(), NonZeroUsize::MIN, 0);
+    let now = chrono::Utc::now();
+    let legacy = domain::User {
+        id: uuid::Uuid::new_v4(),
+        username: username.into(),
+        email: format!("{username}@example.com"),
+        name: None,
+        role: domain::Role::User,
+        is_active: true,
+        password_hash: domain::PasswordHasher::hash(&hasher, PASSWORD)
+            .await
+            .unwrap(),
+        locked_until: None,
+        created_at: now,
+        updated_at: now,
+    };
+    app.users.insert(&legacy).await.unwrap();
+}
+
+async fn a_demoted_admin_cannot_undo_the_demotion(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let root = app.admin().await;
+    let mallory = app.register("mallory_1").await;
+    for round in 0..ROUNDS {
+        let promoted = app
+            .patch_user(
+                &root.access,
+                &mallory.user_id,
+                json!({"role": "admin", "is_active": true}),
+            )
+            .await;
+        assert_eq!(promoted.status, StatusCode::OK, "{}", promoted.body);
+        let session = Tokens::from(&app.login("mallory_1", PASSWORD).await);
+        // Mallory, still an admin when these begin, keeps granting herself the role back.
+        let undo = (0..6).map(|_| {
+            app.patch_user(
+                &session.access,
+                &mallory.user_id,
+                json!({"role": "admin", "is_active": true}),
+            )
+        });
+        let demote = app.patch_user(
+            &root.access,
+            &mallory.user_id,
+            json!({"role": "user", "is_active": false}),
+        );
+        let (demoted, undone) = futures::join!(demote, join_all(undo));
+        assert_eq!(demoted.status, StatusCode::OK, "{}", demoted.body);
+        for reply in undone {
+            assert!(
+                [
+                    StatusCode::OK,
+                    StatusCode::FORBIDDEN,
+                    StatusCode::UNAUTHORIZED
+                ]
+                .contains(&reply.status),
+                "{}: {}",
+                reply.status,
+                reply.body
+            );
+        }
+        assert_eq!(
+            user_field(&app, &root.access, &mallory.user_id, "role").await,
+            "user",
+            "round {round}: the demotion that answered 200 is what is stored"
+        );
+        assert_eq!(
+            user_field(&app, &root.access, &mallory.user_id, "is_active").await,
+            false,
+            "round {round}"
+        );
+    }
+}
+
+async fn logins_racing_a_password_change_do_not_outlive_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.register("alice_1").await;
+    let mut password = PASSWORD.to_owned();
+    for round in 0..ROUNDS {
+        let next = format!("changed-{round}-pass");
+        let logins = (0..4).map(|_| app.login("alice_1", &password));
+        let change = app.call(
+            Method::PUT,
+            "/api/auth/password",
+            Some(&alice.access),
+            Some(json!({"current_password": password, "new_password": next})),
+        );
+        let (changed, logged_in) = futures::join!(change, join_all(logins));
+        assert_eq!(changed.status, StatusCode::NO_CONTENT, "{}", changed.body);
+        for reply in logged_in.iter().filter(|r| r.status == StatusCode::OK) {
+            let session = Tokens::from(reply);
+            app.me(&session.access)
+                .await
+                .assert_problem(401, "token_revoked");
+        }
+        for reply in logged_in.iter().filter(|r| r.status != StatusCode::OK) {
+            // Counted before the change (423 once the budget is spent), or judged after it.
+            assert!(
+                [StatusCode::UNAUTHORIZED, StatusCode::LOCKED].contains(&reply.status),
+                "round {round}: {}",
+                reply.body
+            );
+        }
+        assert_eq!(app.me(&alice.access).await.status, StatusCode::OK);
+        password = next;
+        let unlock = format!("/api/users/{}/unlock", alice.user_id);
+        let admin = app.admin().await;
+        app.call(Method::POST, &unlock, Some(&admin.access), None)
+            .await;
+    }
+}
+
+async fn logins_racing_a_deletion_are_refused_not_failed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    for round in 0..5 {
+        let name = format!("doomed_{round}");
+        let doomed = app.register(&name).await;
+        let logins = (0..8).map(|_| app.login(&name, PASSWORD));
+        let path = format!("/api/users/{}", doomed.user_id);
+        let delete = app.call(Method::DELETE, &path, Some(&admin.access), None);
+        let (deleted, replies) = futures::join!(delete, join_all(logins));
+        assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+        for reply in replies {
+            assert!(
+                [StatusCode::OK, StatusCode::UNAUTHORIZED, StatusCode::LOCKED]
+                    .contains(&reply.status),
+                "round {round}: {}: {}",
+                reply.status,
+                reply.body
+            );
+            if reply.status == StatusCode::OK {
+                app.me(&Tokens::from(&reply).access)
+                    .await
+                    .assert_problem(401, "token_revoked");
+            }
+        }
+    }
+}
+
+async fn a_password_change_racing_a_rehash_goes_through(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.password.bcrypt_cost = Cost::try_from(6).unwrap();
+        s.lockout.max_failed_attempts = 100.try_into().unwrap();
+    })
+    .await;
+    let old_cost = BcryptHasher::new(Cost::try_from(4).unwrap(), NonZeroUsize::MIN, 0);
+    for round in 0..ROUNDS {
+        let name = format!("racer_{round}");
+        let me = app.register(&name).await;
+        // Behind the API's back, the account's hash goes back to an older cost.
+        let id = uuid::Uuid::parse_str(&me.user_id).unwrap();
+        let current = app
+            .users
+            .find_by_id(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash;
+        let legacy = domain::PasswordHasher::hash(&old_cost, PASSWORD)
+            .await
+            .unwrap();
+        let at = chrono::Utc::now();
+        assert!(
+            app.users
+                .replace_password_hash(id, &current, &legacy, at)
+                .await
+                .unwrap()
+        );
+        // Logins rehash it while the owner changes the password with the right one.
+        let logins = (0..2).map(|_| app.login(&name, PASSWORD));
+        let change = app.call(
+            Method::PUT,
+            "/api/auth/password",
+            Some(&me.access),
+            Some(json!({"current_password": PASSWORD, "new_password": format!("another-{round}-pass")})),
+        );
+        let (changed, _) = futures::join!(change, join_all(logins));
+        assert_eq!(
+            changed.status,
+            StatusCode::NO_CONTENT,
+            "round {round}: {}",
+            changed.body
+        );
+    }
 }

@@ -16,6 +16,9 @@ use crate::policy::AuthPolicy;
 use crate::ports::{Attempt, AttemptLimit, ThrottleKey};
 use crate::validation::{EMAIL_MAX_CHARS, FieldError, clean_user_agent};
 
+/// How often a password change retries its compare-and-swap after the hash changed under it
+/// without the password changing (a rehash at login).
+const MAX_SWAP_TRIES: usize = 3;
 /// A session's `last_used_at` is written at most this often, so that reads stay reads.
 const TOUCH_INTERVAL_SECONDS: i64 = 60;
 
@@ -98,14 +101,14 @@ impl AuthService {
         let password_matches = self.password_matches(password, &hash).await?;
 
         match user {
-            Some(user) if password_matches => {
+            Some(mut user) if password_matches => {
                 self.ports.stores.throttle.clear(&key).await?;
                 if !user.is_active {
                     self.audit_login(user_id, client, AuditOutcome::Failure, "account disabled")
                         .await?;
                     return Err(DomainError::AccountDisabled);
                 }
-                self.rehash_if_outdated(&user, password).await;
+                self.rehash_if_outdated(&mut user, password).await;
                 tracing::info!(user_id = %user.id, "login succeeded");
                 self.audit_login(user_id, client, AuditOutcome::Success, "")
                     .await?;
@@ -313,16 +316,45 @@ impl AuthService {
         check_new_password("new_password", new_password)?;
         let now = self.ports.clock.now();
         let new_hash = self.ports.hasher.hash(new_password).await?;
-        let swapped = self
-            .ports
-            .stores
-            .users
-            .replace_password_hash(user.id, &user.password_hash, &new_hash, now)
-            .await?;
-        if !swapped {
-            // Another change (or a rehash) replaced the hash this caller proved.
-            return Err(wrong_current_password());
+        let mut proven = user.password_hash.clone();
+        // The swap fails when the hash changed since it was read. A rehash at login changes it
+        // without changing the password: the caller's password is checked against the hash
+        // stored now, and the swap tried again from it. Another change of the password makes
+        // the caller's password wrong, so exactly one of several concurrent changes wins.
+        for _ in 0..MAX_SWAP_TRIES {
+            let swapped = self
+                .ports
+                .stores
+                .users
+                .replace_password_hash(user.id, &proven, &new_hash, now)
+                .await?;
+            if swapped {
+                return self.password_changed(principal, now).await;
+            }
+            let stored = self
+                .ports
+                .stores
+                .users
+                .find_by_id(user.id)
+                .await?
+                .ok_or(DomainError::TokenRevoked)?;
+            if !self
+                .password_matches(current_password, &stored.password_hash)
+                .await?
+            {
+                break;
+            }
+            proven = stored.password_hash;
         }
+        Err(wrong_current_password())
+    }
+
+    async fn password_changed(
+        &self,
+        principal: &Principal,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        let user = &principal.user;
         self.ports
             .stores
             .sessions
@@ -462,9 +494,10 @@ impl AuthService {
         self.ports.hasher.verify(password, hash).await
     }
 
-    /// After a successful login, brings the stored hash to the configured parameters. Never
-    /// fails the login: an outdated hash still verifies, and the next login tries again.
-    async fn rehash_if_outdated(&self, user: &User, password: &str) {
+    /// After a successful login, brings the stored hash to the configured parameters (and
+    /// `user` with it). Never fails the login: an outdated hash still verifies, and the next
+    /// login tries again.
+    async fn rehash_if_outdated(&self, user: &mut User, password: &str) {
         if !self.ports.hasher.needs_rehash(&user.password_hash) {
             return;
         }
@@ -476,15 +509,17 @@ impl AuthService {
                     .users
                     .replace_password_hash(user.id, &user.password_hash, &new_hash, now)
                     .await
+                    .map(|swapped| swapped.then_some(new_hash))
                     .map_err(DomainError::from)
             }
             Err(err) => Err(err),
         };
         match rehashed {
-            Ok(true) => {
+            Ok(Some(new_hash)) => {
+                user.password_hash = new_hash;
                 tracing::info!(user_id = %user.id, "password rehashed with the configured parameters")
             }
-            Ok(false) => {}
+            Ok(None) => {}
             Err(err) => {
                 tracing::warn!(user_id = %user.id, error = %err, "rehash failed; the login goes on")
             }
@@ -518,7 +553,17 @@ impl AuthService {
             user_agent: client.user_agent.as_ref().map(|ua| clean_user_agent(ua)),
             ip: client.ip.clone(),
         };
-        self.ports.stores.sessions.insert(&session).await?;
+        // Opened only while the password just verified is still the account's: a login that
+        // lost a race with a password change, a deactivation or a deletion opens nothing.
+        if !self
+            .ports
+            .stores
+            .sessions
+            .open(&session, &user.password_hash)
+            .await?
+        {
+            return Err(DomainError::InvalidCredentials);
+        }
         self.issue(user, &session, now)
     }
 

@@ -31,13 +31,15 @@ fn client() -> ClientInfo {
     }
 }
 
+/// The session opens on the hash the login verified (the test user's).
 fn expect_session_opened(mocks: &mut Mocks) {
     mocks.hasher.expect_needs_rehash().returning(|_| false);
     mocks
         .sessions
-        .expect_insert()
+        .expect_open()
+        .withf(|_, proof| proof == "hash-of-password1")
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(true));
 }
 
 // --- register -------------------------------------------------------------------------------
@@ -148,14 +150,14 @@ fn register_stores_a_hashed_user_and_opens_a_session() {
         .returning(|_| Ok(()));
     mocks
         .sessions
-        .expect_insert()
-        .withf(|s| {
+        .expect_open()
+        .withf(|s, _| {
             s.ip.as_deref() == Some("127.0.0.1")
                 && s.expires_at == now() + Duration::seconds(2_592_000)
                 && s.revoked_at.is_none()
         })
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(true));
     let svc = service(mocks);
     let issued = block_on(svc.register(new_user(), &client())).unwrap();
     assert_eq!(issued.access_expires_in, 900);
@@ -351,11 +353,29 @@ fn a_deactivated_account_cannot_log_in() {
     expect_attempt(&mut mocks, ThrottleKey::Account(alice.id), COUNTED);
     mocks.hasher.expect_verify().returning(|_, _| Ok(true));
     mocks.throttle.expect_clear().returning(|_| Ok(()));
-    mocks.sessions.expect_insert().never();
+    mocks.sessions.expect_open().never();
     let svc = service(mocks);
     assert_eq!(
         block_on(svc.login("alice_1", "password1", &client())).unwrap_err(),
         DomainError::AccountDisabled
+    );
+}
+
+#[test]
+fn a_login_that_loses_a_race_with_a_password_change_opens_nothing() {
+    let alice = user(Role::User);
+    let mut mocks = Mocks::new();
+    with_alice(&mut mocks, &alice);
+    expect_attempt(&mut mocks, ThrottleKey::Account(alice.id), COUNTED);
+    mocks.hasher.expect_verify().returning(|_, _| Ok(true));
+    mocks.throttle.expect_clear().returning(|_| Ok(()));
+    mocks.hasher.expect_needs_rehash().returning(|_| false);
+    // The store no longer has the hash the login verified.
+    mocks.sessions.expect_open().returning(|_, _| Ok(false));
+    let svc = service(mocks);
+    assert_eq!(
+        block_on(svc.login("alice_1", "password1", &client())).unwrap_err(),
+        DomainError::InvalidCredentials
     );
 }
 
@@ -407,11 +427,20 @@ fn outdated_hash_login(rehash_works: bool, swapped: usize) -> Mocks {
         })
         .times(swapped)
         .returning(|_, _, _, _| Ok(true));
+    // The session opens on the new hash: the old one is no longer the account's.
     mocks
         .sessions
-        .expect_insert()
+        .expect_open()
+        .withf(move |_, proof| {
+            proof
+                == if swapped == 1 {
+                    "rehashed"
+                } else {
+                    "hash-of-password1"
+                }
+        })
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(true));
     mocks
 }
 
@@ -835,22 +864,48 @@ fn a_locked_account_cannot_guess_through_the_password_change() {
     );
 }
 
-fn expect_swap(mocks: &mut Mocks, alice: &User, swapped: bool) {
+/// The caller's password matches the hashes in `matching`; the swap from each hash answers as
+/// `swaps` says, in order.
+fn expect_swaps(
+    mocks: &mut Mocks,
+    alice: &User,
+    matching: &'static [&'static str],
+    swaps: Vec<(&'static str, bool)>,
+) {
     let id = alice.id;
-    mocks.hasher.expect_verify().returning(|_, _| Ok(true));
+    mocks
+        .hasher
+        .expect_verify()
+        .returning(move |_, hash| Ok(matching.contains(&hash)));
     mocks.throttle.expect_clear().times(1).returning(|_| Ok(()));
     mocks
         .hasher
         .expect_hash()
         .returning(|_| Ok("new-hash".into()));
+    let mut sequence = mockall::Sequence::new();
+    for (from, swapped) in swaps {
+        mocks
+            .users
+            .expect_replace_password_hash()
+            .withf(move |user, current, new, at| {
+                (*user, current, new, *at) == (id, from, "new-hash", now())
+            })
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(move |_, _, _, _| Ok(swapped));
+    }
+}
+
+/// What the store holds after a failed swap.
+fn stored_hash(mocks: &mut Mocks, alice: &User, hash: &'static str) {
+    let stored = User {
+        password_hash: hash.into(),
+        ..alice.clone()
+    };
     mocks
         .users
-        .expect_replace_password_hash()
-        .withf(move |user, current, new, at| {
-            (*user, current, new, *at) == (id, "hash-of-password1", "new-hash", now())
-        })
-        .times(1)
-        .returning(move |_, _, _, _| Ok(swapped));
+        .expect_find_by_id()
+        .returning(move |_| Ok(Some(stored.clone())));
 }
 
 #[test]
@@ -858,7 +913,12 @@ fn changing_the_password_swaps_the_proven_hash_and_keeps_only_the_current_sessio
     let alice = user(Role::User);
     let p = principal(&alice);
     let mut mocks = password_change_mocks(&alice, COUNTED);
-    expect_swap(&mut mocks, &alice, true);
+    expect_swaps(
+        &mut mocks,
+        &alice,
+        &["hash-of-password1"],
+        vec![("hash-of-password1", true)],
+    );
     mocks
         .sessions
         .expect_revoke_all_for_user()
@@ -873,7 +933,14 @@ fn changing_the_password_swaps_the_proven_hash_and_keeps_only_the_current_sessio
 fn a_change_that_loses_the_race_to_another_is_refused() {
     let alice = user(Role::User);
     let mut mocks = password_change_mocks(&alice, COUNTED);
-    expect_swap(&mut mocks, &alice, false);
+    expect_swaps(
+        &mut mocks,
+        &alice,
+        &["hash-of-password1"],
+        vec![("hash-of-password1", false)],
+    );
+    // The winner's password is now the account's; the caller's is not.
+    stored_hash(&mut mocks, &alice, "hash-of-the-winners-password");
     mocks.sessions.expect_revoke_all_for_user().never();
     let svc = service(mocks);
     let Err(DomainError::Validation(errors)) =
@@ -882,6 +949,26 @@ fn a_change_that_loses_the_race_to_another_is_refused() {
         panic!("expected a validation error");
     };
     assert_eq!(errors[0].code, "wrong_password");
+}
+
+#[test]
+fn a_change_racing_a_rehash_of_the_same_password_goes_through() {
+    let alice = user(Role::User);
+    let mut mocks = password_change_mocks(&alice, COUNTED);
+    expect_swaps(
+        &mut mocks,
+        &alice,
+        &["hash-of-password1", "rehash-of-password1"],
+        vec![("hash-of-password1", false), ("rehash-of-password1", true)],
+    );
+    stored_hash(&mut mocks, &alice, "rehash-of-password1");
+    mocks
+        .sessions
+        .expect_revoke_all_for_user()
+        .times(1)
+        .returning(|_, _, _| Ok(0));
+    let svc = service(mocks);
+    block_on(svc.change_password(&principal(&alice), "password1", "newpass123")).unwrap();
 }
 
 #[test]

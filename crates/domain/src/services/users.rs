@@ -8,7 +8,7 @@ use crate::model::{
     AuditEvent, AuditOutcome, AuditRecord, ClientInfo, NewUser, Page, Principal, Role, User,
     UserPatch,
 };
-use crate::ports::{StoreError, ThrottleKey};
+use crate::ports::{AdminGuard, AdminWrite, StoreError, ThrottleKey};
 use crate::validation::{
     FieldError, check_email, check_name, check_password, check_username, normalize_email,
 };
@@ -157,27 +157,39 @@ impl UserService {
             return Err(conflict);
         }
 
-        // Whatever the account looked like a moment ago, a change that can take admin rights away
-        // goes through the store's last-admin check: the check and the write are one step there.
-        let may_remove_admin = patch.role == Some(Role::User) || patch.is_active == Some(false);
+        // A user's own change of their own fields is theirs alone. Anything else is an admin's
+        // write, and the store checks with the write that the actor is still an active admin
+        // and, for a change that can take admin rights away, that another one remains: what the
+        // accounts looked like when this request began may be stale by now.
         let now = self.ports.clock.now();
-        let written = if may_remove_admin {
+        let by_admin = actor.user.id != id || patch.role.is_some() || patch.is_active.is_some();
+        let written = if by_admin {
+            let guard = AdminGuard {
+                actor: actor.user.id,
+                keep_another_admin: patch.role == Some(Role::User)
+                    || patch.is_active == Some(false),
+            };
             self.ports
                 .stores
                 .users
-                .update_unless_last_admin(id, &patch, now)
+                .update_as_admin(guard, id, &patch, now)
                 .await
         } else {
-            self.ports.stores.users.update(id, &patch, now).await
+            self.ports
+                .stores
+                .users
+                .update(id, &patch, now)
+                .await
+                .map(|exists| {
+                    if exists {
+                        AdminWrite::Written
+                    } else {
+                        AdminWrite::NoSuchUser
+                    }
+                })
         };
         match written {
-            Ok(true) => {}
-            Ok(false) => {
-                return Err(match self.ports.stores.users.find_by_id(id).await? {
-                    Some(_) => DomainError::LastAdmin,
-                    None => DomainError::UserNotFound,
-                });
-            }
+            Ok(outcome) => admin_write_result(outcome)?,
             Err(StoreError::Conflict) => {
                 let (username, email) = (
                     patch.username.as_deref().unwrap_or(&before.username),
@@ -212,22 +224,14 @@ impl UserService {
         self.find(id).await
     }
 
-    /// Admins only; the user's sessions go with them.
+    /// Admins only; the user's sessions go with them. The last active admin stays.
     pub async fn delete(&self, actor: &Principal, id: Uuid) -> Result<(), DomainError> {
         ensure_admin(actor)?;
-        let user = self.find(id).await?;
-        let deleted = if user.is_admin() && user.is_active {
-            self.ports.stores.users.delete_unless_last_admin(id).await?
-        } else {
-            self.ports.stores.users.delete(id).await?
+        let guard = AdminGuard {
+            actor: actor.user.id,
+            keep_another_admin: true,
         };
-        if !deleted {
-            // The last active admin, or gone in the meantime.
-            return Err(match self.ports.stores.users.find_by_id(id).await? {
-                Some(_) => DomainError::LastAdmin,
-                None => DomainError::UserNotFound,
-            });
-        }
+        admin_write_result(self.ports.stores.users.delete_as_admin(guard, id).await?)?;
         self.ports
             .stores
             .throttle
@@ -277,6 +281,17 @@ impl UserService {
             .find_by_id(id)
             .await?
             .ok_or(DomainError::UserNotFound)
+    }
+}
+
+/// The answer to an admin's guarded write that did not land.
+fn admin_write_result(outcome: AdminWrite) -> Result<(), DomainError> {
+    match outcome {
+        AdminWrite::Written => Ok(()),
+        AdminWrite::NoSuchUser => Err(DomainError::UserNotFound),
+        // Demoted or deactivated while this request was under way.
+        AdminWrite::ActorNotAdmin => Err(DomainError::Forbidden),
+        AdminWrite::LastAdmin => Err(DomainError::LastAdmin),
     }
 }
 

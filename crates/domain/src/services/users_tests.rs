@@ -5,7 +5,7 @@ use uuid::Uuid;
 use super::UserService;
 use crate::error::DomainError;
 use crate::model::{ClientInfo, NewUser, Principal, Role, User, UserPatch};
-use crate::ports::ThrottleKey;
+use crate::ports::{AdminGuard, AdminWrite, ThrottleKey};
 use crate::services::test_support::{Mocks, now, user};
 
 fn principal(user: &User) -> Principal {
@@ -91,18 +91,23 @@ fn the_last_active_admin_can_be_neither_demoted_deactivated_nor_deleted() {
         .returning(|_| Ok(None));
     mocks.users.expect_find_by_email().returning(|_| Ok(None));
     // The store finds no other active admin, so it writes nothing.
+    let keeping_an_admin = AdminGuard {
+        actor: admin.id,
+        keep_another_admin: true,
+    };
     mocks
         .users
-        .expect_update_unless_last_admin()
+        .expect_update_as_admin()
+        .withf(move |guard, _, _, _| *guard == keeping_an_admin)
         .times(2)
-        .returning(|_, _, _| Ok(false));
+        .returning(|_, _, _, _| Ok(AdminWrite::LastAdmin));
     mocks
         .users
-        .expect_delete_unless_last_admin()
+        .expect_delete_as_admin()
+        .withf(move |guard, _| *guard == keeping_an_admin)
         .times(1)
-        .returning(|_| Ok(false));
+        .returning(|_, _| Ok(AdminWrite::LastAdmin));
     mocks.users.expect_update().never();
-    mocks.users.expect_delete().never();
     let svc = service(mocks);
     let me = principal(&admin);
     let demote = UserPatch {
@@ -142,20 +147,25 @@ fn deactivating_a_user_revokes_all_their_sessions() {
         .expect_find_by_username()
         .returning(|_| Ok(None));
     mocks.users.expect_find_by_email().returning(|_| Ok(None));
-    // Only the field the patch names goes to the store, through the last-admin check (the
+    // Only the field the patch names goes to the store, as the admin's guarded write (the
     // store decides; the service does not trust what it read a moment ago).
     let only_deactivation = UserPatch {
         is_active: Some(false),
         ..UserPatch::default()
     };
+    let admin_id = admin.id;
     mocks
         .users
-        .expect_update_unless_last_admin()
-        .withf(move |id, changes, at| {
-            *id == alice_id && *changes == only_deactivation && *at == now()
+        .expect_update_as_admin()
+        .withf(move |guard, id, changes, at| {
+            guard.actor == admin_id
+                && guard.keep_another_admin
+                && *id == alice_id
+                && *changes == only_deactivation
+                && *at == now()
         })
         .times(1)
-        .returning(|_, _, _| Ok(true));
+        .returning(|_, _, _, _| Ok(AdminWrite::Written));
     mocks.users.expect_update().never();
     mocks
         .sessions
@@ -208,7 +218,11 @@ fn deleting_and_unlocking_clear_the_accounts_login_throttle() {
         .users
         .expect_find_by_id()
         .returning(move |_| Ok(Some(alice.clone())));
-    mocks.users.expect_delete().times(1).returning(|_| Ok(true));
+    mocks
+        .users
+        .expect_delete_as_admin()
+        .times(1)
+        .returning(|_, _| Ok(AdminWrite::Written));
     mocks
         .throttle
         .expect_clear()
@@ -219,6 +233,43 @@ fn deleting_and_unlocking_clear_the_accounts_login_throttle() {
     let me = principal(&admin);
     block_on(svc.unlock(&me, id)).unwrap();
     block_on(svc.delete(&me, id)).unwrap();
+}
+
+#[test]
+fn an_admin_demoted_while_the_request_ran_is_refused() {
+    let admin = user(Role::Admin);
+    let alice = user(Role::User);
+    let id = alice.id;
+    let mut mocks = Mocks::new();
+    mocks
+        .users
+        .expect_find_by_id()
+        .returning(move |_| Ok(Some(alice.clone())));
+    mocks
+        .users
+        .expect_find_by_username()
+        .returning(|_| Ok(None));
+    mocks.users.expect_find_by_email().returning(|_| Ok(None));
+    mocks
+        .users
+        .expect_update_as_admin()
+        .returning(|_, _, _, _| Ok(AdminWrite::ActorNotAdmin));
+    mocks
+        .users
+        .expect_delete_as_admin()
+        .returning(|_, _| Ok(AdminWrite::ActorNotAdmin));
+    mocks.sessions.expect_revoke_all_for_user().never();
+    let svc = service(mocks);
+    let me = principal(&admin);
+    let promote = UserPatch {
+        role: Some(Role::Admin),
+        ..UserPatch::default()
+    };
+    assert_eq!(
+        block_on(svc.update(&me, id, promote)),
+        Err(DomainError::Forbidden)
+    );
+    assert_eq!(block_on(svc.delete(&me, id)), Err(DomainError::Forbidden));
 }
 
 #[test]
