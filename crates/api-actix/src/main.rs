@@ -51,8 +51,15 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(settings.log.format);
-    match run(cli.command.unwrap_or(Command::Serve), settings).await {
+    let command = cli.command.unwrap_or(Command::Serve);
+    // The server logs to standard output; the admin commands keep it for their answer (a
+    // script reads `create-admin`'s line) and log to standard error.
+    if matches!(command, Command::Serve) {
+        telemetry::init(settings.log.format, std::io::stdout);
+    } else {
+        telemetry::init(settings.log.format, std::io::stderr);
+    }
+    match run(command, settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err:#}");

@@ -277,6 +277,8 @@ impl Application {
             source,
         })?
         .shutdown_timeout(10)
+        // actix stops at once on SIGINT; this server finishes what is in flight on Ctrl-C too.
+        .disable_signals()
         .run();
         let housekeeping_interval = (settings.housekeeping.interval_seconds > 0)
             .then(|| std::time::Duration::from_secs(settings.housekeeping.interval_seconds));
@@ -308,10 +310,39 @@ impl Application {
                 }
             })
         });
+        let handle = self.server.handle();
+        let stopper = tokio::spawn(async move {
+            stop_signal().await;
+            tracing::info!("stopping: finishing the requests in flight");
+            handle.stop(true).await;
+        });
         let served = self.server.await;
+        stopper.abort();
         if let Some(janitor) = janitor {
             janitor.abort();
         }
         served
     }
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM, whichever comes first.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -5,11 +5,14 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// Logs to stdout: human-readable or JSON lines, filtered by `RUST_LOG` (default `info`).
-pub fn init(format: LogFormat) {
+/// Logs to `writer`: human-readable or JSON lines, filtered by `RUST_LOG` (default `info`).
+pub fn init<W>(format: LogFormat, writer: W)
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // A second call (tests start many apps in one process) keeps the first subscriber.
-    let _ = subscriber(format, filter, std::io::stdout).try_init();
+    let _ = subscriber(format, filter, writer).try_init();
 }
 
 /// The server's subscriber, writing to `writer`: what `init` installs, and what the log-secrecy

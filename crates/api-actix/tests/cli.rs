@@ -209,3 +209,62 @@ fn the_healthcheck_follows_the_server_which_is_alone_on_its_sqlite_file_and_stop
     assert!(status.success(), "exit status {status:?}");
     assert!(!healthcheck(), "a stopped server is not healthy");
 }
+
+/// Ctrl-C, like SIGTERM, lets a request in flight finish before the server exits.
+#[test]
+fn ctrl_c_finishes_a_login_in_flight() {
+    use std::io::{Read, Write};
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let port_text = port.to_string();
+    // A slow hash, so that the login is still being judged when the signal comes.
+    let mut child = api_actix(
+        &dir,
+        &[
+            ("APP__SERVER__PORT", &port_text),
+            ("APP__PASSWORD__BCRYPT_COST", "14"),
+            ("APP__RATE_LIMIT__ENABLED", "false"),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let login = std::thread::spawn(move || {
+        let body = r#"{"login":"nobody_here","password":"password1"}"#;
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            stream,
+            "POST /api/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer
+    });
+    // Let the request reach the hasher (a cost-14 hash takes about a second here).
+    std::thread::sleep(Duration::from_millis(300));
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let answer = login.join().unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 401"),
+        "the login in flight was answered: {answer:?}"
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}");
+}
