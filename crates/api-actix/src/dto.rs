@@ -2,6 +2,10 @@
 //! slips in (`"role": "admin"` at register) is silently dropped or, worse, applied.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use domain::validation::{
+    EMAIL_MAX_CHARS, NAME_MAX_CHARS, PASSWORD_MAX_BYTES, PASSWORD_MIN_BYTES, USERNAME_MAX_CHARS,
+    USERNAME_MIN_CHARS,
+};
 use domain::{AuditRecord, IssuedTokens, NewUser, Page, Role, Session, User, UserPatch};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -26,6 +30,48 @@ fn role_schema() -> utoipa::openapi::Object {
         .build()
 }
 
+/// The input fields' schemas, from the limits the domain's rules use (`domain::validation`), so
+/// that the description and the rules cannot drift apart.
+fn username_schema() -> utoipa::openapi::Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!(
+            "^[A-Za-z0-9_]{{{USERNAME_MIN_CHARS},{USERNAME_MAX_CHARS}}}$"
+        )))
+        .examples(["alice_1"])
+        .build()
+}
+
+fn email_schema() -> utoipa::openapi::Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(EMAIL_MAX_CHARS))
+        .examples(["alice@example.com"])
+        .build()
+}
+
+/// Counted in bytes by the rules; JSON Schema counts characters, so the schema states what it
+/// can (at least 8, at most 72 characters) and the description says the rest.
+fn password_schema() -> utoipa::openapi::Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(PASSWORD_MIN_BYTES))
+        .max_length(Some(PASSWORD_MAX_BYTES))
+        .description(Some(format!(
+            "{PASSWORD_MIN_BYTES}–{PASSWORD_MAX_BYTES} bytes in UTF-8, with a letter and a digit."
+        )))
+        .examples(["correct-horse-1"])
+        .build()
+}
+
+fn name_schema() -> utoipa::openapi::Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(NAME_MAX_CHARS))
+        .examples(["Alice"])
+        .build()
+}
+
 /// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
@@ -34,25 +80,24 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
-    #[schema(pattern = "^[A-Za-z0-9_]{3,32}$", example = "alice_1")]
+    #[schema(schema_with = username_schema)]
     pub username: String,
-    #[schema(max_length = 254, example = "alice@example.com")]
+    #[schema(schema_with = email_schema)]
     pub email: String,
-    /// 8–72 bytes in UTF-8, with a letter and a digit.
-    #[schema(min_length = 8, max_length = 72, example = "correct-horse-1")]
+    #[schema(schema_with = password_schema)]
     pub password: String,
     #[serde(default)]
-    #[schema(max_length = 100, example = "Alice")]
+    #[schema(schema_with = name_schema, required = false)]
     pub name: Option<String>,
 }
 
 impl From<RegisterRequest> for NewUser {
     fn from(r: RegisterRequest) -> Self {
         NewUser {
-            username: r.username,
-            email: r.email,
-            password: r.password,
-            name: r.name,
+            username: r.username.into(),
+            email: r.email.into(),
+            password: r.password.into(),
+            name: r.name.map(Into::into),
         }
     }
 }
@@ -90,8 +135,7 @@ pub struct RevokeRequest {
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     pub current_password: String,
-    /// 8–72 bytes in UTF-8, with a letter and a digit.
-    #[schema(min_length = 8, max_length = 72)]
+    #[schema(schema_with = password_schema)]
     pub new_password: String,
 }
 
@@ -99,10 +143,10 @@ pub struct ChangePasswordRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
     #[serde(default)]
-    #[schema(pattern = "^[A-Za-z0-9_]{3,32}$")]
+    #[schema(schema_with = username_schema, required = false)]
     pub username: Option<String>,
     #[serde(default)]
-    #[schema(max_length = 254)]
+    #[schema(schema_with = email_schema, required = false)]
     pub email: Option<String>,
     /// `null` clears the name.
     #[serde(default, deserialize_with = "present")]
@@ -118,9 +162,9 @@ pub struct UpdateUserRequest {
 impl From<UpdateUserRequest> for UserPatch {
     fn from(r: UpdateUserRequest) -> Self {
         UserPatch {
-            username: r.username,
-            email: r.email,
-            name: r.name,
+            username: r.username.map(Into::into),
+            email: r.email.map(Into::into),
+            name: r.name.map(|name| name.map(Into::into)),
             role: r.role,
             is_active: r.is_active,
         }

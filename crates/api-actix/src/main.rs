@@ -114,9 +114,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 Arc::new(Metrics::new()),
             )?;
             let new_admin = NewUser {
-                username,
-                email,
-                password,
+                username: username.into(),
+                email: email.into(),
+                password: password.into(),
                 name: None,
             };
             match UserService::new(ports).create_admin(new_admin).await {

@@ -149,9 +149,9 @@ pub fn auth_policy(settings: &Settings) -> AuthPolicy {
 
 async fn bootstrap_admin(users: &UserService, admin: &AdminBootstrap) -> Result<(), StartupError> {
     let new_admin = NewUser {
-        username: admin.username.clone(),
-        email: admin.email.clone(),
-        password: admin.password.expose_secret().to_owned(),
+        username: admin.username.as_str().into(),
+        email: admin.email.as_str().into(),
+        password: admin.password.expose_secret().into(),
         name: None,
     };
     match users.bootstrap_admin(new_admin).await {

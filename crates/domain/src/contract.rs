@@ -213,7 +213,7 @@ pub async fn updates_are_stored_and_checked_for_uniqueness(stores: &Stores) {
         Err(StoreError::Conflict)
     );
     let take_email = UserPatch {
-        email: Some(bob.email.clone()),
+        email: Some(bob.email.clone().into()),
         ..UserPatch::default()
     };
     assert_eq!(
@@ -261,7 +261,7 @@ pub async fn concurrent_updates_of_different_fields_all_stay(stores: &Stores) {
         let alice = stored(stores, &format!("alice_{round}")).await;
         let at = t0() + Duration::seconds(5);
         let rename = UserPatch {
-            name: Some(Some(format!("renamed {round}"))),
+            name: Some(Some(format!("renamed {round}").into())),
             ..UserPatch::default()
         };
         let demote = UserPatch {

@@ -14,8 +14,9 @@ pub mod contract;
 
 pub use error::DomainError;
 pub use model::{
-    AuditEvent, AuditOutcome, AuditRecord, Claims, ClientInfo, IssuedTokens, NewUser, Page,
-    Principal, Role, Session, TokenType, User, UserPatch,
+    AuditEvent, AuditOutcome, AuditRecord, Claims, ClientInfo, DisplayName, Email, IssuedTokens,
+    NewUser, Page, Password, Principal, Role, Session, TokenType, User, UserPatch, Username,
+    validated,
 };
 pub use policy::AuthPolicy;
 pub use ports::{

@@ -1,6 +1,8 @@
 //! The contract's rules for what users may submit. Each check reports every problem it finds, one
 //! `FieldError` each, so that a client can fix a form in one round trip.
 
+use std::fmt;
+
 use serde::Serialize;
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
@@ -31,44 +33,147 @@ pub const NAME_MAX_CHARS: usize = 100;
 /// Longer user agents are cut before they are stored.
 pub const USER_AGENT_MAX_CHARS: usize = 256;
 
-pub fn check_username(field: &str, value: &str, errors: &mut Vec<FieldError>) {
-    let chars = value.chars().count();
-    if chars < USERNAME_MIN_CHARS {
-        errors.push(FieldError::new(
-            field,
-            "too_short",
-            format!("must be at least {USERNAME_MIN_CHARS} characters"),
-        ));
-    } else if chars > USERNAME_MAX_CHARS {
-        errors.push(FieldError::new(
-            field,
-            "too_long",
-            format!("must be at most {USERNAME_MAX_CHARS} characters"),
-        ));
+/// The rules of the input types (`crate::model::input`), as garde custom rules. garde carries one
+/// message per error; each of ours is written by `coded` as `code: message`, and `field_errors`
+/// splits it back into the contract's `code` and the human message. Nothing else's text is read.
+pub mod rules {
+    use super::*;
+
+    fn coded(code: &'static str, message: impl fmt::Display) -> garde::Error {
+        garde::Error::new(format!("{code}: {message}"))
     }
-    if !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        errors.push(FieldError::new(
-            field,
-            "invalid_characters",
-            "may contain only letters A-Z, digits and underscores",
-        ));
+
+    pub fn username_length(value: &str, _: &()) -> garde::Result {
+        let chars = value.chars().count();
+        if chars < USERNAME_MIN_CHARS {
+            Err(coded(
+                "too_short",
+                format_args!("must be at least {USERNAME_MIN_CHARS} characters"),
+            ))
+        } else if chars > USERNAME_MAX_CHARS {
+            Err(coded(
+                "too_long",
+                format_args!("must be at most {USERNAME_MAX_CHARS} characters"),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn username_charset(value: &str, _: &()) -> garde::Result {
+        if value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            Ok(())
+        } else {
+            Err(coded(
+                "invalid_characters",
+                "may contain only letters A-Z, digits and underscores",
+            ))
+        }
+    }
+
+    pub fn email(value: &str, _: &()) -> garde::Result {
+        if value.chars().count() > EMAIL_MAX_CHARS {
+            Err(coded(
+                "too_long",
+                format_args!("must be at most {EMAIL_MAX_CHARS} characters"),
+            ))
+        } else if !is_valid_email(value) {
+            Err(coded("invalid_email", "must be a valid email address"))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn password_length(value: &str, _: &()) -> garde::Result {
+        let bytes = value.len();
+        if bytes < PASSWORD_MIN_BYTES {
+            Err(coded(
+                "too_short",
+                format_args!("must be at least {PASSWORD_MIN_BYTES} bytes"),
+            ))
+        } else if bytes > PASSWORD_MAX_BYTES {
+            Err(coded(
+                "too_long",
+                format_args!("must be at most {PASSWORD_MAX_BYTES} bytes in UTF-8"),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn password_letter(value: &str, _: &()) -> garde::Result {
+        if value.chars().any(char::is_alphabetic) {
+            Ok(())
+        } else {
+            Err(coded("missing_letter", "must contain at least one letter"))
+        }
+    }
+
+    pub fn password_digit(value: &str, _: &()) -> garde::Result {
+        if value.chars().any(|c| c.is_ascii_digit()) {
+            Ok(())
+        } else {
+            Err(coded("missing_digit", "must contain at least one digit"))
+        }
+    }
+
+    pub fn name_length(value: &str, _: &()) -> garde::Result {
+        if value.chars().count() > NAME_MAX_CHARS {
+            Err(coded(
+                "too_long",
+                format_args!("must be at most {NAME_MAX_CHARS} characters"),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn name_visible(value: &str, _: &()) -> garde::Result {
+        if value.chars().any(is_hidden) {
+            Err(coded(
+                "invalid_characters",
+                "must not contain control or format characters (such as bidirectional overrides)",
+            ))
+        } else {
+            Ok(())
+        }
     }
 }
 
-pub fn check_email(field: &str, value: &str, errors: &mut Vec<FieldError>) {
-    if value.chars().count() > EMAIL_MAX_CHARS {
-        errors.push(FieldError::new(
-            field,
-            "too_long",
-            format!("must be at most {EMAIL_MAX_CHARS} characters"),
-        ));
-    } else if !is_valid_email(value) {
-        errors.push(FieldError::new(
-            field,
-            "invalid_email",
-            "must be a valid email address",
-        ));
-    }
+/// Every code a rule above can give: what `field_errors` reads back.
+const CODES: [&str; 7] = [
+    "too_short",
+    "too_long",
+    "invalid_characters",
+    "invalid_email",
+    "missing_letter",
+    "missing_digit",
+    "invalid",
+];
+
+/// A garde report as the contract's field errors; errors with no path of their own (a value
+/// judged alone) are named `field`.
+pub fn field_errors(report: garde::Report, field: &str) -> Vec<FieldError> {
+    report
+        .iter()
+        .map(|(path, error)| {
+            let path = path.to_string();
+            let name = if path.is_empty() {
+                field
+            } else {
+                path.as_str()
+            };
+            let (code, message) = error
+                .message()
+                .split_once(": ")
+                .unwrap_or(("invalid", error.message()));
+            let code = CODES
+                .into_iter()
+                .find(|known| *known == code)
+                .unwrap_or("invalid");
+            FieldError::new(name, code, message)
+        })
+        .collect()
 }
 
 /// A practical subset of RFC 5321 addresses: a dot-atom local part and a DNS domain name.
@@ -100,54 +205,6 @@ fn is_valid_email(value: &str) -> bool {
     local_ok && domain_ok
 }
 
-pub fn check_password(field: &str, value: &str, errors: &mut Vec<FieldError>) {
-    let bytes = value.len();
-    if bytes < PASSWORD_MIN_BYTES {
-        errors.push(FieldError::new(
-            field,
-            "too_short",
-            format!("must be at least {PASSWORD_MIN_BYTES} bytes"),
-        ));
-    } else if bytes > PASSWORD_MAX_BYTES {
-        errors.push(FieldError::new(
-            field,
-            "too_long",
-            format!("must be at most {PASSWORD_MAX_BYTES} bytes in UTF-8"),
-        ));
-    }
-    if !value.chars().any(char::is_alphabetic) {
-        errors.push(FieldError::new(
-            field,
-            "missing_letter",
-            "must contain at least one letter",
-        ));
-    }
-    if !value.chars().any(|c| c.is_ascii_digit()) {
-        errors.push(FieldError::new(
-            field,
-            "missing_digit",
-            "must contain at least one digit",
-        ));
-    }
-}
-
-pub fn check_name(field: &str, value: &str, errors: &mut Vec<FieldError>) {
-    if value.chars().count() > NAME_MAX_CHARS {
-        errors.push(FieldError::new(
-            field,
-            "too_long",
-            format!("must be at most {NAME_MAX_CHARS} characters"),
-        ));
-    }
-    if value.chars().any(is_hidden) {
-        errors.push(FieldError::new(
-            field,
-            "invalid_characters",
-            "must not contain control or format characters (such as bidirectional overrides)",
-        ));
-    }
-}
-
 /// Control characters (Cc), format characters (Cf: bidirectional overrides and isolates,
 /// zero-width joiners, soft hyphens …) and the line and paragraph separators (Zl, Zp, which
 /// break a log line or a table cell like a newline): invisible, and able to make a name read as
@@ -171,37 +228,50 @@ pub fn clean_user_agent(raw: &str) -> String {
         .collect()
 }
 
-/// Emails are compared and stored lower-cased.
-pub fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{DisplayName, Email, Password, Username};
 
-    fn codes(check: fn(&str, &str, &mut Vec<FieldError>), value: &str) -> Vec<&'static str> {
-        let mut errors = Vec::new();
-        check("f", value, &mut errors);
-        errors.into_iter().map(|e| e.code).collect()
+    /// The codes of every rule `value` breaks.
+    fn codes<T: garde::Validate<Context = ()>>(value: T) -> Vec<&'static str> {
+        match value.validate() {
+            Ok(()) => Vec::new(),
+            Err(report) => field_errors(report, "f")
+                .into_iter()
+                .map(|e| e.code)
+                .collect(),
+        }
     }
 
     #[test]
     fn usernames_follow_the_contract() {
-        assert!(codes(check_username, "alice_1").is_empty());
-        assert!(codes(check_username, "abc").is_empty());
-        assert!(codes(check_username, &"a".repeat(32)).is_empty());
-        assert_eq!(codes(check_username, "ab"), ["too_short"]);
-        assert_eq!(codes(check_username, &"a".repeat(33)), ["too_long"]);
-        assert_eq!(codes(check_username, "al ice"), ["invalid_characters"]);
-        assert_eq!(codes(check_username, "alicé"), ["invalid_characters"]);
-        assert_eq!(codes(check_username, "a@b"), ["invalid_characters"]);
+        assert!(codes(Username::from(String::from("alice_1"))).is_empty());
+        assert!(codes(Username::from(String::from("abc"))).is_empty());
+        assert!(codes(Username::from(String::from(&"a".repeat(32)))).is_empty());
+        assert_eq!(codes(Username::from(String::from("ab"))), ["too_short"]);
+        assert_eq!(
+            codes(Username::from(String::from(&"a".repeat(33)))),
+            ["too_long"]
+        );
+        assert_eq!(
+            codes(Username::from(String::from("al ice"))),
+            ["invalid_characters"]
+        );
+        assert_eq!(
+            codes(Username::from(String::from("alicé"))),
+            ["invalid_characters"]
+        );
+        assert_eq!(
+            codes(Username::from(String::from("a@b"))),
+            ["invalid_characters"]
+        );
     }
 
     #[test]
     fn emails_follow_the_contract() {
-        assert!(codes(check_email, "alice@example.com").is_empty());
-        assert!(codes(check_email, "a.b+tag@sub.example.org").is_empty());
+        assert!(codes(Email::from(String::from("alice@example.com"))).is_empty());
+        assert!(codes(Email::from(String::from("a.b+tag@sub.example.org"))).is_empty());
         for bad in [
             "",
             "alice",
@@ -215,37 +285,74 @@ mod tests {
             "alice@example.c0m",
             "<script>@example.com",
         ] {
-            assert_eq!(codes(check_email, bad), ["invalid_email"], "{bad}");
+            assert_eq!(
+                codes(Email::from(String::from(bad))),
+                ["invalid_email"],
+                "{bad}"
+            );
         }
         let long = format!("{}@example.com", "a".repeat(250));
-        assert_eq!(codes(check_email, &long), ["too_long"]);
+        assert_eq!(codes(Email::from(String::from(&long))), ["too_long"]);
     }
 
     #[test]
     fn passwords_are_counted_in_bytes_and_need_a_letter_and_a_digit() {
-        assert!(codes(check_password, "password1").is_empty());
-        assert!(codes(check_password, &format!("a1{}", "x".repeat(70))).is_empty());
-        assert_eq!(codes(check_password, "pass1"), ["too_short"]);
+        assert!(codes(Password::from(String::from("password1"))).is_empty());
+        assert!(
+            codes(Password::from(String::from(&format!(
+                "a1{}",
+                "x".repeat(70)
+            ))))
+            .is_empty()
+        );
+        assert_eq!(codes(Password::from(String::from("pass1"))), ["too_short"]);
         assert_eq!(
-            codes(check_password, &format!("a1{}", "x".repeat(71))),
+            codes(Password::from(String::from(&format!(
+                "a1{}",
+                "x".repeat(71)
+            )))),
             ["too_long"]
         );
         // 36 two-byte characters are 72 bytes: allowed; one more is refused.
-        assert!(codes(check_password, &format!("1{}", "é".repeat(35))).is_empty());
+        assert!(
+            codes(Password::from(String::from(&format!(
+                "1{}",
+                "é".repeat(35)
+            ))))
+            .is_empty()
+        );
         assert_eq!(
-            codes(check_password, &format!("1{}", "é".repeat(36))),
+            codes(Password::from(String::from(&format!(
+                "1{}",
+                "é".repeat(36)
+            )))),
             ["too_long"]
         );
-        assert_eq!(codes(check_password, "password"), ["missing_digit"]);
-        assert_eq!(codes(check_password, "12345678"), ["missing_letter"]);
+        assert_eq!(
+            codes(Password::from(String::from("password"))),
+            ["missing_digit"]
+        );
+        assert_eq!(
+            codes(Password::from(String::from("12345678"))),
+            ["missing_letter"]
+        );
     }
 
     #[test]
     fn names_are_short_and_printable() {
-        assert!(codes(check_name, "Alice Liddell").is_empty());
-        assert_eq!(codes(check_name, &"n".repeat(101)), ["too_long"]);
-        assert_eq!(codes(check_name, "Al\u{0}ice"), ["invalid_characters"]);
-        assert_eq!(codes(check_name, "Al\nice"), ["invalid_characters"]);
+        assert!(codes(DisplayName::from(String::from("Alice Liddell"))).is_empty());
+        assert_eq!(
+            codes(DisplayName::from(String::from(&"n".repeat(101)))),
+            ["too_long"]
+        );
+        assert_eq!(
+            codes(DisplayName::from(String::from("Al\u{0}ice"))),
+            ["invalid_characters"]
+        );
+        assert_eq!(
+            codes(DisplayName::from(String::from("Al\nice"))),
+            ["invalid_characters"]
+        );
     }
 }
 
@@ -254,11 +361,17 @@ mod properties {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::model::{DisplayName, Email, Password, Username};
 
-    fn codes(check: fn(&str, &str, &mut Vec<FieldError>), value: &str) -> Vec<&'static str> {
-        let mut errors = Vec::new();
-        check("f", value, &mut errors);
-        errors.into_iter().map(|e| e.code).collect()
+    /// The codes of every rule `value` breaks.
+    fn codes<T: garde::Validate<Context = ()>>(value: T) -> Vec<&'static str> {
+        match value.validate() {
+            Ok(()) => Vec::new(),
+            Err(report) => field_errors(report, "f")
+                .into_iter()
+                .map(|e| e.code)
+                .collect(),
+        }
     }
 
     proptest! {
@@ -269,7 +382,7 @@ mod properties {
         fn usernames_are_judged_by_the_contracts_rule(s in any::<String>()) {
             let expected = (3..=32).contains(&s.chars().count())
                 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            prop_assert_eq!(codes(check_username, &s).is_empty(), expected);
+            prop_assert_eq!(codes(Username::from(String::from(&s))).is_empty(), expected);
         }
 
         #[test]
@@ -277,7 +390,7 @@ mod properties {
             let expected = (8..=72).contains(&s.len())
                 && s.chars().any(char::is_alphabetic)
                 && s.chars().any(|c| c.is_ascii_digit());
-            prop_assert_eq!(codes(check_password, &s).is_empty(), expected);
+            prop_assert_eq!(codes(Password::from(String::from(&s))).is_empty(), expected);
         }
 
         #[test]
@@ -285,7 +398,7 @@ mod properties {
             let hidden = |c: char| c.is_control()
                 || matches!(c.general_category(), GeneralCategory::Format | GeneralCategory::LineSeparator | GeneralCategory::ParagraphSeparator);
             let expected = s.chars().count() <= 100 && !s.chars().any(hidden);
-            prop_assert_eq!(codes(check_name, &s).is_empty(), expected);
+            prop_assert_eq!(codes(DisplayName::from(String::from(&s))).is_empty(), expected);
         }
 
         #[test]
@@ -297,11 +410,12 @@ mod properties {
 
         #[test]
         fn any_email_text_is_judged_without_panic_and_never_over_254(s in any::<String>()) {
-            let errors = codes(check_email, &s);
-            if errors.is_empty() {
-                prop_assert!(s.chars().count() <= 254);
-                prop_assert_eq!(s.matches('@').count(), 1);
-                prop_assert!(!s.chars().any(char::is_whitespace));
+            let email = Email::from(s.clone());
+            if codes(email.clone()).is_empty() {
+                let stored = email.as_str();
+                prop_assert!(stored.chars().count() <= 254);
+                prop_assert_eq!(stored.matches('@').count(), 1);
+                prop_assert!(!stored.chars().any(char::is_whitespace));
             }
         }
 
@@ -313,13 +427,13 @@ mod properties {
         ) {
             prop_assume!(!local.contains(".."));
             let email = format!("{local}@{domain}.{tld}");
-            prop_assert!(codes(check_email, &email).is_empty(), "{}", email);
+            prop_assert!(codes(Email::from(String::from(&email))).is_empty(), "{}", email);
         }
 
         #[test]
         fn lower_casing_is_idempotent(s in any::<String>()) {
-            let once = normalize_email(&s);
-            prop_assert_eq!(normalize_email(&once), once.clone());
+            let once = Email::from(s.clone());
+            prop_assert_eq!(Email::from(once.clone().into_inner()), once);
         }
     }
 }

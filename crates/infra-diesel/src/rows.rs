@@ -51,10 +51,13 @@ pub struct UserChanges {
 impl UserChanges {
     pub fn new(patch: &UserPatch, updated_at: DateTime<Utc>) -> Self {
         Self {
-            username: patch.username.clone(),
-            username_lower: patch.username.as_ref().map(|u| u.to_lowercase()),
-            email: patch.email.clone(),
-            name: patch.name.clone(),
+            username: patch.username.as_ref().map(|u| u.as_str().to_owned()),
+            username_lower: patch.username.as_ref().map(|u| u.as_str().to_lowercase()),
+            email: patch.email.as_ref().map(|e| e.as_str().to_owned()),
+            name: patch
+                .name
+                .as_ref()
+                .map(|name| name.as_ref().map(|n| n.as_str().to_owned())),
             role: patch.role.map(|role| role.as_str().to_owned()),
             is_active: patch.is_active,
             updated_at: naive(updated_at),

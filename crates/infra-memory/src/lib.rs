@@ -65,20 +65,26 @@ impl State {
         let Some(user) = self.users.get(&id) else {
             return Ok(false);
         };
-        let username = changes.username.as_deref().unwrap_or(&user.username);
-        let email = changes.email.as_deref().unwrap_or(&user.email);
+        let username = changes
+            .username
+            .as_ref()
+            .map_or(user.username.as_str(), |u| u.as_str());
+        let email = changes
+            .email
+            .as_ref()
+            .map_or(user.email.as_str(), |e| e.as_str());
         if self.conflicts(id, username, email) {
             return Err(StoreError::Conflict);
         }
         let user = self.users.get_mut(&id).expect("looked up above");
         if let Some(username) = &changes.username {
-            user.username.clone_from(username);
+            user.username = username.as_str().to_owned();
         }
         if let Some(email) = &changes.email {
-            user.email.clone_from(email);
+            user.email = email.as_str().to_owned();
         }
         if let Some(name) = &changes.name {
-            user.name.clone_from(name);
+            user.name = name.as_ref().map(|n| n.as_str().to_owned());
         }
         if let Some(role) = changes.role {
             user.role = role;

@@ -1,9 +1,22 @@
 mod audit;
+mod input;
 mod session;
 mod token;
 mod user;
 
 pub use audit::{AuditEvent, AuditOutcome, AuditRecord};
+pub use input::{DisplayName, Email, Password, Username};
 pub use session::{ClientInfo, Session};
 pub use token::{Claims, IssuedTokens, Principal, TokenType};
 pub use user::{NewUser, Page, Role, User, UserPatch};
+
+/// `value` checked against every rule declared on its type; every broken rule is reported.
+/// `field` names errors that have no path of their own (a value judged alone).
+pub fn validated<T>(value: T, field: &str) -> Result<garde::Valid<T>, crate::DomainError>
+where
+    T: garde::Validate<Context = ()>,
+{
+    garde::Unvalidated::new(value).validate().map_err(|report| {
+        crate::DomainError::Validation(crate::validation::field_errors(report, field))
+    })
+}

@@ -2,6 +2,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::input::{DisplayName, Email, Password, Username};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -62,22 +64,31 @@ impl std::fmt::Debug for User {
     }
 }
 
-/// What a client submits to create an account.
-#[derive(Clone, Default)]
+/// What a client submits to create an account; judged whole with `validated`.
+#[derive(Debug, Clone, garde::Validate)]
 pub struct NewUser {
-    pub username: String,
-    pub email: String,
-    pub password: String,
-    pub name: Option<String>,
+    #[garde(dive)]
+    pub username: Username,
+    #[garde(dive)]
+    pub email: Email,
+    #[garde(dive)]
+    pub password: Password,
+    #[garde(dive)]
+    pub name: Option<DisplayName>,
 }
 
 /// A change to an account; `None` leaves a field as it is. `name: Some(None)` clears the name.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, garde::Validate)]
 pub struct UserPatch {
-    pub username: Option<String>,
-    pub email: Option<String>,
-    pub name: Option<Option<String>>,
+    #[garde(dive)]
+    pub username: Option<Username>,
+    #[garde(dive)]
+    pub email: Option<Email>,
+    #[garde(dive)]
+    pub name: Option<Option<DisplayName>>,
+    #[garde(skip)]
     pub role: Option<Role>,
+    #[garde(skip)]
     pub is_active: Option<bool>,
 }
 

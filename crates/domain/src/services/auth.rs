@@ -6,11 +6,11 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use super::ports::{Audit, Ports};
-use super::users::{check_new_password, create_user};
+use super::users::create_user;
 use crate::error::DomainError;
 use crate::model::{
-    AuditEvent, AuditOutcome, Claims, ClientInfo, IssuedTokens, NewUser, Principal, Role, Session,
-    TokenType, User,
+    AuditEvent, AuditOutcome, Claims, ClientInfo, IssuedTokens, NewUser, Password, Principal, Role,
+    Session, TokenType, User, validated,
 };
 use crate::policy::AuthPolicy;
 use crate::ports::{Attempt, AttemptLimit, ThrottleKey};
@@ -313,9 +313,9 @@ impl AuthService {
             return Err(wrong_current_password());
         }
         self.ports.stores.throttle.clear(&key).await?;
-        check_new_password("new_password", new_password)?;
+        let new_password = validated(Password::from(new_password), "new_password")?.into_inner();
         let now = self.ports.clock.now();
-        let new_hash = self.ports.hasher.hash(new_password).await?;
+        let new_hash = self.ports.hasher.hash(new_password.as_str()).await?;
         let mut proven = user.password_hash.clone();
         // The swap fails when the hash changed since it was read. A rehash at login changes it
         // without changing the password: the caller's password is checked against the hash

@@ -5,13 +5,11 @@ use uuid::Uuid;
 use super::ports::{Audit, Ports};
 use crate::error::DomainError;
 use crate::model::{
-    AuditEvent, AuditOutcome, AuditRecord, ClientInfo, NewUser, Page, Principal, Role, User,
-    UserPatch,
+    AuditEvent, AuditOutcome, AuditRecord, ClientInfo, DisplayName, Email, NewUser, Page,
+    Principal, Role, User, UserPatch, Username, validated,
 };
 use crate::ports::{AdminGuard, AdminWrite, StoreError, ThrottleKey};
-use crate::validation::{
-    FieldError, check_email, check_name, check_password, check_username, normalize_email,
-};
+use crate::validation::FieldError;
 
 pub const MAX_PER_PAGE: u32 = 100;
 
@@ -27,16 +25,13 @@ impl UserService {
     /// Creates an admin, or promotes (and reactivates) the existing user of that username; an
     /// existing user keeps their password. Returns the admin and whether it was created.
     pub async fn create_admin(&self, new_user: NewUser) -> Result<(User, bool), DomainError> {
-        let mut errors = Vec::new();
-        check_password("password", &new_user.password, &mut errors);
-        if !errors.is_empty() {
-            return Err(DomainError::Validation(errors));
-        }
+        // The password is judged even when the account exists (and keeps its own).
+        validated(&new_user.password, "password")?;
         if let Some(existing) = self
             .ports
             .stores
             .users
-            .find_by_username(&new_user.username)
+            .find_by_username(new_user.username.as_str())
             .await?
         {
             let promotion = UserPatch {
@@ -129,7 +124,7 @@ impl UserService {
         &self,
         actor: &Principal,
         id: Uuid,
-        mut patch: UserPatch,
+        patch: UserPatch,
     ) -> Result<User, DomainError> {
         ensure_self_or_admin(actor, id)?;
         if (patch.role.is_some() || patch.is_active.is_some()) && !actor.user.is_admin() {
@@ -137,22 +132,15 @@ impl UserService {
         }
         let before = self.find(id).await?;
 
-        let mut errors = Vec::new();
-        if let Some(username) = &patch.username {
-            check_username("username", username, &mut errors);
-        }
-        patch.email = patch.email.as_deref().map(normalize_email);
-        if let Some(email) = &patch.email {
-            check_email("email", email, &mut errors);
-        }
-        if let Some(Some(name)) = &patch.name {
-            check_name("name", name, &mut errors);
-        }
-        if !errors.is_empty() {
-            return Err(DomainError::Validation(errors));
-        }
-        let username = patch.username.as_deref().unwrap_or(&before.username);
-        let email = patch.email.as_deref().unwrap_or(&before.email);
+        let patch = validated(patch, "patch")?.into_inner();
+        let username = patch
+            .username
+            .as_ref()
+            .map_or(before.username.as_str(), Username::as_str);
+        let email = patch
+            .email
+            .as_ref()
+            .map_or(before.email.as_str(), Email::as_str);
         if let Some(conflict) = uniqueness_conflict(&self.ports, username, email, Some(id)).await? {
             return Err(conflict);
         }
@@ -192,8 +180,14 @@ impl UserService {
             Ok(outcome) => admin_write_result(outcome)?,
             Err(StoreError::Conflict) => {
                 let (username, email) = (
-                    patch.username.as_deref().unwrap_or(&before.username),
-                    patch.email.as_deref().unwrap_or(&before.email),
+                    patch
+                        .username
+                        .as_ref()
+                        .map_or(before.username.as_str(), Username::as_str),
+                    patch
+                        .email
+                        .as_ref()
+                        .map_or(before.email.as_str(), Email::as_str),
                 );
                 return Err(uniqueness_conflict(&self.ports, username, email, Some(id))
                     .await?
@@ -354,16 +348,6 @@ fn ensure_self_or_admin(actor: &Principal, id: Uuid) -> Result<(), DomainError> 
     }
 }
 
-pub(super) fn check_new_password(field: &str, password: &str) -> Result<(), DomainError> {
-    let mut errors = Vec::new();
-    check_password(field, password, &mut errors);
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(DomainError::Validation(errors))
-    }
-}
-
 /// Validates and stores a new account. The store's unique indexes are the last word when two
 /// registrations race; the checks before them only pick the right error.
 pub(super) async fn create_user(
@@ -371,31 +355,25 @@ pub(super) async fn create_user(
     new_user: NewUser,
     role: Role,
 ) -> Result<User, DomainError> {
-    let email = normalize_email(&new_user.email);
-    let name = new_user.name.filter(|name| !name.is_empty());
-    let mut errors = Vec::new();
-    check_username("username", &new_user.username, &mut errors);
-    check_email("email", &email, &mut errors);
-    check_password("password", &new_user.password, &mut errors);
-    if let Some(name) = &name {
-        check_name("name", name, &mut errors);
-    }
-    if !errors.is_empty() {
-        return Err(DomainError::Validation(errors));
-    }
-    if let Some(conflict) = uniqueness_conflict(ports, &new_user.username, &email, None).await? {
+    let new_user = validated(new_user, "user")?.into_inner();
+    let name = new_user
+        .name
+        .map(DisplayName::into_inner)
+        .filter(|name| !name.is_empty());
+    let (username, email) = (new_user.username.into_inner(), new_user.email.into_inner());
+    if let Some(conflict) = uniqueness_conflict(ports, &username, &email, None).await? {
         return Err(conflict);
     }
 
     let now = ports.clock.now();
     let user = User {
         id: Uuid::new_v4(),
-        username: new_user.username,
+        username,
         email,
         name,
         role,
         is_active: true,
-        password_hash: ports.hasher.hash(&new_user.password).await?,
+        password_hash: ports.hasher.hash(new_user.password.as_str()).await?,
         locked_until: None,
         created_at: now,
         updated_at: now,
