@@ -72,7 +72,8 @@ fn name_schema() -> utoipa::openapi::Object {
         .build()
 }
 
-/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
+/// A field that was sent (left out, `#[serde(default)]` makes it `None`): with `T = Option<_>` a
+/// `null` is `Some(None)` (clear it); with a plain `T` a `null` is refused.
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
 }
@@ -142,20 +143,21 @@ pub struct ChangePasswordRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     #[schema(schema_with = username_schema, required = false)]
     pub username: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     #[schema(schema_with = email_schema, required = false)]
     pub email: Option<String>,
     /// `null` clears the name.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, max_length = 100)]
     pub name: Option<Option<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     #[schema(schema_with = role_schema, nullable = false)]
     pub role: Option<Role>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub is_active: Option<bool>,
 }
 
@@ -175,7 +177,10 @@ impl From<UpdateUserRequest> for UserPatch {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
+    // utoipa takes literals here: `the_page_bounds_are_the_domains` keeps them the domain's.
+    #[param(minimum = 1, maximum = 2147483647)]
     pub page: Option<u32>,
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<u32>,
 }
 

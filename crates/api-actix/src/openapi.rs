@@ -244,4 +244,27 @@ mod tests {
         assert_eq!(user["role"]["enum"], serde_json::json!(["user", "admin"]));
         assert!(user.get("password_hash").is_none());
     }
+
+    #[test]
+    fn the_page_bounds_are_the_domains() {
+        let doc: serde_json::Value = serde_json::from_str(&ApiDoc::json().0).unwrap();
+        for path in ["/api/users", "/api/audit"] {
+            let params = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+            let bound = |name: &str, key: &str| {
+                params.iter().find(|p| p["name"] == name).unwrap()["schema"][key]
+                    .as_u64()
+                    .unwrap()
+            };
+            assert_eq!(bound("page", "minimum"), 1);
+            assert_eq!(
+                bound("page", "maximum"),
+                u64::from(domain::services::MAX_PAGE)
+            );
+            assert_eq!(bound("per_page", "minimum"), 1);
+            assert_eq!(
+                bound("per_page", "maximum"),
+                u64::from(domain::services::MAX_PER_PAGE)
+            );
+        }
+    }
 }

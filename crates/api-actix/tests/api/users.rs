@@ -462,4 +462,31 @@ on_every_backend!(
     an_admin_unlocks_a_locked_account,
     users_see_and_end_their_own_sessions,
     changing_the_password_ends_every_other_session,
+    what_the_description_refuses_is_refused,
 );
+
+/// The OpenAPI description says these are invalid; a generated client must get 422 for them.
+async fn what_the_description_refuses_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let alice = app.register("alice_1").await;
+    for field in ["username", "email", "role", "is_active"] {
+        let reply = app
+            .patch_user(&admin.access, &alice.user_id, json!({ field: null }))
+            .await;
+        reply.assert_problem(422, "validation_failed");
+    }
+    let cleared = app
+        .patch_user(&admin.access, &alice.user_id, json!({"name": null}))
+        .await;
+    assert_eq!(cleared.status, StatusCode::OK, "null clears the name");
+    for query in ["page=0", "page=2147483648", "per_page=0", "per_page=101"] {
+        app.get(&format!("/api/users?{query}"), Some(&admin.access))
+            .await
+            .assert_problem(422, "validation_failed");
+    }
+    let last_page = app
+        .get("/api/users?page=2147483647", Some(&admin.access))
+        .await;
+    assert_eq!(last_page.status, StatusCode::OK);
+}

@@ -11,4 +11,4 @@ pub use auth::AuthService;
 pub use housekeeping::{Housekeeping, HousekeepingReport};
 pub use ports::Ports;
 pub use rate_limit::{LimitedAction, RateDecision, RateLimitPolicy, RateLimiter};
-pub use users::UserService;
+pub use users::{MAX_PAGE, MAX_PER_PAGE, UserService};

@@ -12,6 +12,8 @@ use crate::ports::{AdminGuard, AdminWrite, StoreError, ThrottleKey};
 use crate::validation::FieldError;
 
 pub const MAX_PER_PAGE: u32 = 100;
+/// Page numbers fit a signed 32-bit integer, which is what most clients' integers are.
+pub const MAX_PAGE: u32 = i32::MAX as u32;
 
 pub struct UserService {
     ports: Ports,
@@ -311,11 +313,11 @@ async fn audit_by_admin(
 
 fn check_page(page: u32, per_page: u32) -> Result<(), DomainError> {
     let mut errors = Vec::new();
-    if page < 1 {
+    if !(1..=MAX_PAGE).contains(&page) {
         errors.push(FieldError::new(
             "page",
             "out_of_range",
-            "must be at least 1",
+            format!("must be between 1 and {MAX_PAGE}"),
         ));
     }
     if !(1..=MAX_PER_PAGE).contains(&per_page) {
