@@ -124,6 +124,9 @@ pub struct DatabaseSettings {
     pub max_connections: NonZeroU32,
     /// How long a request waits for a database connection before answering 503.
     pub connect_timeout_seconds: NonZeroU32,
+    /// How long the server waits at start for a database that cannot be reached yet; 0: not at
+    /// all.
+    pub startup_timeout_seconds: u32,
     pub run_migrations: bool,
 }
 
@@ -266,56 +269,12 @@ impl Settings {
     /// Reads the process's configuration (after loading `.env`, which never overrides a variable
     /// already set).
     pub fn load() -> Result<Self, ConfigError> {
-        // A missing .env is normal; a malformed one is not.
-        if let Err(err) = dotenvy::dotenv()
-            && !err.not_found()
-        {
-            return Err(ConfigError::new(".env", err.to_string()));
-        }
-        Self::from_vars(&std::env::vars().collect(), true)
+        Self::from_vars(&process_vars()?, true)
     }
 
     /// Builds the settings from the given variables alone (tests use this: no process state).
     pub fn from_vars(vars: &HashMap<String, String>, read_disk: bool) -> Result<Self, ConfigError> {
-        let env = match vars.get("APP_ENV") {
-            Some(value) => AppEnv::parse(value)?,
-            None => AppEnv::Development,
-        };
-        let app_vars: HashMap<String, String> = vars
-            .iter()
-            .filter(|(k, _)| k.starts_with("APP__"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let mut builder = Config::builder()
-            .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
-            .add_source(File::from_str(env.toml(), FileFormat::Toml));
-        if read_disk {
-            builder = builder
-                .add_source(File::with_name("config/default").required(false))
-                .add_source(File::with_name(&format!("config/{}", env.as_str())).required(false));
-        }
-        builder = builder.add_source(
-            EnvSource::with_prefix("APP")
-                .prefix_separator("__")
-                .separator("__")
-                .try_parsing(true)
-                .source(Some(app_vars)),
-        );
-        let overrides = [
-            ("database.url", "DATABASE_URL"),
-            ("jwt.secret", "JWT_SECRET_KEY"),
-        ];
-        for (key, var) in overrides {
-            // An empty value (a blank line in .env) counts as unset.
-            if let Some(value) = vars.get(var).filter(|v| !v.is_empty()) {
-                builder = builder
-                    .set_override(key, value.clone())
-                    .map_err(|err| ConfigError::new(var, err.to_string()))?;
-            }
-        }
-        let config = builder
-            .build()
-            .map_err(|err| ConfigError::new("configuration", err.to_string()))?;
+        let (env, config) = layered(vars, read_disk)?;
         // Each value is checked by its type as it is read; the path of the one that fails names
         // its key.
         let mut settings: Settings = serde_path_to_error::deserialize(config).map_err(|err| {
@@ -419,6 +378,84 @@ fn is_origin(value: &str) -> bool {
         && rest
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+}
+
+/// The process's variables, after loading `.env` (which never overrides a variable already set).
+fn process_vars() -> Result<HashMap<String, String>, ConfigError> {
+    // A missing .env is normal; a malformed one is not.
+    if let Err(err) = dotenvy::dotenv()
+        && !err.not_found()
+    {
+        return Err(ConfigError::new(".env", err.to_string()));
+    }
+    Ok(std::env::vars().collect())
+}
+
+/// The layers of the contract, merged: built-in files, files on disk, `APP__…` variables, then
+/// the conventional names.
+fn layered(
+    vars: &HashMap<String, String>,
+    read_disk: bool,
+) -> Result<(AppEnv, Config), ConfigError> {
+    let env = match vars.get("APP_ENV") {
+        Some(value) => AppEnv::parse(value)?,
+        None => AppEnv::Development,
+    };
+    let app_vars: HashMap<String, String> = vars
+        .iter()
+        .filter(|(k, _)| k.starts_with("APP__"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut builder = Config::builder()
+        .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
+        .add_source(File::from_str(env.toml(), FileFormat::Toml));
+    if read_disk {
+        builder = builder
+            .add_source(File::with_name("config/default").required(false))
+            .add_source(File::with_name(&format!("config/{}", env.as_str())).required(false));
+    }
+    builder = builder.add_source(
+        EnvSource::with_prefix("APP")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .source(Some(app_vars)),
+    );
+    let overrides = [
+        ("database.url", "DATABASE_URL"),
+        ("jwt.secret", "JWT_SECRET_KEY"),
+    ];
+    for (key, var) in overrides {
+        // An empty value (a blank line in .env) counts as unset.
+        if let Some(value) = vars.get(var).filter(|v| !v.is_empty()) {
+            builder = builder
+                .set_override(key, value.clone())
+                .map_err(|err| ConfigError::new(var, err.to_string()))?;
+        }
+    }
+    let config = builder
+        .build()
+        .map_err(|err| ConfigError::new("configuration", err.to_string()))?;
+    Ok((env, config))
+}
+
+impl ServerSettings {
+    /// Only where the server listens, read from the same layers as everything else: what
+    /// `healthcheck` needs, without the rest of the configuration (a production secret, say).
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::from_vars(&process_vars()?, true)
+    }
+
+    pub fn from_vars(vars: &HashMap<String, String>, read_disk: bool) -> Result<Self, ConfigError> {
+        let (_, config) = layered(vars, read_disk)?;
+        let server = config
+            .get::<config::Value>("server")
+            .map_err(|err| ConfigError::new("APP__SERVER", err.to_string()))?;
+        serde_path_to_error::deserialize(server).map_err(|err| {
+            let key = variable_of(&format!("server.{}", err.path()));
+            ConfigError::new(&key, err.into_inner().to_string())
+        })
+    }
 }
 
 /// The variable that sets the value at `path` (`jwt.algorithm` → `APP__JWT__ALGORITHM`; the

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use api_actix::clock::SystemClock;
-use api_actix::config::Settings;
+use api_actix::config::{ServerSettings, Settings};
 use api_actix::metrics::Metrics;
 use api_actix::startup::{Application, build_ports, describe, open_database};
 use api_actix::telemetry;
@@ -44,6 +44,10 @@ enum Command {
 #[actix_web::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::Healthcheck)) {
+        // Only the address: a probe must not need the server's secrets.
+        return healthcheck();
+    }
     let settings = match Settings::load() {
         Ok(settings) => settings,
         Err(err) => {
@@ -89,14 +93,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             open_database(&settings).await?;
             Ok(())
         }
-        Command::Healthcheck => {
-            let port = settings.server.port;
-            if health_ok(port).context("cannot reach the server")? {
-                Ok(())
-            } else {
-                bail!("GET /health on port {port} did not answer 200")
-            }
-        }
+        Command::Healthcheck => unreachable!("answered before the configuration is read"),
         Command::CreateAdmin {
             username,
             email,
@@ -131,11 +128,44 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     }
 }
 
-/// `GET /health` over plain HTTP/1.0 on the loopback interface.
-fn health_ok(port: u16) -> std::io::Result<bool> {
+/// Exit 0 when the server at the configured address answers `GET /health` with 200.
+fn healthcheck() -> ExitCode {
+    let server = match ServerSettings::load() {
+        Ok(server) => server,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    // A server listening on every interface is probed on the loopback one.
+    let host = match server.host.as_str() {
+        "0.0.0.0" | "::" | "[::]" => "127.0.0.1",
+        host => host,
+    };
+    match health_ok(host, server.port) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!(
+                "error: GET /health on {host}:{} did not answer 200",
+                server.port
+            );
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!(
+                "error: cannot reach the server at {host}:{}: {err}",
+                server.port
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `GET /health` over plain HTTP/1.0.
+fn health_ok(host: &str, port: u16) -> std::io::Result<bool> {
     use std::io::{Read, Write};
     let timeout = Some(std::time::Duration::from_secs(3));
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    let mut stream = std::net::TcpStream::connect((host, port))?;
     stream.set_read_timeout(timeout)?;
     stream.set_write_timeout(timeout)?;
     stream.write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")?;

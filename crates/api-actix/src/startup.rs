@@ -89,20 +89,46 @@ pub enum StartupError {
 /// Opens the configured database (on the blocking pool: connecting blocks) and migrates it
 /// unless disabled.
 pub async fn open_database(settings: &Settings) -> Result<DieselStore, StartupError> {
-    let (url, size) = (
-        settings.database.url.clone(),
-        settings.database.max_connections.get(),
-    );
-    let timeout =
-        std::time::Duration::from_secs(settings.database.connect_timeout_seconds.get().into());
-    let store = tokio::task::spawn_blocking(move || DieselStore::connect(&url, size, timeout))
-        .await
-        .map_err(|err| StartupError::Connect(err.to_string()))??;
+    let store = connect_waiting(settings).await?;
     if settings.database.run_migrations {
         let applied = store.migrate().await.map_err(StartupError::Migrate)?;
         tracing::info!(applied, backend = ?store.backend(), "database ready");
     }
     Ok(store)
+}
+
+/// Connects, and while the database cannot be reached (a compose stack starting in any order),
+/// tries again with a growing pause for up to `APP__DATABASE__STARTUP_TIMEOUT_SECONDS`.
+async fn connect_waiting(settings: &Settings) -> Result<DieselStore, StartupError> {
+    let database = &settings.database;
+    let patience = std::time::Duration::from_secs(database.startup_timeout_seconds.into());
+    let timeout = std::time::Duration::from_secs(database.connect_timeout_seconds.get().into());
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(250);
+    loop {
+        let (url, size) = (database.url.clone(), database.max_connections.get());
+        let connected =
+            tokio::task::spawn_blocking(move || DieselStore::connect(&url, size, timeout))
+                .await
+                .map_err(|err| StartupError::Connect(err.to_string()))?;
+        match connected {
+            Ok(store) => return Ok(store),
+            Err(infra_diesel::StoreSetupError::Pool(err))
+                if started.elapsed() + pause < patience =>
+            {
+                tracing::warn!(
+                    error = %err,
+                    waited_seconds = started.elapsed().as_secs(),
+                    retry_in_ms = pause.as_millis() as u64,
+                    "the database cannot be reached yet; waiting for it \
+                     (up to APP__DATABASE__STARTUP_TIMEOUT_SECONDS)"
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(5));
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
 }
 
 /// The domain's ports on the configured adapters.

@@ -199,6 +199,17 @@ fn the_healthcheck_follows_the_server_which_is_alone_on_its_sqlite_file_and_stop
     let created = create_admin(&dir, "boss", "password1\n");
     assert!(created.status.success(), "{}", text(&created.stderr));
     assert!(healthcheck(), "the first server is unharmed");
+    // The probe needs only the address: not the production secret, nor a valid rest.
+    let bare_probe = Command::new(env!("CARGO_BIN_EXE_api-actix"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("APP_ENV", "production")
+        .env("APP__SERVER__PORT", &port)
+        .env("APP__JWT__ALGORITHM", "none")
+        .arg("healthcheck")
+        .output()
+        .unwrap();
+    assert!(bare_probe.status.success(), "{}", text(&bare_probe.stderr));
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use api_actix::config::Settings;
 use api_actix::startup::Application;
 use infra_diesel::testing::TestDatabase;
 use reqwest::StatusCode;
@@ -64,30 +65,8 @@ async fn status_and_body(response: reqwest::Response) -> (StatusCode, Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_answers_503_while_the_database_is_away_and_recovers_by_itself() {
     let database = TestDatabase::postgres();
-    // postgres://user@host:port/name: relay host:port.
-    let url = database.url().to_owned();
-    let (before, name) = url.rsplit_once('/').unwrap();
-    let (scheme_user, address) = before.rsplit_once('@').unwrap();
-    let relay = Relay::start(address.to_owned()).await;
-    let relayed = format!("{scheme_user}@127.0.0.1:{}/{name}", relay.port);
-
-    let mut settings = api_actix::config::Settings::from_vars(
-        &[
-            ("APP_ENV", "test"),
-            ("APP__SERVER__PORT", "0"),
-            ("APP__DATABASE__CONNECT_TIMEOUT_SECONDS", "1"),
-            (
-                "JWT_SECRET_KEY",
-                "9f2c4e81d7a35b06e1c8f4a2b79d3e50a6c1f8e2d4b7a903",
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect(),
-        false,
-    )
-    .unwrap();
-    settings.database.url = infra_diesel::DatabaseUrl::parse(&relayed).unwrap();
+    let relay = relay_to(&database).await;
+    let settings = relayed_settings(&database, &relay, "0");
     let app = Application::build(&settings).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
@@ -175,4 +154,72 @@ async fn the_server_answers_503_while_the_database_is_away_and_recovers_by_itsel
         .await
         .unwrap();
     assert_eq!(me.status(), StatusCode::OK);
+}
+
+/// A relay to the test database's server (postgres://user@host:port/name).
+async fn relay_to(database: &TestDatabase) -> Relay {
+    let address = database.url().rsplit_once('@').unwrap().1;
+    Relay::start(address.split_once('/').unwrap().0.to_owned()).await
+}
+
+/// Settings for a server whose PostgreSQL is reached through `relay`.
+fn relayed_settings(database: &TestDatabase, relay: &Relay, wait_seconds: &str) -> Settings {
+    let url = database.url().to_owned();
+    let (before, name) = url.rsplit_once('/').unwrap();
+    let (scheme_user, _) = before.rsplit_once('@').unwrap();
+    let relayed = format!("{scheme_user}@127.0.0.1:{}/{name}", relay.port);
+    Settings::from_vars(
+        &[
+            ("APP_ENV", "test"),
+            ("APP__SERVER__PORT", "0"),
+            ("APP__DATABASE__CONNECT_TIMEOUT_SECONDS", "1"),
+            ("APP__DATABASE__STARTUP_TIMEOUT_SECONDS", wait_seconds),
+            ("DATABASE_URL", relayed.as_str()),
+            (
+                "JWT_SECRET_KEY",
+                "9f2c4e81d7a35b06e1c8f4a2b79d3e50a6c1f8e2d4b7a903",
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
+        false,
+    )
+    .unwrap()
+}
+
+/// A compose stack comes up in any order: the server waits for a database that is not up yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_waits_at_start_for_a_database_that_is_not_up_yet() {
+    let database = TestDatabase::postgres();
+    let relay = relay_to(&database).await;
+    relay.cut().await;
+    let settings = relayed_settings(&database, &relay, "60");
+    let starting = tokio::spawn(async move { Application::build(&settings).await });
+    // Ordering the events, not waiting for time to pass: the start must still be waiting after
+    // several refused attempts.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(!starting.is_finished(), "the server waits for the database");
+    relay.restore();
+    let app = tokio::time::timeout(Duration::from_secs(30), starting)
+        .await
+        .expect("the server starts once the database answers")
+        .unwrap()
+        .expect("and builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let ready = reqwest::get(format!("{base}/health/ready")).await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+}
+
+/// With no patience configured, an unreachable database stops the start at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_startup_wait_an_unreachable_database_stops_the_start() {
+    let database = TestDatabase::postgres();
+    let relay = relay_to(&database).await;
+    relay.cut().await;
+    let settings = relayed_settings(&database, &relay, "0");
+    let started = Instant::now();
+    assert!(Application::build(&settings).await.is_err());
+    assert!(started.elapsed() < Duration::from_secs(10));
 }
