@@ -48,11 +48,19 @@ pub struct ApiDoc;
 
 impl ApiDoc {
     pub fn json() -> OpenApiJson {
-        OpenApiJson(
-            ApiDoc::openapi()
-                .to_json()
-                .expect("the description serializes"),
-        )
+        let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the description serializes");
+        login_needs_a_name(&mut doc);
+        OpenApiJson(doc.to_string())
+    }
+}
+
+/// A login names the account by `login`, `username` or `email`: at least one of them, as a string.
+/// (utoipa's derive cannot say "one of these keys", so the rule is added to the document.)
+fn login_needs_a_name(doc: &mut serde_json::Value) {
+    let named_by = |key: &str| serde_json::json!({ "required": [key], "properties": { key: { "type": "string" } } });
+    if let Some(schema) = doc.pointer_mut("/components/schemas/LoginRequest") {
+        schema["anyOf"] =
+            serde_json::json!([named_by("login"), named_by("username"), named_by("email")]);
     }
 }
 
@@ -243,6 +251,19 @@ mod tests {
         let user = &doc["components"]["schemas"]["UserResponse"]["properties"];
         assert_eq!(user["role"]["enum"], serde_json::json!(["user", "admin"]));
         assert!(user.get("password_hash").is_none());
+    }
+
+    #[test]
+    fn a_login_must_name_the_account() {
+        let doc: serde_json::Value = serde_json::from_str(&ApiDoc::json().0).unwrap();
+        let any_of = doc["components"]["schemas"]["LoginRequest"]["anyOf"]
+            .as_array()
+            .unwrap();
+        let named: Vec<&str> = any_of
+            .iter()
+            .map(|branch| branch["required"][0].as_str().unwrap())
+            .collect();
+        assert_eq!(named, ["login", "username", "email"]);
     }
 
     #[test]
