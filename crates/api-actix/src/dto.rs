@@ -8,7 +8,7 @@ use domain::validation::{
 };
 use domain::{AuditRecord, IssuedTokens, NewUser, Page, Role, Session, User, UserPatch};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 use utoipa::{IntoParams, ToSchema};
 
 fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -64,9 +64,10 @@ fn password_schema() -> utoipa::openapi::Object {
         .build()
 }
 
+/// A name, or `null` for none (in an update: clear it).
 fn name_schema() -> utoipa::openapi::Object {
     ObjectBuilder::new()
-        .schema_type(Type::String)
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
         .max_length(Some(NAME_MAX_CHARS))
         .examples(["Alice"])
         .build()
@@ -151,7 +152,7 @@ pub struct UpdateUserRequest {
     pub email: Option<String>,
     /// `null` clears the name.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 100)]
+    #[schema(schema_with = name_schema, required = false)]
     pub name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(schema_with = role_schema, nullable = false)]
