@@ -16,6 +16,19 @@ fn principal(user: &User) -> Principal {
     }
 }
 
+/// `user` is found by id, and no other account holds a name or an email.
+fn stored_alone(mocks: &mut Mocks, user: User) {
+    mocks
+        .users
+        .expect_find_by_id()
+        .returning(move |_| Ok(Some(user.clone())));
+    mocks
+        .users
+        .expect_find_by_username()
+        .returning(|_| Ok(None));
+    mocks.users.expect_find_by_email().returning(|_| Ok(None));
+}
+
 fn service(mocks: Mocks) -> UserService {
     UserService::new(mocks.into_ports())
 }
@@ -138,15 +151,7 @@ fn deactivating_a_user_revokes_all_their_sessions() {
     let alice = user(Role::User);
     let alice_id = alice.id;
     let mut mocks = Mocks::new();
-    mocks
-        .users
-        .expect_find_by_id()
-        .returning(move |_| Ok(Some(alice.clone())));
-    mocks
-        .users
-        .expect_find_by_username()
-        .returning(|_| Ok(None));
-    mocks.users.expect_find_by_email().returning(|_| Ok(None));
+    stored_alone(&mut mocks, alice);
     // Only the field the patch names goes to the store, as the admin's guarded write (the
     // store decides; the service does not trust what it read a moment ago).
     let only_deactivation = UserPatch {
@@ -241,15 +246,7 @@ fn an_admin_demoted_while_the_request_ran_is_refused() {
     let alice = user(Role::User);
     let id = alice.id;
     let mut mocks = Mocks::new();
-    mocks
-        .users
-        .expect_find_by_id()
-        .returning(move |_| Ok(Some(alice.clone())));
-    mocks
-        .users
-        .expect_find_by_username()
-        .returning(|_| Ok(None));
-    mocks.users.expect_find_by_email().returning(|_| Ok(None));
+    stored_alone(&mut mocks, alice);
     mocks
         .users
         .expect_update_as_admin()
