@@ -1,8 +1,10 @@
 # auth-api: built with the pinned toolchain, run as a non-root user in a small image.
 # The base images are build arguments, so that a newer patch release (or a digest,
 # `--build-arg RUST_IMAGE=rust:1.95-bookworm@sha256:…`) is one flag away, never an edit.
+# The runtime is distroless (glibc, libssl, CA certificates, no shell, no package manager): the
+# binary links SQLite and libpq in, and needs only those from the system.
 ARG RUST_IMAGE=rust:1.95-bookworm
-ARG RUNTIME_IMAGE=debian:bookworm-slim
+ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12
 
 FROM ${RUST_IMAGE} AS build
 WORKDIR /src
@@ -27,21 +29,19 @@ RUN set -eux; \
 COPY crates crates
 COPY migrations migrations
 COPY config config
+#    The runtime has no shell to add a user with: its accounts and data folder are made here.
 RUN set -eux; \
     find crates -name '*.rs' -exec touch {} +; \
     cargo build --release --locked -p api-actix; \
-    strip target/release/api-actix
+    strip target/release/api-actix; \
+    mkdir -p /rootfs/etc /rootfs/app/data; \
+    printf '%s\n' 'root:x:0:0:root:/root:/sbin/nologin' 'nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin' \
+        'auth:x:10001:10001:auth-api:/app:/sbin/nologin' > /rootfs/etc/passwd; \
+    printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' 'auth:x:10001:' > /rootfs/etc/group
 
 FROM ${RUNTIME_IMAGE}
-RUN set -eux; \
-    apt-get update; \
-    apt-get install -y --no-install-recommends ca-certificates libssl3; \
-    rm -rf /var/lib/apt/lists/*; \
-    groupadd --system --gid 10001 auth; \
-    useradd --system --uid 10001 --gid auth --home-dir /app --no-create-home \
-        --shell /usr/sbin/nologin auth; \
-    mkdir -p /app/data; \
-    chown auth:auth /app/data
+COPY --from=build /rootfs/etc/passwd /rootfs/etc/group /etc/
+COPY --from=build --chown=10001:10001 /rootfs/app /app
 COPY --from=build /src/target/release/api-actix /usr/local/bin/api-actix
 WORKDIR /app
 USER auth

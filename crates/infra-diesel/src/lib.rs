@@ -10,6 +10,7 @@ mod rate_limits;
 mod rows;
 mod schema;
 mod session_cache;
+mod session_listener;
 mod sessions;
 mod throttle;
 mod users;
@@ -93,14 +94,22 @@ impl DieselStore {
     }
 
     /// Remembers session lookups in this process (the lookup every authenticated request
-    /// makes), on SQLite only. That is sound only while this process is the file's only server,
-    /// so the store takes an exclusive lock on `<file>-server.lock` for as long as it lives, and
-    /// a second server on the same file fails here. Command-line tools do not call this and may
-    /// still share the file; what they change (`create-admin` promoting an existing user) shows
-    /// within the cache's one-second freshness. On PostgreSQL, where replicas share the
-    /// database, every lookup goes to the database and this changes nothing.
+    /// makes), forgetting each once something changes it.
+    ///
+    /// On SQLite that is sound only while this process is the file's only server, so the store
+    /// takes an exclusive lock on `<file>-server.lock` for as long as it lives, and a second
+    /// server on the same file fails here. Command-line tools do not call this and may still
+    /// share the file; what they change (`create-admin` promoting an existing user) shows within
+    /// the cache's one-second freshness.
+    ///
+    /// On PostgreSQL, where replicas share the database, a listener thread hears every write to
+    /// sessions and users (whoever made it) through `LISTEN`, and lookups are answered from
+    /// memory only while that channel is whole (see `session_listener`).
     pub fn cache_sessions(mut self) -> Result<Self, StoreSetupError> {
         let Some(file) = self.url.sqlite_path().map(str::to_owned) else {
+            let cache = Arc::new(SessionCache::listening());
+            session_listener::spawn(self.url.as_str().to_owned(), &cache)?;
+            self.session_cache = Some(cache);
             return Ok(self);
         };
         let path = format!("{file}-server.lock");
@@ -118,8 +127,16 @@ impl DieselStore {
             std::fs::TryLockError::Error(source) => StoreSetupError::SqliteLock { path, source },
         })?;
         self._sole_server = Some(Arc::new(lock));
-        self.session_cache = Some(Arc::default());
+        self.session_cache = Some(Arc::new(SessionCache::sole_server()));
         Ok(self)
+    }
+
+    /// Whether session lookups are answered from memory now: never without `cache_sessions`;
+    /// on PostgreSQL only while the channel of changes is whole.
+    pub fn sessions_cached(&self) -> bool {
+        self.session_cache
+            .as_ref()
+            .is_some_and(|cache| cache.trusted())
     }
 
     pub fn backend(&self) -> Backend {

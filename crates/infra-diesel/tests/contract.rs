@@ -7,7 +7,7 @@ async fn stores_on(db: TestDatabase) -> (Stores, TestDatabase) {
     (db.store().await.stores(), db)
 }
 
-/// As the server opens it: on SQLite, session lookups are cached.
+/// As the server opens it: session lookups are cached (on PostgreSQL, while the listener hears).
 async fn serving_stores_on(db: TestDatabase) -> (Stores, TestDatabase) {
     (db.store().await.cache_sessions().unwrap().stores(), db)
 }
@@ -25,6 +25,11 @@ mod sqlite_serving {
 mod postgres {
     use super::*;
     domain::storage_contract_tests!(stores_on(TestDatabase::postgres()));
+}
+
+mod postgres_serving {
+    use super::*;
+    domain::storage_contract_tests!(serving_stores_on(TestDatabase::postgres()));
 }
 
 mod setup {
@@ -121,8 +126,8 @@ mod concurrent_start {
             .into_iter()
             .map(|joined| joined.unwrap().unwrap())
             .collect();
-        let sqlite = TestDatabase::sqlite();
-        let url = infra_diesel::DatabaseUrl::parse(sqlite.url()).unwrap();
+        let alone = TestDatabase::postgres();
+        let url = infra_diesel::DatabaseUrl::parse(alone.url()).unwrap();
         let all = DieselStore::connect(&url, 1, std::time::Duration::from_secs(5))
             .unwrap()
             .migrate()

@@ -1,0 +1,214 @@
+//! Two stores on one PostgreSQL database, as two replicas: each remembers session lookups, and
+//! a change written through one (or by anyone, in SQL) is heard by the other within the bound,
+//! or the other asks the database while it cannot hear.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use domain::contract::{session, user};
+use domain::{AttemptLimit, Stores, ThrottleKey};
+use infra_diesel::DieselStore;
+use infra_diesel::testing::TestDatabase;
+
+/// What the contract promises another replica's logout takes to be refused here, at p99.
+const BOUND: Duration = Duration::from_millis(100);
+const HASH: &str = "$2b$04$hash";
+
+struct Replicas {
+    a: DieselStore,
+    b: DieselStore,
+    db: TestDatabase,
+}
+
+impl Replicas {
+    async fn start() -> Self {
+        let db = TestDatabase::postgres();
+        let a = db.store().await.cache_sessions().unwrap();
+        let b = db.store().await.cache_sessions().unwrap();
+        for store in [&a, &b] {
+            listening(store).await;
+        }
+        Replicas { a, b, db }
+    }
+}
+
+async fn listening(store: &DieselStore) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !store.sessions_cached() {
+        assert!(Instant::now() < deadline, "the listener never vouched");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A user with an open session, looked up through `reader` so that it is remembered there.
+async fn remembered_session(writer: &Stores, reader: &Stores) -> (domain::User, domain::Session) {
+    let alice = user(&format!(
+        "alice_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    ));
+    writer.users.insert(&alice).await.unwrap();
+    let session = session(&alice, Utc::now());
+    assert!(writer.sessions.open(&session, HASH).await.unwrap());
+    for _ in 0..2 {
+        let (found, _) = reader
+            .sessions
+            .find_with_user(session.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(found.revoked_at.is_none());
+    }
+    (alice, session)
+}
+
+/// How long after `since` a lookup of `id` through `reader` first shows it revoked.
+async fn revoked_after(reader: &Stores, id: uuid::Uuid, since: Instant) -> Duration {
+    loop {
+        let found = reader.sessions.find_with_user(id).await.unwrap();
+        if found.is_none_or(|(session, _)| session.revoked_at.is_some()) {
+            return since.elapsed();
+        }
+        assert!(since.elapsed() < Duration::from_secs(5), "never heard of");
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_through_one_store_is_heard_by_the_other_within_the_bound() {
+    let replicas = Replicas::start().await;
+    let (a, b) = (replicas.a.stores(), replicas.b.stores());
+    let mut delays = Vec::new();
+    for _ in 0..50 {
+        let (_, session) = remembered_session(&a, &b).await;
+        let start = Instant::now();
+        assert!(a.sessions.revoke(session.id, Utc::now()).await.unwrap());
+        delays.push(revoked_after(&b, session.id, start).await);
+    }
+    delays.sort();
+    let p99 = delays[delays.len() * 99 / 100 - 1];
+    assert!(p99 <= BOUND, "p99 {p99:?}, all {delays:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_change_a_lookup_depends_on_is_heard_whoever_writes_it() {
+    let replicas = Replicas::start().await;
+    let (a, b) = (replicas.a.stores(), replicas.b.stores());
+    let mut psql = PgConnection::establish(replicas.db.url()).unwrap();
+
+    // Deactivated in SQL, as an operator would.
+    let (alice, session) = remembered_session(&a, &b).await;
+    psql.batch_execute(&format!(
+        "UPDATE users SET is_active = false WHERE id = '{}'",
+        alice.id
+    ))
+    .unwrap();
+    let start = Instant::now();
+    loop {
+        let (_, user) = b
+            .sessions
+            .find_with_user(session.id)
+            .await
+            .unwrap()
+            .unwrap();
+        if !user.is_active {
+            break;
+        }
+        assert!(start.elapsed() < BOUND, "the deactivation was not heard");
+        tokio::task::yield_now().await;
+    }
+
+    // Locked by failed logins on the other replica.
+    let (bob, session) = remembered_session(&a, &b).await;
+    let now = Utc::now();
+    let limit = AttemptLimit {
+        max_attempts: 1,
+        lock_until: now + chrono::Duration::minutes(15),
+    };
+    a.throttle
+        .count_attempt(&ThrottleKey::Account(bob.id), now, limit)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let (_, user) = b
+            .sessions
+            .find_with_user(session.id)
+            .await
+            .unwrap()
+            .unwrap();
+        if user.locked_until.is_some() {
+            break;
+        }
+        assert!(start.elapsed() < BOUND, "the lock was not heard");
+        tokio::task::yield_now().await;
+    }
+
+    // Deleted, sessions and all.
+    let (carol, session) = remembered_session(&a, &b).await;
+    psql.batch_execute(&format!("DELETE FROM users WHERE id = '{}'", carol.id))
+        .unwrap();
+    let start = Instant::now();
+    while b
+        .sessions
+        .find_with_user(session.id)
+        .await
+        .unwrap()
+        .is_some()
+    {
+        assert!(start.elapsed() < BOUND, "the deletion was not heard");
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_channel_sends_every_lookup_to_the_database_until_it_is_back() {
+    let replicas = Replicas::start().await;
+    let (a, b) = (replicas.a.stores(), replicas.b.stores());
+    let (_, session) = remembered_session(&a, &b).await;
+
+    // Both listeners' connections killed, as a database restart or a proxy would.
+    let mut psql = PgConnection::establish(replicas.db.url()).unwrap();
+    psql.batch_execute(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = '{}'",
+        "auth-api session listener"
+    ))
+    .unwrap();
+    let start = Instant::now();
+    while replicas.b.sessions_cached() {
+        assert!(start.elapsed() < BOUND, "the loss was not noticed");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+
+    // Revoked while b cannot hear it: b must not answer from memory, deaf or back.
+    assert!(a.sessions.revoke(session.id, Utc::now()).await.unwrap());
+    let (found, _) = b
+        .sessions
+        .find_with_user(session.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        found.revoked_at.is_some(),
+        "answered from memory while deaf"
+    );
+
+    listening(&replicas.b).await;
+    let (found, _) = b
+        .sessions
+        .find_with_user(session.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        found.revoked_at.is_some(),
+        "an entry from before the loss came back"
+    );
+    // And it hears again.
+    let (_, session) = remembered_session(&a, &b).await;
+    let start = Instant::now();
+    assert!(a.sessions.revoke(session.id, Utc::now()).await.unwrap());
+    assert!(revoked_after(&b, session.id, start).await <= BOUND);
+}
