@@ -21,8 +21,9 @@ pub use model::{
 pub use policy::AuthPolicy;
 pub use ports::{
     AdminGuard, AdminWrite, Attempt, AttemptLimit, AuditLog, Clock, ConnectionUsage,
-    LoginThrottleRepository, PasswordHasher, RateLimitStore, SessionRepository, StoreError,
-    StoreHealth, Stores, ThrottleKey, TokenCodec, TokenRejection, UserRepository,
+    LoginThrottleRepository, PasswordHasher, RateLimitStore, SecretSealer, SessionRepository,
+    StoreError, StoreHealth, Stores, ThrottleKey, TokenCodec, TokenRejection, Unsealable,
+    UserRepository,
 };
 pub use services::{
     AuthService, Housekeeping, HousekeepingReport, LimitedAction, Ports, RateDecision,

@@ -99,8 +99,11 @@ pub trait SessionRepository: Send + Sync {
     /// a login racing a password change, a deactivation or a deletion either lands before it
     /// (and is revoked with the others) or opens nothing. Returns whether it stored the session.
     async fn open(&self, session: &Session, password_hash: &str) -> StoreResult<bool>;
+    /// The stored session, read fresh.
     async fn find(&self, id: Uuid) -> StoreResult<Option<Session>>;
-    /// The session and its user in one lookup: what every authenticated request needs.
+    /// The session and its user in one lookup: what every authenticated request needs. It may
+    /// be answered from a server's memory that hears of other servers' writes within the
+    /// revocation bound (its own writes at once): decide a write on `find`, not on this.
     async fn find_with_user(&self, id: Uuid) -> StoreResult<Option<(Session, User)>>;
     /// Atomically replaces the refresh `jti` if, and only if, it is still `current` and the
     /// session is not revoked. Returns whether it did.
@@ -213,6 +216,20 @@ pub enum TokenRejection {
 pub trait TokenCodec: Send + Sync {
     fn encode(&self, claims: &Claims) -> Result<String, DomainError>;
     fn decode(&self, token: &str) -> Result<Claims, TokenRejection>;
+}
+
+/// A sealed secret could not be opened: it was sealed under another key or for another
+/// purpose, or it was changed. Never says more, and never holds the secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a sealed secret could not be opened")]
+pub struct Unsealable;
+
+/// Encrypts secrets the service must read back later (TOTP seeds, signing keys, mail bodies
+/// holding a token) before they are stored. `purpose` is bound to the sealed text: a secret
+/// sealed for one user or use does not open for another, so rows cannot be swapped.
+pub trait SecretSealer: Send + Sync {
+    fn seal(&self, secret: &[u8], purpose: &str) -> Vec<u8>;
+    fn open(&self, sealed: &[u8], purpose: &str) -> Result<Vec<u8>, Unsealable>;
 }
 
 #[cfg_attr(test, mockall::automock)]

@@ -108,7 +108,7 @@ impl DieselStore {
     pub fn cache_sessions(mut self) -> Result<Self, StoreSetupError> {
         let Some(file) = self.url.sqlite_path().map(str::to_owned) else {
             let cache = Arc::new(SessionCache::listening());
-            session_listener::spawn(self.url.as_str().to_owned(), &cache)?;
+            session_listener::spawn(self.url.as_str(), &cache)?;
             self.session_cache = Some(cache);
             return Ok(self);
         };

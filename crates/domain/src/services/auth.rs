@@ -151,6 +151,11 @@ impl AuthService {
             return Err(DomainError::AccountDisabled);
         }
 
+        if claims.jti != session.refresh_jti {
+            // The lookup may be this server's memory, a moment behind a rotation another server
+            // made: whether this is a reuse is judged on the stored row only.
+            session = self.live_session(&claims, now).await?;
+        }
         if claims.jti == session.refresh_jti {
             let next = Uuid::new_v4();
             let expires_at = now + self.policy.refresh_ttl;

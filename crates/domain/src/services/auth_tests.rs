@@ -602,6 +602,12 @@ fn refresh_mocks(session: &crate::model::Session, owner: &crate::model::User, jt
         .sessions
         .expect_find_with_user()
         .returning(move |_| Ok(Some(found.clone())));
+    // A token that is not the current one is judged on a fresh read: here, the same row.
+    let stored = session.clone();
+    mocks
+        .sessions
+        .expect_find()
+        .returning(move |_| Ok(Some(stored.clone())));
     mocks
 }
 
@@ -701,6 +707,37 @@ fn with_no_grace_any_second_use_is_a_reuse() {
         block_on(svc.refresh("t", &client())).unwrap_err(),
         DomainError::RefreshTokenReused
     );
+}
+
+#[test]
+fn a_lookup_behind_another_servers_rotation_is_not_taken_for_a_reuse() {
+    let alice = user(Role::User);
+    let remembered = session(&alice);
+    let mut stored = remembered.clone();
+    stored.previous_refresh_jti = Some(remembered.refresh_jti);
+    stored.refresh_jti = Uuid::new_v4();
+    stored.rotated_at = Some(now() - Duration::seconds(30));
+    let presented = stored.refresh_jti;
+
+    let mut mocks = Mocks::new().decoding(claims(TokenType::Refresh, &stored, presented));
+    mocks
+        .sessions
+        .expect_find_with_user()
+        .returning(move |_| Ok(Some((remembered.clone(), alice.clone()))));
+    mocks
+        .sessions
+        .expect_find()
+        .times(1)
+        .returning(move |_| Ok(Some(stored.clone())));
+    mocks.sessions.expect_revoke().never();
+    mocks
+        .sessions
+        .expect_rotate_refresh()
+        .withf(move |_, current, _, _, _| *current == presented)
+        .times(1)
+        .returning(|_, _, _, _, _| Ok(true));
+    let svc = service(mocks);
+    block_on(svc.refresh("t", &client())).unwrap();
 }
 
 #[test]
