@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use uuid::Uuid;
 
 use crate::model::{AuditEvent, AuditOutcome, AuditRecord};
-use crate::model::{Role, Session, User, UserPatch};
+use crate::model::{MfaChallenge, Role, Session, User, UserPatch};
 use crate::ports::{
     AdminGuard, AdminWrite, Attempt, AttemptLimit, StoreError, Stores, ThrottleKey,
 };
@@ -47,6 +47,13 @@ macro_rules! storage_contract_tests {
             a_session_opens_only_on_the_current_password_of_an_active_user,
             sessions_racing_a_password_change_never_outlive_it,
             two_admins_demoting_each_other_at_once_leave_one,
+            a_totp_factor_is_pending_until_confirmed,
+            each_time_step_is_spent_once_and_never_an_earlier_one,
+            concurrent_spends_of_one_step_let_one_win,
+            recovery_codes_work_once_and_die_when_replaced,
+            concurrent_spends_of_one_recovery_code_let_one_win,
+            a_challenge_is_taken_once_and_never_after_it_expires,
+            a_users_deletion_takes_their_factor_and_challenges,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -1248,4 +1255,245 @@ pub async fn two_admins_demoting_each_other_at_once_leave_one(stores: &Stores) {
             stores.users.update(id, &retire, at).await.unwrap();
         }
     }
+}
+
+// --- second factors ---------------------------------------------------------------------------
+
+/// A user with a TOTP factor confirmed at step 100 and recovery codes `a` and `b`.
+async fn with_factor(stores: &Stores, username: &str) -> User {
+    let user = stored(stores, username).await;
+    assert!(
+        stores
+            .mfa
+            .begin_totp(user.id, b"sealed", t0())
+            .await
+            .unwrap()
+    );
+    let codes = ["code-a".to_owned(), "code-b".to_owned()];
+    assert!(
+        stores
+            .mfa
+            .confirm_totp(user.id, 100, &codes, t0())
+            .await
+            .unwrap()
+    );
+    user
+}
+
+fn challenge(user: &User, fingerprint: &str) -> MfaChallenge {
+    MfaChallenge {
+        token_fingerprint: fingerprint.to_owned(),
+        user_id: user.id,
+        password_hash: user.password_hash.clone(),
+        created_at: t0(),
+        expires_at: t0() + Duration::minutes(5),
+    }
+}
+
+pub async fn a_totp_factor_is_pending_until_confirmed(stores: &Stores) {
+    let alice = stored(stores, "alice_1").await;
+    let mfa = &stores.mfa;
+    assert_eq!(mfa.find_totp(alice.id).await.unwrap(), None);
+    assert!(mfa.begin_totp(alice.id, b"first", t0()).await.unwrap());
+    // A second enrolment replaces a pending one.
+    let later = t0() + Duration::seconds(10);
+    assert!(mfa.begin_totp(alice.id, b"second", later).await.unwrap());
+    let pending = mfa.find_totp(alice.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            pending.sealed_secret.as_slice(),
+            pending.enabled_at,
+            pending.last_step
+        ),
+        (b"second".as_slice(), None, None)
+    );
+    assert_eq!(pending.created_at, later);
+    assert!(!mfa.spend_totp_step(alice.id, 5).await.unwrap(), "pending");
+    assert!(
+        !mfa.replace_recovery_codes(alice.id, &["x".into()], later)
+            .await
+            .unwrap()
+    );
+
+    let codes = ["one".to_owned(), "two".to_owned()];
+    assert!(mfa.confirm_totp(alice.id, 7, &codes, later).await.unwrap());
+    let enabled = mfa.find_totp(alice.id).await.unwrap().unwrap();
+    assert_eq!(
+        (enabled.enabled_at, enabled.last_step),
+        (Some(later), Some(7))
+    );
+    assert!(enabled.is_enabled());
+    // Enabled: neither confirmed again nor replaced by a new enrolment.
+    assert!(!mfa.confirm_totp(alice.id, 8, &codes, later).await.unwrap());
+    assert!(!mfa.begin_totp(alice.id, b"third", later).await.unwrap());
+    assert_eq!(
+        mfa.find_totp(alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .sealed_secret,
+        b"second"
+    );
+    // No factor at all: nothing to confirm.
+    let bob = stored(stores, "bob_1").await;
+    assert!(!mfa.confirm_totp(bob.id, 1, &codes, later).await.unwrap());
+
+    assert!(mfa.remove_totp(alice.id).await.unwrap());
+    assert!(!mfa.remove_totp(alice.id).await.unwrap());
+    assert_eq!(mfa.find_totp(alice.id).await.unwrap(), None);
+    assert!(
+        !mfa.spend_recovery_code(alice.id, "one", later)
+            .await
+            .unwrap()
+    );
+}
+
+pub async fn each_time_step_is_spent_once_and_never_an_earlier_one(stores: &Stores) {
+    let alice = with_factor(stores, "alice_1").await;
+    let mfa = &stores.mfa;
+    assert!(
+        !mfa.spend_totp_step(alice.id, 100).await.unwrap(),
+        "spent by the confirmation"
+    );
+    assert!(!mfa.spend_totp_step(alice.id, 99).await.unwrap());
+    assert!(mfa.spend_totp_step(alice.id, 101).await.unwrap());
+    assert!(!mfa.spend_totp_step(alice.id, 101).await.unwrap());
+    assert!(mfa.spend_totp_step(alice.id, 103).await.unwrap());
+    assert!(!mfa.spend_totp_step(alice.id, 102).await.unwrap());
+    assert_eq!(
+        mfa.find_totp(alice.id).await.unwrap().unwrap().last_step,
+        Some(103)
+    );
+    assert!(!mfa.spend_totp_step(Uuid::new_v4(), 200).await.unwrap());
+}
+
+pub async fn concurrent_spends_of_one_step_let_one_win(stores: &Stores) {
+    let alice = with_factor(stores, "alice_1").await;
+    let spends = (0..16).map(|_| stores.mfa.spend_totp_step(alice.id, 150));
+    let won = futures::future::join_all(spends)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|won| *won)
+        .count();
+    assert_eq!(won, 1, "a code sent many times at once is accepted once");
+}
+
+pub async fn recovery_codes_work_once_and_die_when_replaced(stores: &Stores) {
+    let alice = with_factor(stores, "alice_1").await;
+    let bob = with_factor(stores, "bob_1").await;
+    let mfa = &stores.mfa;
+    let at = t0() + Duration::minutes(1);
+    assert!(
+        mfa.spend_recovery_code(alice.id, "code-a", at)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !mfa.spend_recovery_code(alice.id, "code-a", at)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !mfa.spend_recovery_code(alice.id, "code-c", at)
+            .await
+            .unwrap()
+    );
+
+    assert!(
+        mfa.replace_recovery_codes(alice.id, &["code-c".into()], at)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !mfa.spend_recovery_code(alice.id, "code-b", at)
+            .await
+            .unwrap(),
+        "replaced"
+    );
+    assert!(
+        mfa.spend_recovery_code(alice.id, "code-c", at)
+            .await
+            .unwrap()
+    );
+    // Bob's codes are his own.
+    assert!(!mfa.spend_recovery_code(bob.id, "code-c", at).await.unwrap());
+    assert!(mfa.spend_recovery_code(bob.id, "code-a", at).await.unwrap());
+}
+
+pub async fn concurrent_spends_of_one_recovery_code_let_one_win(stores: &Stores) {
+    let alice = with_factor(stores, "alice_1").await;
+    let spends = (0..16).map(|_| stores.mfa.spend_recovery_code(alice.id, "code-b", t0()));
+    let won = futures::future::join_all(spends)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|won| *won)
+        .count();
+    assert_eq!(won, 1);
+}
+
+pub async fn a_challenge_is_taken_once_and_never_after_it_expires(stores: &Stores) {
+    let alice = stored(stores, "alice_1").await;
+    let mfa = &stores.mfa;
+    let first = challenge(&alice, "fp-1");
+    mfa.open_challenge(&first).await.unwrap();
+    mfa.open_challenge(&challenge(&alice, "fp-2"))
+        .await
+        .unwrap();
+    let during = t0() + Duration::minutes(4);
+    assert_eq!(
+        mfa.find_challenge("fp-1", during).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(mfa.find_challenge("fp-9", during).await.unwrap(), None);
+    assert_eq!(
+        mfa.find_challenge("fp-1", first.expires_at).await.unwrap(),
+        None
+    );
+    assert!(
+        !mfa.take_challenge("fp-1", first.expires_at).await.unwrap(),
+        "expired"
+    );
+
+    let takes = (0..8).map(|_| mfa.take_challenge("fp-1", during));
+    let won = futures::future::join_all(takes)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|won| *won)
+        .count();
+    assert_eq!(won, 1, "a challenge is taken once");
+    assert_eq!(mfa.find_challenge("fp-1", during).await.unwrap(), None);
+    assert!(mfa.find_challenge("fp-2", during).await.unwrap().is_some());
+
+    assert_eq!(mfa.delete_expired_challenges(during).await.unwrap(), 0);
+    assert_eq!(
+        mfa.delete_expired_challenges(first.expires_at)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(mfa.find_challenge("fp-2", during).await.unwrap(), None);
+}
+
+pub async fn a_users_deletion_takes_their_factor_and_challenges(stores: &Stores) {
+    let root = stored_admin(stores, "root_1").await;
+    let alice = with_factor(stores, "alice_1").await;
+    stores
+        .mfa
+        .open_challenge(&challenge(&alice, "fp-a"))
+        .await
+        .unwrap();
+    let deleted = stores.users.delete_as_admin(by(&root, true), alice.id);
+    assert_eq!(deleted.await.unwrap(), AdminWrite::Written);
+    assert_eq!(stores.mfa.find_totp(alice.id).await.unwrap(), None);
+    assert_eq!(stores.mfa.find_challenge("fp-a", t0()).await.unwrap(), None);
+    assert!(
+        !stores
+            .mfa
+            .spend_recovery_code(alice.id, "code-a", t0())
+            .await
+            .unwrap()
+    );
 }

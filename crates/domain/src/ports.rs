@@ -18,7 +18,9 @@ use uuid::Uuid;
 
 use crate::error::DomainError;
 pub use crate::error::{StoreError, StoreResult};
-use crate::model::{AuditRecord, Claims, Page, Role, Session, User, UserPatch};
+use crate::model::{
+    AuditRecord, Claims, MfaChallenge, Page, Role, Session, TotpFactor, User, UserPatch,
+};
 
 /// What must still hold when an admin's write to an account lands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,6 +269,65 @@ pub trait StoreHealth: Send + Sync {
     fn connections(&self) -> Option<ConnectionUsage>;
 }
 
+/// Second factors: a user's TOTP factor, their recovery codes (fingerprints only) and the
+/// challenges of logins waiting for a code. Every change that spends something (a time step, a
+/// recovery code, a challenge) is one atomic conditional write that says whether it spent it,
+/// so that a code sent twice at once is accepted once.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait MfaRepository: Send + Sync {
+    /// Stores a pending factor for the user, replacing a pending one, unless an enabled one
+    /// exists. Returns whether it stored it.
+    async fn begin_totp(
+        &self,
+        user_id: Uuid,
+        sealed_secret: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    async fn find_totp(&self, user_id: Uuid) -> StoreResult<Option<TotpFactor>>;
+    /// Enables the user's pending factor with its first code's `step`, and stores `recovery`
+    /// (fingerprints) as the user's recovery codes, all at once. Returns whether it did: not if
+    /// no factor is pending.
+    async fn confirm_totp(
+        &self,
+        user_id: Uuid,
+        step: i64,
+        recovery: &[String],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Spends `step` of the user's enabled factor: only if it is after the last step spent.
+    async fn spend_totp_step(&self, user_id: Uuid, step: i64) -> StoreResult<bool>;
+    /// Deletes the user's factor (pending or enabled) and recovery codes. Returns whether a
+    /// factor existed.
+    async fn remove_totp(&self, user_id: Uuid) -> StoreResult<bool>;
+    /// Replaces every recovery code of the user (the old ones die) while their factor is
+    /// enabled. Returns whether it did.
+    async fn replace_recovery_codes(
+        &self,
+        user_id: Uuid,
+        recovery: &[String],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Spends one unused recovery code of the user. Returns whether it did.
+    async fn spend_recovery_code(
+        &self,
+        user_id: Uuid,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    async fn open_challenge(&self, challenge: &MfaChallenge) -> StoreResult<()>;
+    /// The challenge with this fingerprint, if it has not expired at `now` nor been taken.
+    async fn find_challenge(
+        &self,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<MfaChallenge>>;
+    /// Takes (deletes) the challenge if it is still there and unexpired: once, whoever asks.
+    async fn take_challenge(&self, fingerprint: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// Deletes the challenges expired at `now`; returns how many.
+    async fn delete_expired_challenges(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
 /// Where security events are kept.
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
@@ -288,6 +349,7 @@ pub struct Stores {
     pub throttle: Arc<dyn LoginThrottleRepository>,
     pub rate_limits: Arc<dyn RateLimitStore>,
     pub audit: Arc<dyn AuditLog>,
+    pub mfa: Arc<dyn MfaRepository>,
     pub health: Arc<dyn StoreHealth>,
 }
 
@@ -300,6 +362,7 @@ impl Stores {
             + LoginThrottleRepository
             + RateLimitStore
             + AuditLog
+            + MfaRepository
             + StoreHealth
             + Clone
             + 'static,
@@ -310,6 +373,7 @@ impl Stores {
             throttle: Arc::new(store.clone()),
             rate_limits: Arc::new(store.clone()),
             audit: Arc::new(store.clone()),
+            mfa: Arc::new(store.clone()),
             health: Arc::new(store),
         }
     }

@@ -68,5 +68,37 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     login_throttles,
     rate_limits,
-    audit_events
+    audit_events,
+    totp_factors,
+    recovery_codes,
+    mfa_challenges
 );
+
+diesel::table! {
+    totp_factors (user_id) {
+        user_id -> Text,
+        sealed_secret -> Binary,
+        enabled_at -> Nullable<Timestamp>,
+        last_step -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    recovery_codes (user_id, fingerprint) {
+        user_id -> Text,
+        fingerprint -> Text,
+        spent_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    mfa_challenges (token_fingerprint) {
+        token_fingerprint -> Text,
+        user_id -> Text,
+        password_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}

@@ -2,6 +2,7 @@
 //! and dependency-free, for tests; it keeps nothing across restarts. `MemoryRateLimitStore`: the
 //! rate limiter's counts for a single process.
 
+mod mfa;
 mod rate_limit;
 
 pub use rate_limit::MemoryRateLimitStore;
@@ -32,6 +33,9 @@ struct State {
     sessions: HashMap<Uuid, Session>,
     throttles: HashMap<ThrottleKey, Throttle>,
     audit: Vec<AuditRecord>,
+    totp: HashMap<Uuid, domain::TotpFactor>,
+    recovery_codes: HashMap<Uuid, Vec<mfa::RecoveryCode>>,
+    challenges: HashMap<String, domain::MfaChallenge>,
 }
 
 impl State {
@@ -96,9 +100,12 @@ impl State {
         Ok(true)
     }
 
-    /// Removes the user and their sessions; whether there was such a user.
+    /// Removes the user and everything of theirs; whether there was such a user.
     fn remove_user(&mut self, id: Uuid) -> bool {
         self.sessions.retain(|_, s| s.user_id != id);
+        self.totp.remove(&id);
+        self.recovery_codes.remove(&id);
+        self.challenges.retain(|_, c| c.user_id != id);
         self.users.remove(&id).is_some()
     }
 

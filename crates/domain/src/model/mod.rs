@@ -1,11 +1,13 @@
 mod audit;
 mod input;
+mod mfa;
 mod session;
 mod token;
 mod user;
 
 pub use audit::{AuditEvent, AuditOutcome, AuditRecord};
 pub use input::{DisplayName, Email, Password, Username};
+pub use mfa::{MfaChallenge, TotpFactor, totp_purpose};
 pub use session::{ClientInfo, Session};
 pub use token::{Claims, IssuedTokens, Principal, TokenType};
 pub use user::{NewUser, Page, Role, User, UserPatch};

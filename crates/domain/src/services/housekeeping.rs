@@ -22,6 +22,7 @@ pub struct HousekeepingReport {
     pub throttles: u64,
     pub rate_windows: u64,
     pub audit_records: u64,
+    pub mfa_challenges: u64,
 }
 
 pub struct Housekeeping {
@@ -63,12 +64,14 @@ impl Housekeeping {
                 .audit
                 .delete_before(now - self.audit_retention)
                 .await?,
+            mfa_challenges: self.stores.mfa.delete_expired_challenges(now).await?,
         };
         tracing::info!(
             sessions = report.sessions,
             throttles = report.throttles,
             rate_windows = report.rate_windows,
             audit_records = report.audit_records,
+            mfa_challenges = report.mfa_challenges,
             "housekeeping done"
         );
         Ok(report)
@@ -82,8 +85,8 @@ mod tests {
 
     use super::*;
     use crate::ports::{
-        MockAuditLog, MockClock, MockLoginThrottleRepository, MockRateLimitStore,
-        MockSessionRepository,
+        MockAuditLog, MockClock, MockLoginThrottleRepository, MockMfaRepository,
+        MockRateLimitStore, MockSessionRepository,
     };
     use crate::services::test_support::{self, now};
 
@@ -113,9 +116,15 @@ mod tests {
             .with(eq(now() - Duration::days(365)))
             .times(1)
             .returning(|_| Ok(4));
+        let mut mfa = MockMfaRepository::new();
+        mfa.expect_delete_expired_challenges()
+            .with(eq(now()))
+            .times(1)
+            .returning(|_| Ok(5));
         let mut clock = MockClock::new();
         clock.expect_now().return_const(now());
         let stores = Stores {
+            mfa: Arc::new(mfa),
             sessions: Arc::new(sessions),
             throttle: Arc::new(throttle),
             rate_limits: Arc::new(rate_limits),
@@ -130,6 +139,7 @@ mod tests {
                 throttles: 2,
                 rate_windows: 7,
                 audit_records: 4,
+                mfa_challenges: 5,
             }
         );
     }

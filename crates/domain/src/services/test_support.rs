@@ -9,8 +9,9 @@ use super::Ports;
 use crate::model::{Claims, Role, Session, TokenType, User};
 use crate::policy::AuthPolicy;
 use crate::ports::{
-    MockAuditLog, MockClock, MockLoginThrottleRepository, MockPasswordHasher, MockRateLimitStore,
-    MockSessionRepository, MockStoreHealth, MockTokenCodec, MockUserRepository, Stores,
+    MockAuditLog, MockClock, MockLoginThrottleRepository, MockMfaRepository, MockPasswordHasher,
+    MockRateLimitStore, MockSessionRepository, MockStoreHealth, MockTokenCodec, MockUserRepository,
+    Stores,
 };
 
 pub fn now() -> DateTime<Utc> {
@@ -25,6 +26,7 @@ pub struct Mocks {
     pub tokens: MockTokenCodec,
     pub clock: MockClock,
     pub audit: MockAuditLog,
+    pub mfa: MockMfaRepository,
 }
 
 impl Mocks {
@@ -47,6 +49,7 @@ impl Mocks {
             hasher: MockPasswordHasher::new(),
             tokens,
             clock,
+            mfa: MockMfaRepository::new(),
         }
     }
 
@@ -66,6 +69,7 @@ impl Mocks {
                 throttle: Arc::new(self.throttle),
                 rate_limits: Arc::new(MockRateLimitStore::new()),
                 audit: Arc::new(self.audit),
+                mfa: Arc::new(self.mfa),
                 health: Arc::new(MockStoreHealth::new()),
             },
             hasher: Arc::new(self.hasher),
