@@ -17,6 +17,7 @@ COPY crates/infra-jwt/Cargo.toml crates/infra-jwt/
 COPY crates/infra-bcrypt/Cargo.toml crates/infra-bcrypt/
 COPY crates/infra-memory/Cargo.toml crates/infra-memory/
 COPY crates/infra-crypto/Cargo.toml crates/infra-crypto/
+COPY crates/infra-totp/Cargo.toml crates/infra-totp/
 COPY crates/api-actix/Cargo.toml crates/api-actix/
 RUN set -eux; \
     for crate in crates/*/; do mkdir -p "${crate}src" "${crate}benches"; : > "${crate}src/lib.rs"; done; \

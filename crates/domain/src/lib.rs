@@ -15,15 +15,15 @@ pub mod contract;
 pub use error::DomainError;
 pub use model::{
     AuditEvent, AuditOutcome, AuditRecord, Claims, ClientInfo, DisplayName, Email, IssuedTokens,
-    MfaChallenge, NewUser, Page, Password, Principal, Role, Session, TokenType, TotpFactor, User,
-    UserPatch, Username, totp_purpose, validated,
+    MfaChallenge, NewUser, Page, Password, Principal, Role, Session, TokenType, TotpEnrolment,
+    TotpFactor, User, UserPatch, Username, totp_purpose, validated,
 };
 pub use policy::AuthPolicy;
 pub use ports::{
-    AdminGuard, AdminWrite, Attempt, AttemptLimit, AuditLog, Clock, ConnectionUsage,
-    LoginThrottleRepository, MfaRepository, PasswordHasher, RateLimitStore, SecretSealer,
-    SessionRepository, StoreError, StoreHealth, Stores, ThrottleKey, TokenCodec, TokenRejection,
-    Unsealable, UserRepository,
+    AdminGuard, AdminWrite, Attempt, AttemptLimit, AuditLog, Clock, ConnectionUsage, Fingerprints,
+    LoginThrottleRepository, MfaRepository, OneTimeCodes, PasswordHasher, RateLimitStore,
+    SecretSealer, SessionRepository, StoreError, StoreHealth, Stores, ThrottleKey, TokenCodec,
+    TokenRejection, Unsealable, UserRepository,
 };
 pub use services::{
     AuthService, Housekeeping, HousekeepingReport, LimitedAction, Ports, RateDecision,

@@ -19,7 +19,8 @@ use uuid::Uuid;
 use crate::error::DomainError;
 pub use crate::error::{StoreError, StoreResult};
 use crate::model::{
-    AuditRecord, Claims, MfaChallenge, Page, Role, Session, TotpFactor, User, UserPatch,
+    AuditRecord, Claims, MfaChallenge, Page, Role, Session, TotpEnrolment, TotpFactor, User,
+    UserPatch,
 };
 
 /// What must still hold when an admin's write to an account lands.
@@ -232,6 +233,27 @@ pub struct Unsealable;
 pub trait SecretSealer: Send + Sync {
     fn seal(&self, secret: &[u8], purpose: &str) -> Vec<u8>;
     fn open(&self, sealed: &[u8], purpose: &str) -> Result<Vec<u8>, Unsealable>;
+}
+
+/// Keyed one-way fingerprints of random secrets the service must recognise but never store
+/// (recovery codes, login challenge tokens): a copied table cannot be searched without the
+/// service's own secret. The same input always gives the same fingerprint.
+#[cfg_attr(test, mockall::automock)]
+pub trait Fingerprints: Send + Sync {
+    fn of(&self, secret: &str) -> String;
+}
+
+/// RFC 6238 time-based one-time codes: HMAC-SHA-1, 6 digits, 30-second steps. Which step a
+/// code may be spent for, and that it is spent once, are the domain's rules.
+#[cfg_attr(test, mockall::automock)]
+pub trait OneTimeCodes: Send + Sync {
+    /// A new random secret (160 bits, as RFC 4226 recommends).
+    fn new_secret(&self) -> Vec<u8>;
+    /// What an authenticator app needs to add `secret` for `account`.
+    fn enrolment(&self, secret: &[u8], account: &str) -> Result<TotpEnrolment, DomainError>;
+    /// The time step (`unix_time / 30`) among the one of `unix_time` and its two neighbours
+    /// whose code `code` is, if any. Anything but six ASCII digits matches nothing.
+    fn step_of(&self, secret: &[u8], code: &str, unix_time: i64) -> Option<i64>;
 }
 
 #[cfg_attr(test, mockall::automock)]

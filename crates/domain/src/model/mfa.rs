@@ -59,3 +59,20 @@ impl std::fmt::Debug for MfaChallenge {
             .finish_non_exhaustive()
     }
 }
+
+/// What an authenticator app needs to add a factor: shown once, at enrolment.
+#[derive(Clone, PartialEq)]
+pub struct TotpEnrolment {
+    /// The secret in base32 (RFC 4648, no padding), for typing in by hand.
+    pub secret: String,
+    /// `otpauth://totp/…`, what the QR code holds.
+    pub otpauth_uri: String,
+    /// The QR code of `otpauth_uri`, as an SVG document.
+    pub qr_svg: String,
+}
+
+impl std::fmt::Debug for TotpEnrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpEnrolment").finish_non_exhaustive()
+    }
+}

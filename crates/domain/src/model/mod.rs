@@ -7,7 +7,7 @@ mod user;
 
 pub use audit::{AuditEvent, AuditOutcome, AuditRecord};
 pub use input::{DisplayName, Email, Password, Username};
-pub use mfa::{MfaChallenge, TotpFactor, totp_purpose};
+pub use mfa::{MfaChallenge, TotpEnrolment, TotpFactor, totp_purpose};
 pub use session::{ClientInfo, Session};
 pub use token::{Claims, IssuedTokens, Principal, TokenType};
 pub use user::{NewUser, Page, Role, User, UserPatch};
