@@ -8,12 +8,15 @@ use api_actix::clock::SystemClock;
 use api_actix::config::Settings;
 use api_actix::startup::auth_policy;
 use criterion::{Criterion, criterion_group, criterion_main};
-use domain::{AuthService, ClientInfo, NewUser, Ports};
+use domain::{AuthService, ClientInfo, MfaPorts, NewUser, Ports};
 use infra_bcrypt::BcryptHasher;
 use infra_jwt::JwtCodec;
 use infra_memory::MemoryStore;
 
+const SECRET: &str = "9f2c4e81d7a35b06e1c8f4a2b79d3e50a6c1f8e2d4b7a903";
+
 fn service() -> AuthService {
+    let secret = secrecy::SecretString::from(SECRET.to_owned());
     let ports = Ports {
         stores: MemoryStore::new().stores(),
         hasher: Arc::new(BcryptHasher::new(
@@ -22,13 +25,14 @@ fn service() -> AuthService {
             1024,
         )),
         tokens: Arc::new(
-            JwtCodec::new(
-                infra_jwt::SigningAlgorithm::HS256,
-                b"9f2c4e81d7a35b06e1c8f4a2b79d3e50a6c1f8e2d4b7a903",
-            )
-            .unwrap(),
+            JwtCodec::new(infra_jwt::SigningAlgorithm::HS256, SECRET.as_bytes()).unwrap(),
         ),
         clock: Arc::new(SystemClock),
+        mfa: MfaPorts {
+            codes: Arc::new(infra_totp::TotpCodes::new("auth-api")),
+            sealer: Arc::new(infra_crypto::Sealer::from_secret(&secret)),
+            fingerprints: Arc::new(infra_crypto::Fingerprinter::from_secret(&secret)),
+        },
     };
     // The policy of `config/default.toml`, as the server builds it.
     let settings = Settings::from_vars(&Default::default(), false).unwrap();

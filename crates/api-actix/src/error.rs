@@ -85,6 +85,8 @@ impl ApiError {
                 DomainError::UserNotFound => "user_not_found",
                 DomainError::SessionNotFound => "session_not_found",
                 DomainError::LastAdmin => "last_admin",
+                DomainError::MfaAlreadyEnabled => "mfa_already_enabled",
+                DomainError::MfaNotEnabled => "mfa_not_enabled",
                 DomainError::RateLimited { .. } => "rate_limited",
                 DomainError::Unavailable | DomainError::Overloaded => "unavailable",
                 DomainError::Internal(_) => "internal_error",
@@ -146,9 +148,11 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Domain(err) => match err {
                 DomainError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-                DomainError::UsernameTaken | DomainError::EmailTaken | DomainError::LastAdmin => {
-                    StatusCode::CONFLICT
-                }
+                DomainError::UsernameTaken
+                | DomainError::EmailTaken
+                | DomainError::LastAdmin
+                | DomainError::MfaAlreadyEnabled
+                | DomainError::MfaNotEnabled => StatusCode::CONFLICT,
                 DomainError::InvalidCredentials
                 | DomainError::InvalidToken
                 | DomainError::WrongTokenType

@@ -11,13 +11,15 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use chrono::Duration;
 use domain::{
-    AuthPolicy, AuthService, Clock, DomainError, Housekeeping, NewUser, Ports, RateLimitPolicy,
-    RateLimiter, Stores, UserService,
+    AuthPolicy, AuthService, Clock, DomainError, Housekeeping, MfaPorts, NewUser, Ports,
+    RateLimitPolicy, RateLimiter, Stores, UserService,
 };
 use infra_bcrypt::BcryptHasher;
+use infra_crypto::{Fingerprinter, Sealer};
 use infra_diesel::{Backend, DieselStore};
 use infra_jwt::JwtCodec;
 use infra_memory::MemoryRateLimitStore;
+use infra_totp::TotpCodes;
 
 use crate::audit::ObservedAudit;
 use crate::clock::SystemClock;
@@ -131,6 +133,9 @@ async fn connect_waiting(settings: &Settings) -> Result<DieselStore, StartupErro
     }
 }
 
+/// What authenticator apps show above a user's account.
+const TOTP_ISSUER: &str = "auth-api";
+
 /// The domain's ports on the configured adapters.
 pub fn build_ports(
     settings: &Settings,
@@ -156,6 +161,11 @@ pub fn build_ports(
             secret.expose_secret().as_bytes(),
         )?),
         clock,
+        mfa: MfaPorts {
+            codes: Arc::new(TotpCodes::new(TOTP_ISSUER)),
+            sealer: Arc::new(Sealer::from_secret(&secret)),
+            fingerprints: Arc::new(Fingerprinter::from_secret(&secret)),
+        },
     })
 }
 

@@ -34,6 +34,10 @@ pub enum DomainError {
     SessionNotFound,
     #[error("the last active admin cannot lose admin rights")]
     LastAdmin,
+    #[error("multi-factor authentication is on already")]
+    MfaAlreadyEnabled,
+    #[error("multi-factor authentication is not on")]
+    MfaNotEnabled,
     #[error("too many requests")]
     RateLimited {
         limit: u32,

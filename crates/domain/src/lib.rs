@@ -26,7 +26,7 @@ pub use ports::{
     TokenRejection, Unsealable, UserRepository,
 };
 pub use services::{
-    AuthService, Housekeeping, HousekeepingReport, LimitedAction, Ports, RateDecision,
-    RateLimitPolicy, RateLimiter, UserService,
+    AuthService, Housekeeping, HousekeepingReport, LimitedAction, MfaPorts, Ports, RECOVERY_CODES,
+    RateDecision, RateLimitPolicy, RateLimiter, SecondFactor, UserService,
 };
 pub use validation::FieldError;

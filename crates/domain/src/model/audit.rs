@@ -14,10 +14,14 @@ pub enum AuditEvent {
     RoleChange,
     Deactivation,
     Deletion,
+    MfaEnabled,
+    MfaDisabled,
+    MfaFailure,
+    RecoveryCodeUsed,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 10] = [
+    pub const ALL: [AuditEvent; 14] = [
         AuditEvent::Register,
         AuditEvent::Login,
         AuditEvent::Lockout,
@@ -28,6 +32,10 @@ impl AuditEvent {
         AuditEvent::RoleChange,
         AuditEvent::Deactivation,
         AuditEvent::Deletion,
+        AuditEvent::MfaEnabled,
+        AuditEvent::MfaDisabled,
+        AuditEvent::MfaFailure,
+        AuditEvent::RecoveryCodeUsed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +50,10 @@ impl AuditEvent {
             AuditEvent::RoleChange => "role_change",
             AuditEvent::Deactivation => "deactivation",
             AuditEvent::Deletion => "deletion",
+            AuditEvent::MfaEnabled => "mfa_enabled",
+            AuditEvent::MfaDisabled => "mfa_disabled",
+            AuditEvent::MfaFailure => "mfa_failure",
+            AuditEvent::RecoveryCodeUsed => "recovery_code_used",
         }
     }
 

@@ -38,6 +38,10 @@ impl AuthService {
         }
     }
 
+    pub(super) fn ports(&self) -> &Ports {
+        &self.ports
+    }
+
     /// Creates a user account and logs it in.
     pub async fn register(
         &self,
@@ -452,7 +456,7 @@ impl AuthService {
 
     /// Counts an attempt under `key` before it is judged. Returns whether it was the last one
     /// before the lock; fails with `AccountLocked` if the key is locked.
-    async fn count_attempt(&self, key: &ThrottleKey) -> Result<bool, DomainError> {
+    pub(super) async fn count_attempt(&self, key: &ThrottleKey) -> Result<bool, DomainError> {
         let now = self.ports.clock.now();
         let limit = AttemptLimit {
             max_attempts: self.policy.max_failed_attempts,
@@ -473,7 +477,7 @@ impl AuthService {
     }
 
     /// A failed last attempt locked its key when it was counted: record that it did.
-    async fn audit_lockout(
+    pub(super) async fn audit_lockout(
         &self,
         user_id: Option<Uuid>,
         client: &ClientInfo,
@@ -495,7 +499,11 @@ impl AuthService {
             .await
     }
 
-    async fn password_matches(&self, password: &str, hash: &str) -> Result<bool, DomainError> {
+    pub(super) async fn password_matches(
+        &self,
+        password: &str,
+        hash: &str,
+    ) -> Result<bool, DomainError> {
         self.ports.hasher.verify(password, hash).await
     }
 

@@ -1,5 +1,6 @@
 mod auth;
 mod housekeeping;
+mod mfa;
 mod ports;
 mod rate_limit;
 mod users;
@@ -9,6 +10,7 @@ mod test_support;
 
 pub use auth::AuthService;
 pub use housekeeping::{Housekeeping, HousekeepingReport};
-pub use ports::Ports;
+pub use mfa::{RECOVERY_CODES, SecondFactor};
+pub use ports::{MfaPorts, Ports};
 pub use rate_limit::{LimitedAction, RateDecision, RateLimitPolicy, RateLimiter};
 pub use users::{MAX_PAGE, MAX_PER_PAGE, UserService};

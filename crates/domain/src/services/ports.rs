@@ -1,15 +1,26 @@
 use std::sync::Arc;
 
-use crate::ports::{Clock, PasswordHasher, Stores, TokenCodec};
+use crate::ports::{
+    Clock, Fingerprints, OneTimeCodes, PasswordHasher, SecretSealer, Stores, TokenCodec,
+};
 
-/// The adapters a service runs on: one storage adapter's ports, the hasher, the token codec
-/// and the clock.
+/// The adapters a service runs on: one storage adapter's ports, the hasher, the token codec,
+/// the clock and what second factors need.
 #[derive(Clone)]
 pub struct Ports {
     pub stores: Stores,
     pub hasher: Arc<dyn PasswordHasher>,
     pub tokens: Arc<dyn TokenCodec>,
     pub clock: Arc<dyn Clock>,
+    pub mfa: MfaPorts,
+}
+
+/// The adapters second factors need besides storage.
+#[derive(Clone)]
+pub struct MfaPorts {
+    pub codes: Arc<dyn OneTimeCodes>,
+    pub sealer: Arc<dyn SecretSealer>,
+    pub fingerprints: Arc<dyn Fingerprints>,
 }
 
 /// What an audit entry says, before the service stamps it with an id and the time.

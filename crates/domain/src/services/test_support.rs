@@ -5,13 +5,13 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
 
-use super::Ports;
+use super::{MfaPorts, Ports};
 use crate::model::{Claims, Role, Session, TokenType, User};
 use crate::policy::AuthPolicy;
 use crate::ports::{
-    MockAuditLog, MockClock, MockLoginThrottleRepository, MockMfaRepository, MockPasswordHasher,
-    MockRateLimitStore, MockSessionRepository, MockStoreHealth, MockTokenCodec, MockUserRepository,
-    Stores,
+    Fingerprints, MockAuditLog, MockClock, MockLoginThrottleRepository, MockMfaRepository,
+    MockOneTimeCodes, MockPasswordHasher, MockRateLimitStore, MockSessionRepository,
+    MockStoreHealth, MockTokenCodec, MockUserRepository, SecretSealer, Stores, Unsealable,
 };
 
 pub fn now() -> DateTime<Utc> {
@@ -27,6 +27,35 @@ pub struct Mocks {
     pub clock: MockClock,
     pub audit: MockAuditLog,
     pub mfa: MockMfaRepository,
+    pub codes: MockOneTimeCodes,
+    pub sealer: FakeSealer,
+    pub fingerprints: FakeFingerprints,
+}
+
+/// "Seals" by prefixing the purpose, so a test sees what was sealed for whom.
+pub struct FakeSealer;
+
+impl SecretSealer for FakeSealer {
+    fn seal(&self, secret: &[u8], purpose: &str) -> Vec<u8> {
+        [purpose.as_bytes(), b"|", secret].concat()
+    }
+
+    fn open(&self, sealed: &[u8], purpose: &str) -> Result<Vec<u8>, Unsealable> {
+        let prefix = [purpose.as_bytes(), b"|"].concat();
+        sealed
+            .strip_prefix(prefix.as_slice())
+            .map(<[u8]>::to_vec)
+            .ok_or(Unsealable)
+    }
+}
+
+/// Fingerprints a test can compute: `fp(<secret>)`.
+pub struct FakeFingerprints;
+
+impl Fingerprints for FakeFingerprints {
+    fn of(&self, secret: &str) -> String {
+        format!("fp({secret})")
+    }
 }
 
 impl Mocks {
@@ -50,6 +79,9 @@ impl Mocks {
             tokens,
             clock,
             mfa: MockMfaRepository::new(),
+            codes: MockOneTimeCodes::new(),
+            sealer: FakeSealer,
+            fingerprints: FakeFingerprints,
         }
     }
 
@@ -75,6 +107,11 @@ impl Mocks {
             hasher: Arc::new(self.hasher),
             tokens: Arc::new(self.tokens),
             clock: Arc::new(self.clock),
+            mfa: MfaPorts {
+                codes: Arc::new(self.codes),
+                sealer: Arc::new(self.sealer),
+                fingerprints: Arc::new(self.fingerprints),
+            },
         }
     }
 }

@@ -1,0 +1,359 @@
+//! Multi-factor authentication with TOTP: enrolment, confirmation, recovery codes, turning it
+//! off, and checking a second factor. Every code is spent in the store (a time step once per
+//! user, a recovery code once), and every wrong code counts towards the account's lockout like
+//! a wrong password.
+
+use uuid::Uuid;
+
+use super::auth::AuthService;
+use super::ports::Audit;
+use crate::error::DomainError;
+use crate::model::{AuditEvent, AuditOutcome, Principal, TotpEnrolment, User, totp_purpose};
+use crate::ports::ThrottleKey;
+use crate::validation::FieldError;
+
+/// How many recovery codes a user gets at a time.
+pub const RECOVERY_CODES: usize = 10;
+
+/// What a user offers as their second factor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecondFactor<'a> {
+    /// A six-digit code from the authenticator app.
+    Code(&'a str),
+    /// One of the recovery codes shown when MFA was turned on.
+    RecoveryCode(&'a str),
+}
+
+impl SecondFactor<'_> {
+    fn field(self) -> &'static str {
+        match self {
+            SecondFactor::Code(_) => "code",
+            SecondFactor::RecoveryCode(_) => "recovery_code",
+        }
+    }
+}
+
+/// A recovery code as people type it: case and separators do not matter.
+fn normalised_recovery_code(code: &str) -> String {
+    code.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// Ten new codes, `xxxxx-xxxxx` in lower-case hex: 40 random bits each (from UUID v4's
+/// generator), enough against guessing that is rate-limited and counts towards the lockout.
+fn new_recovery_codes() -> Vec<String> {
+    (0..RECOVERY_CODES)
+        .map(|_| {
+            let hex = Uuid::new_v4().simple().to_string();
+            format!("{}-{}", &hex[..5], &hex[5..10])
+        })
+        .collect()
+}
+
+fn invalid_code(field: &str) -> DomainError {
+    DomainError::Validation(vec![FieldError::new(
+        field,
+        "invalid_code",
+        "the code is wrong, or was used already",
+    )])
+}
+
+fn wrong_password() -> DomainError {
+    DomainError::Validation(vec![FieldError::new(
+        "password",
+        "wrong_password",
+        "the password is wrong",
+    )])
+}
+
+impl AuthService {
+    /// Starts TOTP enrolment for the caller, who proves their password again (a wrong one
+    /// counts towards the lockout). A pending enrolment is replaced; an enabled factor stays.
+    pub async fn enrol_totp(
+        &self,
+        principal: &Principal,
+        password: &str,
+    ) -> Result<TotpEnrolment, DomainError> {
+        let user = &principal.user;
+        self.prove_password(principal, password, AuditEvent::MfaEnabled)
+            .await?;
+        let mfa = &self.ports().stores.mfa;
+        if mfa
+            .find_totp(user.id)
+            .await?
+            .is_some_and(|f| f.is_enabled())
+        {
+            return Err(DomainError::MfaAlreadyEnabled);
+        }
+        let codes = &self.ports().mfa.codes;
+        let secret = codes.new_secret();
+        let sealed = self
+            .ports()
+            .mfa
+            .sealer
+            .seal(&secret, &totp_purpose(user.id));
+        let now = self.ports().clock.now();
+        if !mfa.begin_totp(user.id, &sealed, now).await? {
+            return Err(DomainError::MfaAlreadyEnabled);
+        }
+        codes.enrolment(&secret, &user.username)
+    }
+
+    /// Turns the caller's pending factor on with a first code from it; returns the recovery
+    /// codes, shown this once. Every other session of the caller is revoked.
+    pub async fn confirm_totp(
+        &self,
+        principal: &Principal,
+        code: &str,
+    ) -> Result<Vec<String>, DomainError> {
+        let user = &principal.user;
+        let factor = self
+            .ports()
+            .stores
+            .mfa
+            .find_totp(user.id)
+            .await?
+            .ok_or(DomainError::MfaNotEnabled)?;
+        if factor.is_enabled() {
+            return Err(DomainError::MfaAlreadyEnabled);
+        }
+        let last_attempt = self.count_attempt(&ThrottleKey::Account(user.id)).await?;
+        let Some(step) = self.step_of(user, &factor.sealed_secret, code)? else {
+            if last_attempt {
+                self.audit_lockout(Some(user.id), &principal.client).await?;
+            }
+            return Err(self.wrong_code(principal, "code").await);
+        };
+        let recovery = new_recovery_codes();
+        let now = self.ports().clock.now();
+        let confirmed = self
+            .ports()
+            .stores
+            .mfa
+            .confirm_totp(user.id, step, &self.fingerprints_of(&recovery), now)
+            .await?;
+        if !confirmed {
+            // Confirmed meanwhile by another request, or removed: judged on what is there now.
+            return Err(match self.ports().stores.mfa.find_totp(user.id).await? {
+                Some(_) => DomainError::MfaAlreadyEnabled,
+                None => DomainError::MfaNotEnabled,
+            });
+        }
+        self.ports()
+            .stores
+            .sessions
+            .revoke_all_for_user(user.id, Some(principal.session_id), now)
+            .await?;
+        self.audit_mfa(
+            principal,
+            AuditEvent::MfaEnabled,
+            AuditOutcome::Success,
+            None,
+        )
+        .await?;
+        Ok(recovery)
+    }
+
+    /// Turns the caller's MFA off; they prove their password and a current code.
+    pub async fn disable_totp(
+        &self,
+        principal: &Principal,
+        password: &str,
+        code: &str,
+    ) -> Result<(), DomainError> {
+        self.prove_password(principal, password, AuditEvent::MfaDisabled)
+            .await?;
+        self.prove_second_factor(principal, SecondFactor::Code(code))
+            .await?;
+        if !self
+            .ports()
+            .stores
+            .mfa
+            .remove_totp(principal.user.id)
+            .await?
+        {
+            return Err(DomainError::MfaNotEnabled);
+        }
+        self.audit_mfa(
+            principal,
+            AuditEvent::MfaDisabled,
+            AuditOutcome::Success,
+            None,
+        )
+        .await
+    }
+
+    /// A new set of recovery codes for a current code; the old ones die.
+    pub async fn regenerate_recovery_codes(
+        &self,
+        principal: &Principal,
+        code: &str,
+    ) -> Result<Vec<String>, DomainError> {
+        self.prove_second_factor(principal, SecondFactor::Code(code))
+            .await?;
+        let recovery = new_recovery_codes();
+        let now = self.ports().clock.now();
+        let replaced = self
+            .ports()
+            .stores
+            .mfa
+            .replace_recovery_codes(principal.user.id, &self.fingerprints_of(&recovery), now)
+            .await?;
+        if !replaced {
+            return Err(DomainError::MfaNotEnabled);
+        }
+        Ok(recovery)
+    }
+
+    /// Checks the caller's second factor and spends it: a time step once, a recovery code once.
+    /// A wrong or spent one counts towards the lockout and is audited.
+    pub async fn prove_second_factor(
+        &self,
+        principal: &Principal,
+        factor: SecondFactor<'_>,
+    ) -> Result<(), DomainError> {
+        let user = &principal.user;
+        let mfa = &self.ports().stores.mfa;
+        let enabled = mfa
+            .find_totp(user.id)
+            .await?
+            .filter(|f| f.is_enabled())
+            .ok_or(DomainError::MfaNotEnabled)?;
+        let last_attempt = self.count_attempt(&ThrottleKey::Account(user.id)).await?;
+        let spent = match factor {
+            SecondFactor::Code(code) => match self.step_of(user, &enabled.sealed_secret, code)? {
+                Some(step) => mfa.spend_totp_step(user.id, step).await?,
+                None => false,
+            },
+            SecondFactor::RecoveryCode(code) => {
+                let fingerprint = self
+                    .ports()
+                    .mfa
+                    .fingerprints
+                    .of(&normalised_recovery_code(code));
+                let now = self.ports().clock.now();
+                mfa.spend_recovery_code(user.id, &fingerprint, now).await?
+            }
+        };
+        if !spent {
+            if last_attempt {
+                self.audit_lockout(Some(user.id), &principal.client).await?;
+            }
+            return Err(self.wrong_code(principal, factor.field()).await);
+        }
+        if let SecondFactor::RecoveryCode(_) = factor {
+            self.audit_mfa(
+                principal,
+                AuditEvent::RecoveryCodeUsed,
+                AuditOutcome::Success,
+                None,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// An admin turns a user's MFA off (a lost authenticator and lost recovery codes).
+    pub async fn reset_mfa(&self, actor: &Principal, user_id: Uuid) -> Result<(), DomainError> {
+        if !actor.user.is_admin() {
+            return Err(DomainError::Forbidden);
+        }
+        if !self.ports().stores.mfa.remove_totp(user_id).await? {
+            return Err(DomainError::MfaNotEnabled);
+        }
+        self.ports()
+            .audit(Audit {
+                event: AuditEvent::MfaDisabled,
+                outcome: AuditOutcome::Success,
+                user_id: Some(user_id),
+                actor_id: Some(actor.user.id),
+                client: &actor.client,
+                detail: Some("reset by an admin"),
+            })
+            .await
+    }
+
+    /// The time step `code` is for, with the user's secret opened.
+    fn step_of(&self, user: &User, sealed: &[u8], code: &str) -> Result<Option<i64>, DomainError> {
+        let secret = self
+            .ports()
+            .mfa
+            .sealer
+            .open(sealed, &totp_purpose(user.id))
+            .map_err(|err| DomainError::Internal(err.to_string()))?;
+        let now = self.ports().clock.now().timestamp();
+        Ok(self.ports().mfa.codes.step_of(&secret, code.trim(), now))
+    }
+
+    fn fingerprints_of(&self, recovery: &[String]) -> Vec<String> {
+        let fingerprints = &self.ports().mfa.fingerprints;
+        recovery
+            .iter()
+            .map(|code| fingerprints.of(&normalised_recovery_code(code)))
+            .collect()
+    }
+
+    /// Checks the caller's password again, counting the attempt like a login.
+    async fn prove_password(
+        &self,
+        principal: &Principal,
+        password: &str,
+        event: AuditEvent,
+    ) -> Result<(), DomainError> {
+        let user = &principal.user;
+        let key = ThrottleKey::Account(user.id);
+        let last_attempt = self.count_attempt(&key).await?;
+        if self.password_matches(password, &user.password_hash).await? {
+            return Ok(());
+        }
+        self.audit_mfa(
+            principal,
+            event,
+            AuditOutcome::Failure,
+            Some("wrong password"),
+        )
+        .await?;
+        if last_attempt {
+            self.audit_lockout(Some(user.id), &principal.client).await?;
+        }
+        Err(wrong_password())
+    }
+
+    /// Audits a wrong code and says so; an audit that fails is the answer instead.
+    async fn wrong_code(&self, principal: &Principal, field: &str) -> DomainError {
+        let audited = self
+            .audit_mfa(
+                principal,
+                AuditEvent::MfaFailure,
+                AuditOutcome::Failure,
+                None,
+            )
+            .await;
+        audited.err().unwrap_or_else(|| invalid_code(field))
+    }
+
+    async fn audit_mfa(
+        &self,
+        principal: &Principal,
+        event: AuditEvent,
+        outcome: AuditOutcome,
+        detail: Option<&'static str>,
+    ) -> Result<(), DomainError> {
+        self.ports()
+            .audit(Audit {
+                event,
+                outcome,
+                user_id: Some(principal.user.id),
+                actor_id: None,
+                client: &principal.client,
+                detail,
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+#[path = "mfa_tests.rs"]
+mod tests;
