@@ -173,6 +173,7 @@ pub struct RateLimitSettings {
     pub password_per_minute: u32,
     pub users_update_per_minute: u32,
     pub revoke_per_minute: u32,
+    pub mfa_per_minute: u32,
     pub trusted_proxies: TrustedProxies,
     pub store: RateLimitStoreKind,
 }
@@ -515,9 +516,10 @@ mod tests {
         assert_eq!(
             (
                 s.rate_limit.users_update_per_minute,
-                s.rate_limit.revoke_per_minute
+                s.rate_limit.revoke_per_minute,
+                s.rate_limit.mfa_per_minute
             ),
-            (30, 60)
+            (30, 60, 10)
         );
         assert_eq!(s.rate_limit.store, RateLimitStoreKind::Auto);
         assert!(s.cors.allowed_origins.is_empty());

@@ -6,7 +6,10 @@ use domain::validation::{
     EMAIL_MAX_CHARS, NAME_MAX_CHARS, PASSWORD_MAX_BYTES, PASSWORD_MIN_BYTES, USERNAME_MAX_CHARS,
     USERNAME_MIN_CHARS,
 };
-use domain::{AuditRecord, IssuedTokens, NewUser, Page, Role, Session, User, UserPatch};
+use domain::{
+    AuditRecord, IssuedTokens, LoginOutcome, NewUser, Page, Role, Session, TotpEnrolment, User,
+    UserPatch,
+};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 use utoipa::{IntoParams, ToSchema};
@@ -196,6 +199,7 @@ pub struct UserResponse {
     pub is_active: bool,
     #[serde(serialize_with = "rfc3339_opt")]
     pub locked_until: Option<DateTime<Utc>>,
+    pub mfa_enabled: bool,
     #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "rfc3339")]
@@ -212,6 +216,7 @@ impl From<User> for UserResponse {
             role: u.role,
             is_active: u.is_active,
             locked_until: u.locked_until,
+            mfa_enabled: u.mfa_enabled,
             created_at: u.created_at,
             updated_at: u.updated_at,
         }
@@ -241,6 +246,97 @@ impl From<IssuedTokens> for TokenResponse {
             user: t.user.into(),
         }
     }
+}
+
+/// The first step of a login whose account has MFA on: no tokens yet.
+#[derive(Serialize, ToSchema)]
+pub struct MfaRequiredResponse {
+    /// Always `true`.
+    pub mfa_required: bool,
+    /// For `POST /api/auth/mfa/verify`: single-use, bound to this login.
+    pub mfa_token: String,
+    pub expires_in: i64,
+}
+
+/// A login's answer: tokens, or the second step it needs.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginResponse {
+    Tokens(TokenResponse),
+    MfaRequired(MfaRequiredResponse),
+}
+
+impl From<LoginOutcome> for LoginResponse {
+    fn from(outcome: LoginOutcome) -> Self {
+        match outcome {
+            LoginOutcome::Tokens(issued) => LoginResponse::Tokens(issued.into()),
+            LoginOutcome::MfaRequired {
+                mfa_token,
+                expires_in,
+            } => LoginResponse::MfaRequired(MfaRequiredResponse {
+                mfa_required: true,
+                mfa_token,
+                expires_in,
+            }),
+        }
+    }
+}
+
+/// The second step of a login: a code from the authenticator app, or a recovery code.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MfaVerifyRequest {
+    pub mfa_token: String,
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub recovery_code: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordRequest {
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeRequest {
+    /// Six digits from the authenticator app.
+    pub code: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisableTotpRequest {
+    pub password: String,
+    pub code: String,
+}
+
+/// A pending TOTP factor: add it to an authenticator app, then confirm it with a code.
+#[derive(Serialize, ToSchema)]
+pub struct TotpEnrolmentResponse {
+    /// The secret in base32, for typing in by hand.
+    pub secret: String,
+    pub otpauth_uri: String,
+    /// The QR code of `otpauth_uri`, an SVG document.
+    pub qr_svg: String,
+}
+
+impl From<TotpEnrolment> for TotpEnrolmentResponse {
+    fn from(e: TotpEnrolment) -> Self {
+        TotpEnrolmentResponse {
+            secret: e.secret,
+            otpauth_uri: e.otpauth_uri,
+            qr_svg: e.qr_svg,
+        }
+    }
+}
+
+/// Shown once; each works once.
+#[derive(Serialize, ToSchema)]
+pub struct RecoveryCodesResponse {
+    pub recovery_codes: Vec<String>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -85,6 +85,7 @@ impl ApiError {
                 DomainError::UserNotFound => "user_not_found",
                 DomainError::SessionNotFound => "session_not_found",
                 DomainError::LastAdmin => "last_admin",
+                DomainError::InvalidMfaToken => "invalid_mfa_token",
                 DomainError::MfaAlreadyEnabled => "mfa_already_enabled",
                 DomainError::MfaNotEnabled => "mfa_not_enabled",
                 DomainError::RateLimited { .. } => "rate_limited",
@@ -148,6 +149,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Domain(err) => match err {
                 DomainError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                DomainError::InvalidMfaToken => StatusCode::BAD_REQUEST,
                 DomainError::UsernameTaken
                 | DomainError::EmailTaken
                 | DomainError::LastAdmin

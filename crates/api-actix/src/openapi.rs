@@ -7,13 +7,14 @@ use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::dto::{
-    AuditEntryResponse, ChangePasswordRequest, Items, LoginRequest, PageResponse, RefreshRequest,
-    RegisterRequest, RevokeRequest, SessionResponse, TokenResponse, UpdateUserRequest,
-    UserResponse,
+    AuditEntryResponse, ChangePasswordRequest, CodeRequest, DisableTotpRequest, Items,
+    LoginRequest, LoginResponse, MfaRequiredResponse, MfaVerifyRequest, PageResponse,
+    PasswordRequest, RecoveryCodesResponse, RefreshRequest, RegisterRequest, RevokeRequest,
+    SessionResponse, TokenResponse, TotpEnrolmentResponse, UpdateUserRequest, UserResponse,
 };
 use crate::error::{FieldErrorBody, Problem};
 use crate::routes::service::OpenApiJson;
-use crate::routes::{audit, auth, service, users};
+use crate::routes::{audit, auth, mfa, service, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,6 +26,7 @@ use crate::routes::{audit, auth, service, users};
     paths(
         auth::register, auth::login, auth::refresh, auth::logout, auth::logout_all, auth::revoke,
         auth::me, auth::whoami, auth::change_password, auth::sessions, auth::end_session,
+        mfa::verify, mfa::enrol, mfa::confirm, mfa::disable, mfa::regenerate, mfa::reset,
         users::list, users::get, users::update, users::delete, users::unlock,
         audit::list,
         service::index, service::health, service::ready, service::metrics, service::openapi,
@@ -34,11 +36,13 @@ use crate::routes::{audit, auth, service, users};
         Problem, FieldErrorBody, RegisterRequest, LoginRequest, RefreshRequest, RevokeRequest,
         ChangePasswordRequest, UpdateUserRequest, UserResponse, TokenResponse, SessionResponse,
         Items<SessionResponse>, PageResponse<UserResponse>, PageResponse<AuditEntryResponse>,
-        AuditEntryResponse,
+        AuditEntryResponse, LoginResponse, MfaRequiredResponse, MfaVerifyRequest, PasswordRequest,
+        CodeRequest, DisableTotpRequest, TotpEnrolmentResponse, RecoveryCodesResponse,
     )),
     modifiers(&BearerScheme, &CommonProblems, &OptionalRefreshBody),
     tags(
         (name = "auth", description = "Register, log in, tokens and one's own sessions"),
+        (name = "mfa", description = "Multi-factor authentication (TOTP) and the second step of a login"),
         (name = "users", description = "User management"),
         (name = "audit", description = "Security events"),
         (name = "service", description = "Health, metrics and this description"),
@@ -50,6 +54,7 @@ impl ApiDoc {
     pub fn json() -> OpenApiJson {
         let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the description serializes");
         login_needs_a_name(&mut doc);
+        one_second_factor(&mut doc);
         OpenApiJson(doc.to_string())
     }
 }
@@ -61,6 +66,14 @@ fn login_needs_a_name(doc: &mut serde_json::Value) {
     if let Some(schema) = doc.pointer_mut("/components/schemas/LoginRequest") {
         schema["anyOf"] =
             serde_json::json!([named_by("login"), named_by("username"), named_by("email")]);
+    }
+}
+
+/// The second step of a login takes `code` or `recovery_code`, not both.
+fn one_second_factor(doc: &mut serde_json::Value) {
+    let with = |key: &str| serde_json::json!({ "required": [key], "properties": { key: { "type": "string" } } });
+    if let Some(schema) = doc.pointer_mut("/components/schemas/MfaVerifyRequest") {
+        schema["oneOf"] = serde_json::json!([with("code"), with("recovery_code")]);
     }
 }
 

@@ -258,6 +258,7 @@ impl Application {
                 password_per_minute: limits.password_per_minute,
                 users_update_per_minute: limits.users_update_per_minute,
                 revoke_per_minute: limits.revoke_per_minute,
+                mfa_per_minute: limits.mfa_per_minute,
             };
             RateLimiter::new(rate_limits, clock, policy)
         });

@@ -47,6 +47,7 @@ macro_rules! storage_contract_tests {
             a_session_opens_only_on_the_current_password_of_an_active_user,
             sessions_racing_a_password_change_never_outlive_it,
             two_admins_demoting_each_other_at_once_leave_one,
+            a_refund_takes_back_one_attempt_and_the_lock_it_made,
             a_totp_factor_is_pending_until_confirmed,
             each_time_step_is_spent_once_and_never_an_earlier_one,
             concurrent_spends_of_one_step_let_one_win,
@@ -81,6 +82,7 @@ pub fn user(username: &str) -> User {
         is_active: true,
         password_hash: HASH.into(),
         locked_until: None,
+        mfa_enabled: false,
         created_at: t0(),
         updated_at: t0(),
     }
@@ -99,6 +101,7 @@ pub fn session(user: &User, created_at: DateTime<Utc>) -> Session {
         revoked_at: None,
         user_agent: Some("agent/1.0".into()),
         ip: Some("192.0.2.1".into()),
+        mfa: false,
     }
 }
 
@@ -1495,5 +1498,42 @@ pub async fn a_users_deletion_takes_their_factor_and_challenges(stores: &Stores)
             .spend_recovery_code(alice.id, "code-a", t0())
             .await
             .unwrap()
+    );
+}
+
+pub async fn a_refund_takes_back_one_attempt_and_the_lock_it_made(stores: &Stores) {
+    let alice = stored(stores, "alice_1").await;
+    let key = ThrottleKey::Account(alice.id);
+    let at = t0();
+    let limit = AttemptLimit {
+        max_attempts: 3,
+        lock_until: at + Duration::minutes(15),
+    };
+    let count = || stores.throttle.count_attempt(&key, at, limit);
+    assert_eq!(count().await.unwrap(), Attempt::Counted { last: false });
+    assert_eq!(count().await.unwrap(), Attempt::Counted { last: false });
+    // The third takes the last place and locks; it was right after all: taken back.
+    assert_eq!(count().await.unwrap(), Attempt::Counted { last: true });
+    stores.throttle.refund(&key).await.unwrap();
+    let found = stores.users.find_by_id(alice.id).await.unwrap().unwrap();
+    assert_eq!(found.locked_until, None);
+    // Two failures stay: the next attempt locks again.
+    assert_eq!(count().await.unwrap(), Attempt::Counted { last: true });
+    assert!(matches!(count().await.unwrap(), Attempt::Locked { .. }));
+    // Nothing counted, nothing taken back.
+    let bob = stored(stores, "bob_1").await;
+    stores
+        .throttle
+        .refund(&ThrottleKey::Account(bob.id))
+        .await
+        .unwrap();
+    let bobs = ThrottleKey::Account(bob.id);
+    assert_eq!(
+        stores
+            .throttle
+            .count_attempt(&bobs, at, limit)
+            .await
+            .unwrap(),
+        Attempt::Counted { last: false }
     );
 }

@@ -34,6 +34,8 @@ pub enum DomainError {
     SessionNotFound,
     #[error("the last active admin cannot lose admin rights")]
     LastAdmin,
+    #[error("the mfa_token is not valid: log in again")]
+    InvalidMfaToken,
     #[error("multi-factor authentication is on already")]
     MfaAlreadyEnabled,
     #[error("multi-factor authentication is not on")]

@@ -15,8 +15,8 @@ pub mod contract;
 pub use error::DomainError;
 pub use model::{
     AuditEvent, AuditOutcome, AuditRecord, Claims, ClientInfo, DisplayName, Email, IssuedTokens,
-    MfaChallenge, NewUser, Page, Password, Principal, Role, Session, TokenType, TotpEnrolment,
-    TotpFactor, User, UserPatch, Username, totp_purpose, validated,
+    LoginOutcome, MfaChallenge, NewUser, Page, Password, Principal, Role, Session, TokenType,
+    TotpEnrolment, TotpFactor, User, UserPatch, Username, totp_purpose, validated,
 };
 pub use policy::AuthPolicy;
 pub use ports::{

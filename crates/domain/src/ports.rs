@@ -183,6 +183,10 @@ pub trait LoginThrottleRepository: Send + Sync {
     ) -> StoreResult<Attempt>;
     /// Forgets the count and the lock (a success, or an admin's unlock).
     async fn clear(&self, key: &ThrottleKey) -> StoreResult<()>;
+    /// Takes back one counted attempt that turned out right but completes nothing by itself (a
+    /// login's password step with MFA on), atomically: one less, and no lock, since a lock
+    /// means the count reached the budget and it no longer does. Failures stay counted.
+    async fn refund(&self, key: &ThrottleKey) -> StoreResult<()>;
     /// Deletes the entries last updated before `updated_before` that are not locked at `now`;
     /// returns how many.
     async fn delete_stale(

@@ -1,6 +1,7 @@
 //! Second factors. Each spend is one conditional UPDATE or DELETE whose row count says whether
 //! it spent: PostgreSQL and SQLite both re-check the condition on the row they lock, so a code
-//! sent twice at once is spent once. None of these tables is part of a session lookup.
+//! sent twice at once is spent once. None of these tables is part of a session lookup; the
+//! user's `mfa_enabled` flag, which is, changes with the factor in one transaction.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -10,7 +11,7 @@ use domain::{MfaChallenge, MfaRepository, TotpFactor};
 use uuid::Uuid;
 
 use crate::rows::{naive, parse_uuid, utc};
-use crate::schema::{mfa_challenges, recovery_codes, totp_factors};
+use crate::schema::{mfa_challenges, recovery_codes, totp_factors, users};
 use crate::session_cache::Stale;
 use crate::{DbConnection, DieselStore};
 
@@ -93,6 +94,14 @@ fn store_codes(
     .map(drop)
 }
 
+/// The user's flag, kept with the factor in the same transaction.
+fn set_mfa_enabled(conn: &mut DbConnection, user_id: &str, enabled: bool) -> QueryResult<()> {
+    diesel::update(users::table.find(user_id))
+        .set(users::mfa_enabled.eq(enabled))
+        .execute(conn)
+        .map(drop)
+}
+
 /// Runs `write` in one transaction. Each one here starts with its write, so SQLite takes its
 /// write lock at the first statement and no read in it can go stale.
 fn in_transaction<T>(
@@ -168,7 +177,7 @@ impl MfaRepository for DieselStore {
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         let (id, recovery, now) = (user_id.to_string(), recovery.to_vec(), naive(now));
-        self.write(Stale::Nothing, move |conn| {
+        self.write(Stale::User(user_id), move |conn| {
             in_transaction(conn, |conn| {
                 let pending = totp_factors::table
                     .find(&id)
@@ -181,6 +190,7 @@ impl MfaRepository for DieselStore {
                     .execute(conn)?;
                 if enabled == 1 {
                     store_codes(conn, &id, &recovery, now)?;
+                    set_mfa_enabled(conn, &id, true)?;
                 }
                 Ok(enabled == 1)
             })
@@ -209,13 +219,13 @@ impl MfaRepository for DieselStore {
 
     async fn remove_totp(&self, user_id: Uuid) -> StoreResult<bool> {
         let id = user_id.to_string();
-        self.write(Stale::Nothing, move |conn| {
+        self.write(Stale::User(user_id), move |conn| {
             in_transaction(conn, |conn| {
                 diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(&id)))
                     .execute(conn)?;
-                diesel::delete(totp_factors::table.find(&id))
-                    .execute(conn)
-                    .map(|removed| removed == 1)
+                let removed = diesel::delete(totp_factors::table.find(&id)).execute(conn)?;
+                set_mfa_enabled(conn, &id, false)?;
+                Ok(removed == 1)
             })
         })
         .await

@@ -33,6 +33,7 @@ pub struct UserRow {
     pub password_hash: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub mfa_enabled: bool,
 }
 
 /// The columns a patch names; diesel leaves out every `None` (`name: Some(None)` writes NULL).
@@ -78,6 +79,7 @@ impl From<&User> for UserRow {
             password_hash: user.password_hash.clone(),
             created_at: naive(user.created_at),
             updated_at: naive(user.updated_at),
+            mfa_enabled: user.mfa_enabled,
         }
     }
 }
@@ -94,6 +96,7 @@ impl UserRow {
             is_active: self.is_active,
             password_hash: self.password_hash,
             locked_until: locked_until.map(utc),
+            mfa_enabled: self.mfa_enabled,
             created_at: utc(self.created_at),
             updated_at: utc(self.updated_at),
         })
@@ -114,6 +117,7 @@ pub struct SessionRow {
     pub revoked_at: Option<NaiveDateTime>,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    pub mfa: bool,
 }
 
 impl From<&Session> for SessionRow {
@@ -130,6 +134,7 @@ impl From<&Session> for SessionRow {
             revoked_at: s.revoked_at.map(naive),
             user_agent: s.user_agent.clone(),
             ip: s.ip.clone(),
+            mfa: s.mfa,
         }
     }
 }
@@ -154,6 +159,7 @@ impl TryFrom<SessionRow> for Session {
             revoked_at: row.revoked_at.map(utc),
             user_agent: row.user_agent,
             ip: row.ip,
+            mfa: row.mfa,
         })
     }
 }

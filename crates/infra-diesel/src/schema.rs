@@ -12,6 +12,7 @@ diesel::table! {
         password_hash -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        mfa_enabled -> Bool,
     }
 }
 
@@ -28,6 +29,7 @@ diesel::table! {
         revoked_at -> Nullable<Timestamp>,
         user_agent -> Nullable<Text>,
         ip -> Nullable<Text>,
+        mfa -> Bool,
     }
 }
 

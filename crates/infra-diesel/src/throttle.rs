@@ -128,6 +128,23 @@ impl LoginThrottleRepository for DieselStore {
         .await
     }
 
+    async fn refund(&self, key: &ThrottleKey) -> StoreResult<()> {
+        let (stale, key) = (stale(key), column(key));
+        self.write(stale, move |conn| {
+            let counted = login_throttles::table
+                .find(key)
+                .filter(login_throttles::failed_count.gt(0));
+            diesel::update(counted)
+                .set((
+                    login_throttles::failed_count.eq(login_throttles::failed_count - 1),
+                    login_throttles::locked_until.eq(None::<NaiveDateTime>),
+                ))
+                .execute(conn)
+                .map(drop)
+        })
+        .await
+    }
+
     async fn delete_stale(
         &self,
         updated_before: DateTime<Utc>,

@@ -22,6 +22,7 @@ fn tokens(c: &mut Criterion) {
         sid: Uuid::new_v4(),
         token_type: TokenType::Access,
         role: Some(Role::User),
+        amr: vec!["pwd".into()],
     };
     let token = codec.encode(&claims).unwrap();
     c.bench_function("jwt/issue", |b| b.iter(|| codec.encode(&claims).unwrap()));

@@ -19,6 +19,7 @@ fn claims() -> Claims {
         sid: Uuid::new_v4(),
         token_type: TokenType::Access,
         role: Some(Role::User),
+        amr: vec!["pwd".into()],
     }
 }
 

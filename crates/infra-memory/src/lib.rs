@@ -176,6 +176,7 @@ impl UserRepository for MemoryStore {
         }
         let stored = User {
             locked_until: None,
+            mfa_enabled: false,
             ..user.clone()
         };
         state.users.insert(user.id, stored);
@@ -436,6 +437,14 @@ impl LoginThrottleRepository for MemoryStore {
 
     async fn clear(&self, key: &ThrottleKey) -> StoreResult<()> {
         self.state().throttles.remove(key);
+        Ok(())
+    }
+
+    async fn refund(&self, key: &ThrottleKey) -> StoreResult<()> {
+        if let Some(throttle) = self.state().throttles.get_mut(key).filter(|t| t.count > 0) {
+            throttle.count -= 1;
+            throttle.locked_until = None;
+        }
         Ok(())
     }
 }

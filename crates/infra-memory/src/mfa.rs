@@ -25,6 +25,14 @@ fn fresh_codes(recovery: &[String]) -> Vec<RecoveryCode> {
         .collect()
 }
 
+impl crate::State {
+    fn set_mfa_enabled(&mut self, user_id: Uuid, enabled: bool) {
+        if let Some(user) = self.users.get_mut(&user_id) {
+            user.mfa_enabled = enabled;
+        }
+    }
+}
+
 #[async_trait]
 impl MfaRepository for MemoryStore {
     async fn begin_totp(
@@ -68,6 +76,7 @@ impl MfaRepository for MemoryStore {
         factor.enabled_at = Some(now);
         factor.last_step = Some(step);
         state.recovery_codes.insert(user_id, fresh_codes(recovery));
+        state.set_mfa_enabled(user_id, true);
         Ok(true)
     }
 
@@ -86,6 +95,7 @@ impl MfaRepository for MemoryStore {
     async fn remove_totp(&self, user_id: Uuid) -> StoreResult<bool> {
         let mut state = self.state();
         state.recovery_codes.remove(&user_id);
+        state.set_mfa_enabled(user_id, false);
         Ok(state.totp.remove(&user_id).is_some())
     }
 

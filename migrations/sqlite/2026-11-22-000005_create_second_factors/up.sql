@@ -27,3 +27,9 @@ CREATE TABLE mfa_challenges (
     expires_at        TIMESTAMP NOT NULL
 );
 CREATE INDEX mfa_challenges_expires_at_idx ON mfa_challenges (expires_at);
+
+-- Kept with the factor (set when it is confirmed, cleared when it is removed), so that a login
+-- and every session lookup know without another query.
+ALTER TABLE users ADD COLUMN mfa_enabled BOOLEAN NOT NULL DEFAULT false;
+-- Whether the session's login proved a second factor (the `amr` of its access tokens).
+ALTER TABLE sessions ADD COLUMN mfa BOOLEAN NOT NULL DEFAULT false;

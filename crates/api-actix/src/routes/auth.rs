@@ -4,8 +4,8 @@ use domain::{DomainError, LimitedAction};
 
 use super::{Router, parse_id};
 use crate::dto::{
-    ChangePasswordRequest, Items, LoginRequest, RefreshRequest, RegisterRequest, RevokeRequest,
-    SessionResponse, TokenResponse, UserResponse,
+    ChangePasswordRequest, Items, LoginRequest, LoginResponse, RefreshRequest, RegisterRequest,
+    RevokeRequest, SessionResponse, TokenResponse, UserResponse,
 };
 use crate::error::{ApiError, Problem};
 use crate::extract::{Authenticated, JsonBody, OptionalJsonBody, bearer_token, client_info};
@@ -87,7 +87,7 @@ pub(crate) async fn register(
     summary = "Log in with a username or an email",
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "Logged in; a session is open", body = TokenResponse),
+        (status = 200, description = "Logged in and a session is open (a token response); or, when the account has MFA on, `{mfa_required: true, mfa_token, expires_in}` for `/api/auth/mfa/verify`", body = LoginResponse),
         (status = 401, description = "`invalid_credentials`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_disabled`", body = Problem, content_type = "application/problem+json"),
         (status = 423, description = "`account_locked`; `Retry-After` gives the seconds left", body = Problem, content_type = "application/problem+json"),
@@ -106,11 +106,11 @@ pub(crate) async fn login(
             "is required (a username or an email)",
         )])
     })?;
-    let issued = state
+    let outcome = state
         .auth
         .login(&login, &body.password, &client_info(&req))
         .await?;
-    Ok(HttpResponse::Ok().json(TokenResponse::from(issued)))
+    Ok(HttpResponse::Ok().json(LoginResponse::from(outcome)))
 }
 
 /// The refresh token comes as the bearer token or in the body.

@@ -2,6 +2,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod auth;
+pub(crate) mod mfa;
 pub(crate) mod service;
 pub(crate) mod users;
 
@@ -39,6 +40,7 @@ impl Router<'_> {
 
 fn routes(router: &mut Router<'_>) {
     auth::routes(router);
+    mfa::routes(router);
     users::routes(router);
     audit::routes(router);
     service::routes(router);

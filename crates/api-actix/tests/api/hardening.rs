@@ -521,6 +521,7 @@ async fn legacy_user(app: &TestApp, username: &str, cost: u32) {
             .await
             .unwrap(),
         locked_until: None,
+        mfa_enabled: false,
         created_at: now,
         updated_at: now,
     };

@@ -9,6 +9,7 @@ mod auth;
 mod hardening;
 mod limits;
 mod metrics;
+mod mfa;
 mod protocol;
 mod tokens;
 mod users;

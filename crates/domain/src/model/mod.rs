@@ -9,7 +9,7 @@ pub use audit::{AuditEvent, AuditOutcome, AuditRecord};
 pub use input::{DisplayName, Email, Password, Username};
 pub use mfa::{MfaChallenge, TotpEnrolment, TotpFactor, totp_purpose};
 pub use session::{ClientInfo, Session};
-pub use token::{Claims, IssuedTokens, Principal, TokenType};
+pub use token::{Claims, IssuedTokens, LoginOutcome, Principal, TokenType};
 pub use user::{NewUser, Page, Role, User, UserPatch};
 
 /// `value` checked against every rule declared on its type; every broken rule is reported.

@@ -25,10 +25,21 @@ pub struct Session {
     pub revoked_at: Option<DateTime<Utc>>,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    /// Whether the login proved a second factor besides the password.
+    pub mfa: bool,
 }
 
 impl Session {
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
         self.revoked_at.is_none() && self.expires_at > now
+    }
+
+    /// How its login authenticated, as the `amr` claim names it (RFC 8176).
+    pub fn amr(&self) -> Vec<String> {
+        let mut amr = vec!["pwd".to_owned()];
+        if self.mfa {
+            amr.push("otp".to_owned());
+        }
+        amr
     }
 }

@@ -25,6 +25,9 @@ pub struct Claims {
     pub token_type: TokenType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
+    /// How the login authenticated (RFC 8176): access tokens only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 /// The answer to register, login and refresh.
@@ -35,6 +38,17 @@ pub struct IssuedTokens {
     pub refresh_token: String,
     pub refresh_expires_in: i64,
     pub user: User,
+}
+
+/// What a login with the right password gets.
+#[derive(Debug, Clone)]
+pub enum LoginOutcome {
+    Tokens(IssuedTokens),
+    /// The account has MFA on: the login goes on with this token and a second factor.
+    MfaRequired {
+        mfa_token: String,
+        expires_in: i64,
+    },
 }
 
 /// Who is calling: the result of checking an access token against the store.

@@ -41,6 +41,8 @@ pub struct User {
     pub password_hash: String,
     /// Set by storage from the account's login throttle (see `ThrottleKey::Account`).
     pub locked_until: Option<DateTime<Utc>>,
+    /// Whether a confirmed second factor guards its logins (kept by storage with the factor).
+    pub mfa_enabled: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -9,8 +9,8 @@ use super::ports::{Audit, Ports};
 use super::users::create_user;
 use crate::error::DomainError;
 use crate::model::{
-    AuditEvent, AuditOutcome, Claims, ClientInfo, IssuedTokens, NewUser, Password, Principal, Role,
-    Session, TokenType, User, validated,
+    AuditEvent, AuditOutcome, Claims, ClientInfo, IssuedTokens, LoginOutcome, NewUser, Password,
+    Principal, Role, Session, TokenType, User, validated,
 };
 use crate::policy::AuthPolicy;
 use crate::ports::{Attempt, AttemptLimit, ThrottleKey};
@@ -60,19 +60,21 @@ impl AuthService {
                 detail: None,
             })
             .await?;
-        self.open_session(user, client).await
+        self.open_session(user, client, false).await
     }
 
     /// `login` is a username or an email. Unknown logins and wrong passwords get the same answer
     /// after the same work; attempts are counted per account, or per login string when no account
     /// matches, so that locking out tells nothing about which accounts exist. An attempt is
     /// counted before its password is checked, so concurrent guesses cannot outrun the lock.
+    /// With MFA on, the right password gets an `mfa_token` instead of tokens, and the failure
+    /// count stays until the second step completes the login (`complete_mfa_login`).
     pub async fn login(
         &self,
         login: &str,
         password: &str,
         client: &ClientInfo,
-    ) -> Result<IssuedTokens, DomainError> {
+    ) -> Result<LoginOutcome, DomainError> {
         let login = login.trim().to_lowercase();
         let user = if login.contains('@') {
             self.ports.stores.users.find_by_email(&login).await?
@@ -106,17 +108,26 @@ impl AuthService {
 
         match user {
             Some(mut user) if password_matches => {
-                self.ports.stores.throttle.clear(&key).await?;
                 if !user.is_active {
+                    self.ports.stores.throttle.clear(&key).await?;
                     self.audit_login(user_id, client, AuditOutcome::Failure, "account disabled")
                         .await?;
                     return Err(DomainError::AccountDisabled);
                 }
                 self.rehash_if_outdated(&mut user, password).await;
+                if user.mfa_enabled {
+                    // The password step completes nothing: its attempt is taken back, and the
+                    // failures before it stay until the second factor completes the login.
+                    self.ports.stores.throttle.refund(&key).await?;
+                    return self.challenge(&user).await;
+                }
+                self.ports.stores.throttle.clear(&key).await?;
                 tracing::info!(user_id = %user.id, "login succeeded");
                 self.audit_login(user_id, client, AuditOutcome::Success, "")
                     .await?;
-                self.open_session(user, client).await
+                self.open_session(user, client, false)
+                    .await
+                    .map(LoginOutcome::Tokens)
             }
             _ => {
                 let reason = if user.is_some() {
@@ -477,6 +488,17 @@ impl AuthService {
     }
 
     /// A failed last attempt locked its key when it was counted: record that it did.
+    pub(super) async fn audit_login_success(
+        &self,
+        user: &User,
+        client: &ClientInfo,
+        detail: &'static str,
+    ) -> Result<(), DomainError> {
+        tracing::info!(user_id = %user.id, "login succeeded");
+        self.audit_login(Some(user.id), client, AuditOutcome::Success, detail)
+            .await
+    }
+
     pub(super) async fn audit_lockout(
         &self,
         user_id: Option<Uuid>,
@@ -547,10 +569,13 @@ impl AuthService {
         Ok(self.dummy_hash.get_or_init(|| hash).clone())
     }
 
-    async fn open_session(
+    /// Opens a session for `user`, whose password (`user.password_hash`) the caller verified;
+    /// `mfa`: the login proved a second factor too.
+    pub(super) async fn open_session(
         &self,
         user: User,
         client: &ClientInfo,
+        mfa: bool,
     ) -> Result<IssuedTokens, DomainError> {
         let now = self.ports.clock.now();
         let session = Session {
@@ -565,6 +590,7 @@ impl AuthService {
             revoked_at: None,
             user_agent: client.user_agent.as_ref().map(|ua| clean_user_agent(ua)),
             ip: client.ip.clone(),
+            mfa,
         };
         // Opened only while the password just verified is still the account's: a login that
         // lost a race with a password change, a deactivation or a deletion opens nothing.
@@ -599,12 +625,14 @@ impl AuthService {
             sid: session.id,
             token_type: TokenType::Access,
             role: Some(user.role),
+            amr: session.amr(),
         };
         let refresh = Claims {
             exp: session.expires_at.timestamp(),
             jti: session.refresh_jti,
             token_type: TokenType::Refresh,
             role: None,
+            amr: Vec::new(),
             ..access.clone()
         };
         Ok(IssuedTokens {

@@ -3,17 +3,23 @@
 //! user, a recovery code once), and every wrong code counts towards the account's lockout like
 //! a wrong password.
 
+use chrono::Duration;
 use uuid::Uuid;
 
 use super::auth::AuthService;
 use super::ports::Audit;
 use crate::error::DomainError;
-use crate::model::{AuditEvent, AuditOutcome, Principal, TotpEnrolment, User, totp_purpose};
+use crate::model::{
+    AuditEvent, AuditOutcome, ClientInfo, IssuedTokens, LoginOutcome, MfaChallenge, Principal,
+    TotpEnrolment, User, totp_purpose,
+};
 use crate::ports::ThrottleKey;
 use crate::validation::FieldError;
 
 /// How many recovery codes a user gets at a time.
 pub const RECOVERY_CODES: usize = 10;
+/// How long the second step of a login may take.
+const CHALLENGE_SECONDS: i64 = 300;
 
 /// What a user offers as their second factor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +56,11 @@ fn new_recovery_codes() -> Vec<String> {
             format!("{}-{}", &hex[..5], &hex[5..10])
         })
         .collect()
+}
+
+async fn clear_failures(service: &AuthService, user: &User) -> Result<(), DomainError> {
+    let key = ThrottleKey::Account(user.id);
+    Ok(service.ports().stores.throttle.clear(&key).await?)
 }
 
 fn invalid_code(field: &str) -> DomainError {
@@ -124,7 +135,9 @@ impl AuthService {
             if last_attempt {
                 self.audit_lockout(Some(user.id), &principal.client).await?;
             }
-            return Err(self.wrong_code(principal, "code").await);
+            return Err(self
+                .wrong_code(&principal.user, &principal.client, "code")
+                .await);
         };
         let recovery = new_recovery_codes();
         let now = self.ports().clock.now();
@@ -141,13 +154,15 @@ impl AuthService {
                 None => DomainError::MfaNotEnabled,
             });
         }
+        clear_failures(self, user).await?;
         self.ports()
             .stores
             .sessions
             .revoke_all_for_user(user.id, Some(principal.session_id), now)
             .await?;
         self.audit_mfa(
-            principal,
+            &principal.user,
+            &principal.client,
             AuditEvent::MfaEnabled,
             AuditOutcome::Success,
             None,
@@ -177,7 +192,8 @@ impl AuthService {
             return Err(DomainError::MfaNotEnabled);
         }
         self.audit_mfa(
-            principal,
+            &principal.user,
+            &principal.client,
             AuditEvent::MfaDisabled,
             AuditOutcome::Success,
             None,
@@ -207,6 +223,65 @@ impl AuthService {
         Ok(recovery)
     }
 
+    /// The first step of a login with MFA on, once the password was right: a single-use token
+    /// bound to this login (to its user and the password hash it proved).
+    pub(super) async fn challenge(&self, user: &User) -> Result<LoginOutcome, DomainError> {
+        // 244 random bits; the store keeps only a keyed fingerprint.
+        let token = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+        let now = self.ports().clock.now();
+        let challenge = MfaChallenge {
+            token_fingerprint: self.ports().mfa.fingerprints.of(&token),
+            user_id: user.id,
+            password_hash: user.password_hash.clone(),
+            created_at: now,
+            expires_at: now + Duration::seconds(CHALLENGE_SECONDS),
+        };
+        self.ports().stores.mfa.open_challenge(&challenge).await?;
+        tracing::info!(user_id = %user.id, "password verified; a second factor is required");
+        Ok(LoginOutcome::MfaRequired {
+            mfa_token: token,
+            expires_in: CHALLENGE_SECONDS,
+        })
+    }
+
+    /// The second step of a login: the `mfa_token` of its first step and a second factor. The
+    /// token works once; a wrong code leaves it for another try, within the lockout.
+    pub async fn complete_mfa_login(
+        &self,
+        mfa_token: &str,
+        factor: SecondFactor<'_>,
+        client: &ClientInfo,
+    ) -> Result<IssuedTokens, DomainError> {
+        let now = self.ports().clock.now();
+        let fingerprint = self.ports().mfa.fingerprints.of(mfa_token);
+        let stores = &self.ports().stores;
+        let challenge = stores
+            .mfa
+            .find_challenge(&fingerprint, now)
+            .await?
+            .ok_or(DomainError::InvalidMfaToken)?;
+        // The password proven by the first step must still be the account's.
+        let user = stores
+            .users
+            .find_by_id(challenge.user_id)
+            .await?
+            .filter(|user| user.password_hash == challenge.password_hash)
+            .ok_or(DomainError::InvalidMfaToken)?;
+        match self.spend_second_factor(&user, client, factor).await {
+            Err(DomainError::MfaNotEnabled) => return Err(DomainError::InvalidMfaToken),
+            result => result?,
+        }
+        if !stores.mfa.take_challenge(&fingerprint, now).await? {
+            return Err(DomainError::InvalidMfaToken);
+        }
+        if !user.is_active {
+            return Err(DomainError::AccountDisabled);
+        }
+        self.audit_login_success(&user, client, "with a second factor")
+            .await?;
+        self.open_session(user, client, true).await
+    }
+
     /// Checks the caller's second factor and spends it: a time step once, a recovery code once.
     /// A wrong or spent one counts towards the lockout and is audited.
     pub async fn prove_second_factor(
@@ -214,7 +289,16 @@ impl AuthService {
         principal: &Principal,
         factor: SecondFactor<'_>,
     ) -> Result<(), DomainError> {
-        let user = &principal.user;
+        self.spend_second_factor(&principal.user, &principal.client, factor)
+            .await
+    }
+
+    async fn spend_second_factor(
+        &self,
+        user: &User,
+        client: &ClientInfo,
+        factor: SecondFactor<'_>,
+    ) -> Result<(), DomainError> {
         let mfa = &self.ports().stores.mfa;
         let enabled = mfa
             .find_totp(user.id)
@@ -239,13 +323,16 @@ impl AuthService {
         };
         if !spent {
             if last_attempt {
-                self.audit_lockout(Some(user.id), &principal.client).await?;
+                self.audit_lockout(Some(user.id), client).await?;
             }
-            return Err(self.wrong_code(principal, factor.field()).await);
+            return Err(self.wrong_code(user, client, factor.field()).await);
         }
+        // A right second factor is the whole proof: the failures before it are forgotten.
+        clear_failures(self, user).await?;
         if let SecondFactor::RecoveryCode(_) = factor {
             self.audit_mfa(
-                principal,
+                user,
+                client,
                 AuditEvent::RecoveryCodeUsed,
                 AuditOutcome::Success,
                 None,
@@ -259,6 +346,16 @@ impl AuthService {
     pub async fn reset_mfa(&self, actor: &Principal, user_id: Uuid) -> Result<(), DomainError> {
         if !actor.user.is_admin() {
             return Err(DomainError::Forbidden);
+        }
+        if self
+            .ports()
+            .stores
+            .users
+            .find_by_id(user_id)
+            .await?
+            .is_none()
+        {
+            return Err(DomainError::UserNotFound);
         }
         if !self.ports().stores.mfa.remove_totp(user_id).await? {
             return Err(DomainError::MfaNotEnabled);
@@ -306,10 +403,12 @@ impl AuthService {
         let key = ThrottleKey::Account(user.id);
         let last_attempt = self.count_attempt(&key).await?;
         if self.password_matches(password, &user.password_hash).await? {
+            self.ports().stores.throttle.clear(&key).await?;
             return Ok(());
         }
         self.audit_mfa(
-            principal,
+            &principal.user,
+            &principal.client,
             event,
             AuditOutcome::Failure,
             Some("wrong password"),
@@ -322,10 +421,11 @@ impl AuthService {
     }
 
     /// Audits a wrong code and says so; an audit that fails is the answer instead.
-    async fn wrong_code(&self, principal: &Principal, field: &str) -> DomainError {
+    async fn wrong_code(&self, user: &User, client: &ClientInfo, field: &str) -> DomainError {
         let audited = self
             .audit_mfa(
-                principal,
+                user,
+                client,
                 AuditEvent::MfaFailure,
                 AuditOutcome::Failure,
                 None,
@@ -336,7 +436,8 @@ impl AuthService {
 
     async fn audit_mfa(
         &self,
-        principal: &Principal,
+        user: &User,
+        client: &ClientInfo,
         event: AuditEvent,
         outcome: AuditOutcome,
         detail: Option<&'static str>,
@@ -345,9 +446,9 @@ impl AuthService {
             .audit(Audit {
                 event,
                 outcome,
-                user_id: Some(principal.user.id),
+                user_id: Some(user.id),
                 actor_id: None,
-                client: &principal.client,
+                client,
                 detail,
             })
             .await

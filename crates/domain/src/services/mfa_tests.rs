@@ -41,12 +41,14 @@ fn service(mocks: Mocks) -> AuthService {
     AuthService::new(mocks.into_ports(), policy())
 }
 
+/// One attempt is counted, with `outcome`; a success may clear the count.
 fn counted(mocks: &mut Mocks, outcome: Attempt) {
     mocks
         .throttle
         .expect_count_attempt()
         .times(1)
         .returning(move |_, _, _| Ok(outcome));
+    mocks.throttle.expect_clear().returning(|_| Ok(()));
 }
 
 fn with_factor(mocks: &mut Mocks, found: Option<TotpFactor>) {
@@ -295,6 +297,11 @@ fn only_an_admin_resets_a_users_mfa() {
     let root = user(Role::Admin);
     let mut mocks = Mocks::new();
     let events = audited(&mut mocks);
+    let found = alice.clone();
+    mocks
+        .users
+        .expect_find_by_id()
+        .returning(move |_| Ok(Some(found.clone())));
     mocks
         .mfa
         .expect_remove_totp()

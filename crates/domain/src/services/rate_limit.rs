@@ -15,6 +15,8 @@ pub enum LimitedAction {
     PasswordChange,
     UsersUpdate,
     Revoke,
+    /// Anything that takes a second-factor code.
+    Mfa,
 }
 
 impl LimitedAction {
@@ -26,6 +28,7 @@ impl LimitedAction {
             LimitedAction::PasswordChange => "password",
             LimitedAction::UsersUpdate => "users_update",
             LimitedAction::Revoke => "revoke",
+            LimitedAction::Mfa => "mfa",
         }
     }
 }
@@ -39,6 +42,7 @@ pub struct RateLimitPolicy {
     pub password_per_minute: u32,
     pub users_update_per_minute: u32,
     pub revoke_per_minute: u32,
+    pub mfa_per_minute: u32,
 }
 
 impl RateLimitPolicy {
@@ -50,6 +54,7 @@ impl RateLimitPolicy {
             LimitedAction::PasswordChange => self.password_per_minute,
             LimitedAction::UsersUpdate => self.users_update_per_minute,
             LimitedAction::Revoke => self.revoke_per_minute,
+            LimitedAction::Mfa => self.mfa_per_minute,
         }
     }
 }
@@ -141,6 +146,7 @@ mod tests {
             password_per_minute: 5,
             users_update_per_minute: 30,
             revoke_per_minute: 60,
+            mfa_per_minute: 10,
         };
         RateLimiter::new(Arc::new(store), Arc::new(clock), policy)
     }

@@ -144,6 +144,7 @@ pub fn user(role: Role) -> User {
         is_active: true,
         password_hash: "hash-of-password1".into(),
         locked_until: None,
+        mfa_enabled: false,
         created_at: now(),
         updated_at: now(),
     }
@@ -162,6 +163,7 @@ pub fn session(user: &User) -> Session {
         revoked_at: None,
         user_agent: None,
         ip: None,
+        mfa: false,
     }
 }
 
@@ -178,5 +180,6 @@ pub fn claims(token_type: TokenType, session: &Session, jti: Uuid) -> Claims {
         sid: session.id,
         token_type,
         role: (token_type == TokenType::Access).then_some(Role::User),
+        amr: Vec::new(),
     }
 }

@@ -377,6 +377,7 @@ pub(super) async fn create_user(
         is_active: true,
         password_hash: ports.hasher.hash(new_user.password.as_str()).await?,
         locked_until: None,
+        mfa_enabled: false,
         created_at: now,
         updated_at: now,
     };
