@@ -21,6 +21,7 @@ pub struct Metrics {
     logins: IntCounterVec,
     refresh_reuse: IntCounter,
     lockouts: IntCounter,
+    mfa: IntCounterVec,
     pool: IntGaugeVec,
 }
 
@@ -57,6 +58,14 @@ impl Metrics {
         .expect("valid metric");
         let lockouts = IntCounter::new("auth_lockouts_total", "Logins locked after failures")
             .expect("valid metric");
+        let mfa = IntCounterVec::new(
+            Opts::new(
+                "auth_mfa_events_total",
+                "Second-factor events by audit event",
+            ),
+            &["event"],
+        )
+        .expect("valid metric");
         let pool = IntGaugeVec::new(
             Opts::new("db_pool_connections", "Database pool connections by state"),
             &["state"],
@@ -69,6 +78,7 @@ impl Metrics {
             Box::new(logins.clone()),
             Box::new(refresh_reuse.clone()),
             Box::new(lockouts.clone()),
+            Box::new(mfa.clone()),
             Box::new(pool.clone()),
         ] {
             registry.register(collector).expect("each metric once");
@@ -80,6 +90,7 @@ impl Metrics {
             logins,
             refresh_reuse,
             lockouts,
+            mfa,
             pool,
         }
     }
@@ -93,6 +104,12 @@ impl Metrics {
                 .inc(),
             AuditEvent::RefreshReuse => self.refresh_reuse.inc(),
             AuditEvent::Lockout if record.outcome == AuditOutcome::Success => self.lockouts.inc(),
+            AuditEvent::MfaEnabled
+            | AuditEvent::MfaDisabled
+            | AuditEvent::MfaFailure
+            | AuditEvent::RecoveryCodeUsed => {
+                self.mfa.with_label_values(&[record.event.as_str()]).inc()
+            }
             _ => {}
         }
     }

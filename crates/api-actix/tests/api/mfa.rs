@@ -390,9 +390,12 @@ async fn wrong_codes_count_towards_the_lockout_and_only_a_full_login_clears_it(b
     for _ in 0..3 {
         wrong().await.assert_problem(422, "validation_failed");
     }
-    verify(&app, json!({ "mfa_token": mfa_token, "code": factor.code(&app) }))
-        .await
-        .assert_problem(423, "account_locked");
+    verify(
+        &app,
+        json!({ "mfa_token": mfa_token, "code": factor.code(&app) }),
+    )
+    .await
+    .assert_problem(423, "account_locked");
     app.login("alice_1", PASSWORD)
         .await
         .assert_problem(423, "account_locked");
@@ -512,6 +515,14 @@ async fn recovery_codes_are_renewed_and_mfa_is_turned_off_by_its_user_or_an_admi
         .iter()
         .map(|e| e["event"].as_str().unwrap())
         .collect();
+    let metrics = app
+        .request(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for event in [
         "mfa_enabled",
         "mfa_disabled",
@@ -519,5 +530,7 @@ async fn recovery_codes_are_renewed_and_mfa_is_turned_off_by_its_user_or_an_admi
         "recovery_code_used",
     ] {
         assert!(events.contains(&event), "{event} in {events:?}");
+        let counted = format!("auth_mfa_events_total{{event=\"{event}\"}}");
+        assert!(metrics.contains(&counted), "{counted} in {metrics}");
     }
 }
