@@ -7,8 +7,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use infra_diesel::testing::TestDatabase;
+
+#[path = "support/totp.rs"]
+mod totp_by_hand;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use totp_by_hand::{base32_decode, totp};
 
 const SECRET: &str = "9f2c4e81d7a35b06e1c8f4a2b79d3e50a6c1f8e2d4b7a903";
 const PASSWORD: &str = "password1";
@@ -231,6 +235,66 @@ async fn a_logout_reaches_every_replica_within_the_bound_at_p99() {
         delays.last().unwrap()
     );
     assert!(p99 <= REVOCATION_BOUND, "p99 {p99:?}: {delays:?}");
+}
+
+/// A code accepted on one replica is spent on all of them: sent to every replica at once, it
+/// logs in once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_code_sent_to_every_replica_at_once_logs_in_once() {
+    let cluster = Cluster::start(&[("APP__RATE_LIMIT__ENABLED", "false")]).await;
+    let register =
+        json!({"username": "alice_1", "email": "alice@example.com", "password": PASSWORD});
+    let (_, tokens) = cluster
+        .post(0, "/api/auth/register", None, Some(register))
+        .await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let enrol = json!({ "password": PASSWORD });
+    let (status, enrolled) = cluster
+        .post(1, "/api/auth/mfa/totp", Some(&access), Some(enrol))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{enrolled}");
+    let secret = base32_decode(enrolled["secret"].as_str().unwrap());
+    let now = || chrono::Utc::now().timestamp();
+    let confirm = json!({ "code": totp(&secret, now()) });
+    let (status, body) = cluster
+        .post(
+            2,
+            "/api/auth/mfa/totp/confirm",
+            Some(&access),
+            Some(confirm),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let mut mfa_tokens = Vec::new();
+    for replica in 0..3 {
+        for _ in 0..2 {
+            let (_, step) = cluster.login(replica, "alice_1", PASSWORD).await;
+            mfa_tokens.push((replica, step["mfa_token"].as_str().unwrap().to_owned()));
+        }
+    }
+    // The code of the step after the current one (accepted: one step ahead is), which the
+    // confirmation did not spend. The replicas run on the system clock: no waiting for a step.
+    let code = totp(&secret, now() + 30);
+    let answers = futures::future::join_all(mfa_tokens.iter().map(|(replica, token)| {
+        let body = json!({ "mfa_token": token, "code": code });
+        cluster.post(*replica, "/api/auth/mfa/verify", None, Some(body))
+    }))
+    .await;
+    let ok = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::OK)
+        .count();
+    assert_eq!(ok, 1, "{answers:?}");
+    for (status, body) in answers
+        .iter()
+        .filter(|(status, _)| *status != StatusCode::OK)
+    {
+        assert_eq!(
+            (*status, body["errors"][0]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_code"))
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,11 +6,14 @@
 use chrono::Duration;
 use domain::Clock;
 use futures::future::join_all;
-use hmac::{Hmac, KeyInit, Mac};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, PASSWORD, Reply, TestApp, Tokens, spawn_app, spawn_app_with};
+
+#[path = "../support/totp.rs"]
+mod totp_by_hand;
+use totp_by_hand::{base32_decode, totp};
 
 on_every_backend!(
     a_user_turns_mfa_on_and_logs_in_with_a_code_and_with_a_recovery_code,
@@ -19,32 +22,6 @@ on_every_backend!(
     wrong_codes_count_towards_the_lockout_and_only_a_full_login_clears_it,
     recovery_codes_are_renewed_and_mfa_is_turned_off_by_its_user_or_an_admin,
 );
-
-/// RFC 4648 base32 without padding, as the server shows the secret.
-fn base32_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut bits, mut value, mut out) = (0u32, 0u64, Vec::new());
-    for c in text.bytes() {
-        let index = ALPHABET.iter().position(|a| *a == c).expect("base32") as u64;
-        value = (value << 5) | index;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((value >> bits) as u8);
-        }
-    }
-    out
-}
-
-/// RFC 6238 (HOTP of RFC 4226 on the 30-second step), 6 digits.
-fn totp(secret: &[u8], unix_time: i64) -> String {
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret).unwrap();
-    mac.update(&(unix_time / 30).to_be_bytes());
-    let digest = mac.finalize().into_bytes();
-    let offset = (digest[19] & 0x0f) as usize;
-    let number = u32::from_be_bytes(digest[offset..offset + 4].try_into().unwrap()) & 0x7fff_ffff;
-    format!("{:06}", number % 1_000_000)
-}
 
 #[test]
 fn the_independent_totp_gives_rfc_6238s_codes() {
