@@ -55,6 +55,7 @@ macro_rules! storage_contract_tests {
             concurrent_spends_of_one_recovery_code_let_one_win,
             a_challenge_is_taken_once_and_never_after_it_expires,
             a_users_deletion_takes_their_factor_and_challenges,
+            a_factor_takes_its_challenges_with_it_and_gates_new_sessions,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -1276,7 +1277,7 @@ async fn with_factor(stores: &Stores, username: &str) -> User {
     assert!(
         stores
             .mfa
-            .confirm_totp(user.id, 100, &codes, t0())
+            .confirm_totp(user.id, b"sealed", 100, &codes, t0())
             .await
             .unwrap()
     );
@@ -1287,7 +1288,7 @@ fn challenge(user: &User, fingerprint: &str) -> MfaChallenge {
     MfaChallenge {
         token_fingerprint: fingerprint.to_owned(),
         user_id: user.id,
-        password_hash: user.password_hash.clone(),
+        password_fingerprint: format!("fp({})", user.password_hash),
         created_at: t0(),
         expires_at: t0() + Duration::minutes(5),
     }
@@ -1319,7 +1320,17 @@ pub async fn a_totp_factor_is_pending_until_confirmed(stores: &Stores) {
     );
 
     let codes = ["one".to_owned(), "two".to_owned()];
-    assert!(mfa.confirm_totp(alice.id, 7, &codes, later).await.unwrap());
+    // A code checked against the replaced enrolment confirms nothing.
+    assert!(
+        !mfa.confirm_totp(alice.id, b"first", 7, &codes, later)
+            .await
+            .unwrap()
+    );
+    assert!(
+        mfa.confirm_totp(alice.id, b"second", 7, &codes, later)
+            .await
+            .unwrap()
+    );
     let enabled = mfa.find_totp(alice.id).await.unwrap().unwrap();
     assert_eq!(
         (enabled.enabled_at, enabled.last_step),
@@ -1327,7 +1338,11 @@ pub async fn a_totp_factor_is_pending_until_confirmed(stores: &Stores) {
     );
     assert!(enabled.is_enabled());
     // Enabled: neither confirmed again nor replaced by a new enrolment.
-    assert!(!mfa.confirm_totp(alice.id, 8, &codes, later).await.unwrap());
+    assert!(
+        !mfa.confirm_totp(alice.id, b"second", 8, &codes, later)
+            .await
+            .unwrap()
+    );
     assert!(!mfa.begin_totp(alice.id, b"third", later).await.unwrap());
     assert_eq!(
         mfa.find_totp(alice.id)
@@ -1339,7 +1354,11 @@ pub async fn a_totp_factor_is_pending_until_confirmed(stores: &Stores) {
     );
     // No factor at all: nothing to confirm.
     let bob = stored(stores, "bob_1").await;
-    assert!(!mfa.confirm_totp(bob.id, 1, &codes, later).await.unwrap());
+    assert!(
+        !mfa.confirm_totp(bob.id, b"second", 1, &codes, later)
+            .await
+            .unwrap()
+    );
 
     assert!(mfa.remove_totp(alice.id).await.unwrap());
     assert!(!mfa.remove_totp(alice.id).await.unwrap());
@@ -1536,4 +1555,47 @@ pub async fn a_refund_takes_back_one_attempt_and_the_lock_it_made(stores: &Store
             .unwrap(),
         Attempt::Counted { last: false }
     );
+}
+
+pub async fn a_factor_takes_its_challenges_with_it_and_gates_new_sessions(stores: &Stores) {
+    let alice = stored(stores, "alice_1").await;
+    let password_only = session(&alice, t0());
+    let mut second_factor = session(&alice, t0());
+    second_factor.mfa = true;
+    // MFA off: a password login opens, one claiming a second factor does not.
+    assert!(!stores.sessions.open(&second_factor, HASH).await.unwrap());
+    opened(stores, &password_only).await;
+
+    assert!(
+        stores
+            .mfa
+            .begin_totp(alice.id, b"sealed", t0())
+            .await
+            .unwrap()
+    );
+    let codes = ["code-a".to_owned()];
+    assert!(
+        stores
+            .mfa
+            .confirm_totp(alice.id, b"sealed", 100, &codes, t0())
+            .await
+            .unwrap()
+    );
+    let user = stores.users.find_by_id(alice.id).await.unwrap().unwrap();
+    assert!(user.mfa_enabled);
+    // MFA on: a password-only login that raced the confirmation opens nothing.
+    let late = session(&alice, t0());
+    assert!(!stores.sessions.open(&late, HASH).await.unwrap());
+    assert!(stores.sessions.open(&second_factor, HASH).await.unwrap());
+
+    // Removing the factor ends the logins waiting for it.
+    stores
+        .mfa
+        .open_challenge(&challenge(&alice, "fp-w"))
+        .await
+        .unwrap();
+    assert!(stores.mfa.remove_totp(alice.id).await.unwrap());
+    assert_eq!(stores.mfa.find_challenge("fp-w", t0()).await.unwrap(), None);
+    let user = stores.users.find_by_id(alice.id).await.unwrap().unwrap();
+    assert!(!user.mfa_enabled);
 }

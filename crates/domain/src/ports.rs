@@ -97,10 +97,12 @@ pub trait UserRepository: Send + Sync {
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait SessionRepository: Send + Sync {
-    /// Stores a new session only while its user exists, is active and still has the password
-    /// hash `password_hash` (the one the login verified), checked with the insert atomically:
-    /// a login racing a password change, a deactivation or a deletion either lands before it
-    /// (and is revoked with the others) or opens nothing. Returns whether it stored the session.
+    /// Stores a new session only while its user exists, is active, still has the password
+    /// hash `password_hash` (the one the login verified) and has MFA on exactly when the login
+    /// proved a second factor (`session.mfa`), checked with the insert atomically: a login
+    /// racing a password change, a deactivation, a deletion or MFA being turned on either lands
+    /// before it (and is revoked with the others) or opens nothing. Returns whether it stored
+    /// the session.
     async fn open(&self, session: &Session, password_hash: &str) -> StoreResult<bool>;
     /// The stored session, read fresh.
     async fn find(&self, id: Uuid) -> StoreResult<Option<Session>>;
@@ -312,19 +314,21 @@ pub trait MfaRepository: Send + Sync {
     ) -> StoreResult<bool>;
     async fn find_totp(&self, user_id: Uuid) -> StoreResult<Option<TotpFactor>>;
     /// Enables the user's pending factor with its first code's `step`, and stores `recovery`
-    /// (fingerprints) as the user's recovery codes, all at once. Returns whether it did: not if
-    /// no factor is pending.
+    /// (fingerprints) as the user's recovery codes, all at once: only while the pending factor
+    /// is still the one sealed as `sealed_secret` (the one the code was checked against, not a
+    /// newer enrolment). Returns whether it did.
     async fn confirm_totp(
         &self,
         user_id: Uuid,
+        sealed_secret: &[u8],
         step: i64,
         recovery: &[String],
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
     /// Spends `step` of the user's enabled factor: only if it is after the last step spent.
     async fn spend_totp_step(&self, user_id: Uuid, step: i64) -> StoreResult<bool>;
-    /// Deletes the user's factor (pending or enabled) and recovery codes. Returns whether a
-    /// factor existed.
+    /// Deletes the user's factor (pending or enabled), recovery codes and login challenges (a
+    /// challenge belongs to the factor it was made for). Returns whether a factor existed.
     async fn remove_totp(&self, user_id: Uuid) -> StoreResult<bool>;
     /// Replaces every recovery code of the user (the old ones die) while their factor is
     /// enabled. Returns whether it did.

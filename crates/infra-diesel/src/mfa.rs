@@ -30,7 +30,7 @@ struct TotpRow {
 struct ChallengeRow {
     token_fingerprint: String,
     user_id: String,
-    password_hash: String,
+    password_fingerprint: String,
     created_at: NaiveDateTime,
     expires_at: NaiveDateTime,
 }
@@ -56,7 +56,7 @@ impl TryFrom<ChallengeRow> for MfaChallenge {
         Ok(MfaChallenge {
             token_fingerprint: row.token_fingerprint,
             user_id: parse_uuid("mfa_challenges.user_id", &row.user_id)?,
-            password_hash: row.password_hash,
+            password_fingerprint: row.password_fingerprint,
             created_at: utc(row.created_at),
             expires_at: utc(row.expires_at),
         })
@@ -172,16 +172,19 @@ impl MfaRepository for DieselStore {
     async fn confirm_totp(
         &self,
         user_id: Uuid,
+        sealed_secret: &[u8],
         step: i64,
         recovery: &[String],
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         let (id, recovery, now) = (user_id.to_string(), recovery.to_vec(), naive(now));
+        let sealed = sealed_secret.to_vec();
         self.write(Stale::User(user_id), move |conn| {
             in_transaction(conn, |conn| {
                 let pending = totp_factors::table
                     .find(&id)
-                    .filter(totp_factors::enabled_at.is_null());
+                    .filter(totp_factors::enabled_at.is_null())
+                    .filter(totp_factors::sealed_secret.eq(&sealed));
                 let enabled = diesel::update(pending)
                     .set((
                         totp_factors::enabled_at.eq(now),
@@ -222,6 +225,8 @@ impl MfaRepository for DieselStore {
         self.write(Stale::User(user_id), move |conn| {
             in_transaction(conn, |conn| {
                 diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(&id)))
+                    .execute(conn)?;
+                diesel::delete(mfa_challenges::table.filter(mfa_challenges::user_id.eq(&id)))
                     .execute(conn)?;
                 let removed = diesel::delete(totp_factors::table.find(&id)).execute(conn)?;
                 set_mfa_enabled(conn, &id, false)?;
@@ -279,7 +284,7 @@ impl MfaRepository for DieselStore {
         let row = ChallengeRow {
             token_fingerprint: challenge.token_fingerprint.clone(),
             user_id: challenge.user_id.to_string(),
-            password_hash: challenge.password_hash.clone(),
+            password_fingerprint: challenge.password_fingerprint.clone(),
             created_at: naive(challenge.created_at),
             expires_at: naive(challenge.expires_at),
         };

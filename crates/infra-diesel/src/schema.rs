@@ -99,7 +99,7 @@ diesel::table! {
     mfa_challenges (token_fingerprint) {
         token_fingerprint -> Text,
         user_id -> Text,
-        password_hash -> Text,
+        password_fingerprint -> Text,
         created_at -> Timestamp,
         expires_at -> Timestamp,
     }

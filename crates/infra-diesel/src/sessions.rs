@@ -24,6 +24,7 @@ impl SessionRepository for DieselStore {
                     .filter(users::id.eq(&row.user_id))
                     .filter(users::password_hash.eq(&proof))
                     .filter(users::is_active.eq(true))
+                    .filter(users::mfa_enabled.eq(row.mfa))
                     .select(users::id)
             };
             let insert = || diesel::insert_into(sessions::table).values(&row);

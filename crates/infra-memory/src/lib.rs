@@ -285,10 +285,9 @@ impl UserRepository for MemoryStore {
 impl SessionRepository for MemoryStore {
     async fn open(&self, session: &Session, password_hash: &str) -> StoreResult<bool> {
         let mut state = self.state();
-        let proven = state
-            .users
-            .get(&session.user_id)
-            .is_some_and(|u| u.is_active && u.password_hash == password_hash);
+        let proven = state.users.get(&session.user_id).is_some_and(|u| {
+            u.is_active && u.password_hash == password_hash && u.mfa_enabled == session.mfa
+        });
         if !proven {
             return Ok(false);
         }

@@ -65,12 +65,17 @@ impl MfaRepository for MemoryStore {
     async fn confirm_totp(
         &self,
         user_id: Uuid,
+        sealed_secret: &[u8],
         step: i64,
         recovery: &[String],
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         let mut state = self.state();
-        let Some(factor) = state.totp.get_mut(&user_id).filter(|f| !f.is_enabled()) else {
+        let pending = state
+            .totp
+            .get_mut(&user_id)
+            .filter(|f| !f.is_enabled() && f.sealed_secret == sealed_secret);
+        let Some(factor) = pending else {
             return Ok(false);
         };
         factor.enabled_at = Some(now);
@@ -95,6 +100,7 @@ impl MfaRepository for MemoryStore {
     async fn remove_totp(&self, user_id: Uuid) -> StoreResult<bool> {
         let mut state = self.state();
         state.recovery_codes.remove(&user_id);
+        state.challenges.retain(|_, c| c.user_id != user_id);
         state.set_mfa_enabled(user_id, false);
         Ok(state.totp.remove(&user_id).is_some())
     }

@@ -22,7 +22,8 @@ CREATE TABLE recovery_codes (
 CREATE TABLE mfa_challenges (
     token_fingerprint TEXT PRIMARY KEY,
     user_id           TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    password_hash     TEXT NOT NULL,
+    -- A keyed fingerprint of the password hash the first step verified.
+    password_fingerprint TEXT NOT NULL,
     created_at        TIMESTAMP NOT NULL,
     expires_at        TIMESTAMP NOT NULL
 );

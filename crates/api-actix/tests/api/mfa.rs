@@ -21,6 +21,8 @@ on_every_backend!(
     the_mfa_token_expires_and_is_bound_to_its_login,
     wrong_codes_count_towards_the_lockout_and_only_a_full_login_clears_it,
     recovery_codes_are_renewed_and_mfa_is_turned_off_by_its_user_or_an_admin,
+    requests_racing_on_one_token_spend_one_factor,
+    a_token_dies_with_the_factor_it_was_made_for,
 );
 
 #[test]
@@ -510,4 +512,57 @@ async fn recovery_codes_are_renewed_and_mfa_is_turned_off_by_its_user_or_an_admi
         let counted = format!("auth_mfa_events_total{{event=\"{event}\"}}");
         assert!(metrics.contains(&counted), "{counted} in {metrics}");
     }
+}
+
+async fn requests_racing_on_one_token_spend_one_factor(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.register("alice_1").await;
+    let (factor, recovery) = turn_on(&app, &alice).await;
+    let mfa_token = password_step(&app, "alice_1").await;
+    let mut bodies = vec![json!({ "mfa_token": mfa_token, "code": factor.code(&app) })];
+    bodies.extend(
+        recovery[..5]
+            .iter()
+            .map(|code| json!({ "mfa_token": mfa_token, "recovery_code": code })),
+    );
+    let answers = join_all(bodies.into_iter().map(|body| verify(&app, body))).await;
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|r| r.status == StatusCode::OK)
+            .count(),
+        1
+    );
+    // The losers were refused before their factor was judged: at most one recovery code is
+    // gone (if one won), the others still log in.
+    let mut still_good = 0;
+    for code in &recovery[..5] {
+        let t = password_step(&app, "alice_1").await;
+        let reply = verify(&app, json!({ "mfa_token": t, "recovery_code": code })).await;
+        still_good += usize::from(reply.status == StatusCode::OK);
+    }
+    assert!(still_good >= 4, "{still_good} of 5 recovery codes left");
+}
+
+async fn a_token_dies_with_the_factor_it_was_made_for(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.register("alice_1").await;
+    let (factor, _) = turn_on(&app, &alice).await;
+    let waiting = password_step(&app, "alice_1").await;
+    let off = authed(
+        &app,
+        Method::DELETE,
+        "/api/auth/mfa/totp",
+        &alice.access,
+        json!({ "password": PASSWORD, "code": factor.code(&app) }),
+    )
+    .await;
+    assert_eq!(off.status, StatusCode::NO_CONTENT, "{}", off.body);
+    let (again, _) = turn_on(&app, &alice).await;
+    verify(
+        &app,
+        json!({ "mfa_token": waiting, "code": again.code(&app) }),
+    )
+    .await
+    .assert_problem(400, "invalid_mfa_token");
 }

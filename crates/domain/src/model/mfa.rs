@@ -43,9 +43,9 @@ pub fn totp_purpose(user_id: Uuid) -> String {
 pub struct MfaChallenge {
     pub token_fingerprint: String,
     pub user_id: Uuid,
-    /// The password hash the login verified: the session opens only while it is still the
-    /// user's (a password change in between voids the challenge).
-    pub password_hash: String,
+    /// A fingerprint of the password hash the login verified: the login completes only while
+    /// that is still the user's hash (a password change in between voids the challenge).
+    pub password_fingerprint: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }

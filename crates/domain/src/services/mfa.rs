@@ -145,7 +145,13 @@ impl AuthService {
             .ports()
             .stores
             .mfa
-            .confirm_totp(user.id, step, &self.fingerprints_of(&recovery), now)
+            .confirm_totp(
+                user.id,
+                &factor.sealed_secret,
+                step,
+                &self.fingerprints_of(&recovery),
+                now,
+            )
             .await?;
         if !confirmed {
             // Confirmed meanwhile by another request, or removed: judged on what is there now.
@@ -224,7 +230,8 @@ impl AuthService {
     }
 
     /// The first step of a login with MFA on, once the password was right: a single-use token
-    /// bound to this login (to its user and the password hash it proved).
+    /// bound to this login (to its user and the password hash it proved; removing the factor
+    /// deletes it).
     pub(super) async fn challenge(&self, user: &User) -> Result<LoginOutcome, DomainError> {
         // 244 random bits; the store keeps only a keyed fingerprint.
         let token = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
@@ -232,7 +239,7 @@ impl AuthService {
         let challenge = MfaChallenge {
             token_fingerprint: self.ports().mfa.fingerprints.of(&token),
             user_id: user.id,
-            password_hash: user.password_hash.clone(),
+            password_fingerprint: self.ports().mfa.fingerprints.of(&user.password_hash),
             created_at: now,
             expires_at: now + Duration::seconds(CHALLENGE_SECONDS),
         };
@@ -245,7 +252,9 @@ impl AuthService {
     }
 
     /// The second step of a login: the `mfa_token` of its first step and a second factor. The
-    /// token works once; a wrong code leaves it for another try, within the lockout.
+    /// token works once; a wrong code leaves it for another try, within the lockout. The token
+    /// is taken before the factor is judged, so requests racing on one token judge (and spend)
+    /// one factor, not one each; a wrong factor puts the token back.
     pub async fn complete_mfa_login(
         &self,
         mfa_token: &str,
@@ -261,18 +270,23 @@ impl AuthService {
             .await?
             .ok_or(DomainError::InvalidMfaToken)?;
         // The password proven by the first step must still be the account's.
+        let fingerprints = &self.ports().mfa.fingerprints;
         let user = stores
             .users
             .find_by_id(challenge.user_id)
             .await?
-            .filter(|user| user.password_hash == challenge.password_hash)
+            .filter(|user| fingerprints.of(&user.password_hash) == challenge.password_fingerprint)
             .ok_or(DomainError::InvalidMfaToken)?;
-        match self.spend_second_factor(&user, client, factor).await {
-            Err(DomainError::MfaNotEnabled) => return Err(DomainError::InvalidMfaToken),
-            result => result?,
-        }
         if !stores.mfa.take_challenge(&fingerprint, now).await? {
             return Err(DomainError::InvalidMfaToken);
+        }
+        if let Err(err) = self.spend_second_factor(&user, client, factor).await {
+            if err == DomainError::MfaNotEnabled {
+                return Err(DomainError::InvalidMfaToken);
+            }
+            // Not spent: the login may try again with the same token, until it expires.
+            stores.mfa.open_challenge(&challenge).await?;
+            return Err(err);
         }
         if !user.is_active {
             return Err(DomainError::AccountDisabled);

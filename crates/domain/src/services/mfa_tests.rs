@@ -171,9 +171,11 @@ fn confirmation_turns_it_on_shows_ten_codes_once_and_ends_other_sessions() {
     mocks
         .mfa
         .expect_confirm_totp()
-        .withf(|_, at_step, _, at| *at_step == step() && *at == now())
+        .withf(|_, sealed, at_step, _, at| {
+            *at_step == step() && *at == now() && sealed.ends_with(SECRET)
+        })
         .times(1)
-        .returning(move |_, _, fingerprints, _| {
+        .returning(move |_, _, _, fingerprints, _| {
             *keep.lock().unwrap() = fingerprints.to_vec();
             Ok(true)
         });
