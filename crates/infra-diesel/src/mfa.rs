@@ -1,7 +1,9 @@
 //! Second factors. Each spend is one conditional UPDATE or DELETE whose row count says whether
 //! it spent: PostgreSQL and SQLite both re-check the condition on the row they lock, so a code
 //! sent twice at once is spent once. None of these tables is part of a session lookup; the
-//! user's `mfa_enabled` flag, which is, changes with the factor in one transaction.
+//! user's `mfa_enabled` flag, which is, changes with the factor in one transaction. Each
+//! transaction here starts with its write, so SQLite takes its write lock at the first statement
+//! and no read in it can go stale.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -102,15 +104,6 @@ fn set_mfa_enabled(conn: &mut DbConnection, user_id: &str, enabled: bool) -> Que
         .map(drop)
 }
 
-/// Runs `write` in one transaction. Each one here starts with its write, so SQLite takes its
-/// write lock at the first statement and no read in it can go stale.
-fn in_transaction<T>(
-    conn: &mut DbConnection,
-    write: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
-) -> QueryResult<T> {
-    conn.transaction(write)
-}
-
 #[async_trait]
 impl MfaRepository for DieselStore {
     async fn begin_totp(
@@ -180,7 +173,7 @@ impl MfaRepository for DieselStore {
         let (id, recovery, now) = (user_id.to_string(), recovery.to_vec(), naive(now));
         let sealed = sealed_secret.to_vec();
         self.write(Stale::User(user_id), move |conn| {
-            in_transaction(conn, |conn| {
+            conn.transaction(|conn| {
                 let pending = totp_factors::table
                     .find(&id)
                     .filter(totp_factors::enabled_at.is_null())
@@ -223,7 +216,7 @@ impl MfaRepository for DieselStore {
     async fn remove_totp(&self, user_id: Uuid) -> StoreResult<bool> {
         let id = user_id.to_string();
         self.write(Stale::User(user_id), move |conn| {
-            in_transaction(conn, |conn| {
+            conn.transaction(|conn| {
                 diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(&id)))
                     .execute(conn)?;
                 diesel::delete(mfa_challenges::table.filter(mfa_challenges::user_id.eq(&id)))
@@ -244,7 +237,7 @@ impl MfaRepository for DieselStore {
     ) -> StoreResult<bool> {
         let (id, recovery, now) = (user_id.to_string(), recovery.to_vec(), naive(now));
         self.write(Stale::Nothing, move |conn| {
-            in_transaction(conn, |conn| {
+            conn.transaction(|conn| {
                 // Holds the enabled factor's row (PostgreSQL) so a removal waits for this.
                 let enabled = totp_factors::table
                     .find(&id)
