@@ -6,16 +6,16 @@ use std::sync::Arc;
 
 use api_actix::clock::SystemClock;
 use api_actix::config::Settings;
-use api_actix::startup::auth_policy;
+use api_actix::startup::{auth_policy, key_policy};
 use criterion::{Criterion, criterion_group, criterion_main};
-use domain::{AuthService, ClientInfo, MfaPorts, NewUser, Ports};
+use domain::{AuthService, ClientInfo, KeyService, MfaPorts, NewUser, Ports};
 use infra_bcrypt::BcryptHasher;
-use infra_jwt::JwtCodec;
+use infra_jwt::{JwtCodec, KeyPairs};
 use infra_memory::MemoryStore;
 
 const SECRET: &str = "9f2c4e81d7a35b06e1c8f4a2b79d3e50a6c1f8e2d4b7a903";
 
-fn service() -> AuthService {
+fn service(runtime: &tokio::runtime::Runtime) -> AuthService {
     let secret = secrecy::SecretString::from(SECRET.to_owned());
     let ports = Ports {
         stores: MemoryStore::new().stores(),
@@ -24,9 +24,8 @@ fn service() -> AuthService {
             std::num::NonZeroUsize::new(2).unwrap(),
             1024,
         )),
-        tokens: Arc::new(
-            JwtCodec::new(infra_jwt::SigningAlgorithm::HS256, SECRET.as_bytes()).unwrap(),
-        ),
+        tokens: Arc::new(JwtCodec::new(domain::KeyAlgorithm::ES256, SECRET.as_bytes()).unwrap()),
+        key_generator: Arc::new(KeyPairs),
         clock: Arc::new(SystemClock),
         mfa: MfaPorts {
             codes: Arc::new(infra_totp::TotpCodes::new("auth-api")),
@@ -34,14 +33,16 @@ fn service() -> AuthService {
             fingerprints: Arc::new(infra_crypto::Fingerprinter::from_secret(&secret)),
         },
     };
-    // The policy of `config/default.toml`, as the server builds it.
+    // The policies of `config/default.toml` (ES256), as the server builds them.
     let settings = Settings::from_vars(&Default::default(), false).unwrap();
+    let keys = KeyService::new(ports.clone(), key_policy(&settings));
+    runtime.block_on(keys.start()).unwrap();
     AuthService::new(ports, auth_policy(&settings))
 }
 
 fn paths(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let auth = service();
+    let auth = service(&runtime);
     let client = ClientInfo::default();
     let registered = runtime
         .block_on(auth.register(

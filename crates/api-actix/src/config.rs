@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::num::{NonZeroU32, NonZeroUsize};
 
 use config::{Config, Environment as EnvSource, File, FileFormat};
+use domain::KeyAlgorithm;
 use infra_bcrypt::Cost;
 use infra_diesel::DatabaseUrl;
-use infra_jwt::SigningAlgorithm;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -86,6 +86,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub jwt: JwtSettings,
+    pub keys: KeySettings,
     pub password: PasswordSettings,
     pub lockout: LockoutSettings,
     pub rate_limit: RateLimitSettings,
@@ -115,6 +116,35 @@ fn default_env() -> AppEnv {
 pub struct ServerSettings {
     pub host: String,
     pub port: u16,
+    /// The service's own base URL as clients see it (no trailing `/`).
+    pub public_url: PublicUrl,
+}
+
+/// An absolute `http`/`https` URL without a trailing `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl(String);
+
+impl PublicUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for PublicUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let url = String::deserialize(deserializer)?;
+        let url = url.trim().trim_end_matches('/');
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .unwrap_or_default();
+        if rest.is_empty() || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(serde::de::Error::custom(
+                "must be an absolute http:// or https:// URL, e.g. https://auth.example.com",
+            ));
+        }
+        Ok(PublicUrl(url.to_owned()))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -136,13 +166,24 @@ pub struct JwtSettings {
     /// Empty counts as unset (a blank line in `.env`).
     #[serde(default, deserialize_with = "non_empty_secret")]
     pub secret: Option<SecretString>,
-    pub algorithm: SigningAlgorithm,
+    pub algorithm: KeyAlgorithm,
+    /// Empty: the public URL.
+    #[serde(default)]
     pub issuer: String,
     pub audience: String,
     pub access_ttl_seconds: NonZeroU32,
     pub refresh_ttl_seconds: NonZeroU32,
     pub refresh_reuse_grace_seconds: u32,
     pub leeway_seconds: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    /// The current key is rotated when it is this old; 0: only by hand.
+    pub rotate_after_days: u32,
+    /// How often every replica reloads the keys (and rotates or retires what is due).
+    pub reload_seconds: NonZeroU32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -174,6 +215,7 @@ pub struct RateLimitSettings {
     pub users_update_per_minute: u32,
     pub revoke_per_minute: u32,
     pub mfa_per_minute: u32,
+    pub introspect_per_minute: u32,
     pub trusted_proxies: TrustedProxies,
     pub store: RateLimitStoreKind,
 }
@@ -283,6 +325,9 @@ impl Settings {
             ConfigError::new(&key, err.into_inner().to_string())
         })?;
         settings.env = env;
+        if settings.jwt.issuer.trim().is_empty() {
+            settings.jwt.issuer = settings.server.public_url.as_str().to_owned();
+        }
         settings.admin_bootstrap = admin_bootstrap(vars)?;
         settings.validate()?;
         Ok(settings)
@@ -490,10 +535,15 @@ mod tests {
         assert_eq!(s.env, AppEnv::Development);
         assert_eq!((s.server.host.as_str(), s.server.port), ("127.0.0.1", 8080));
         assert_eq!(s.database.url.as_str(), "data/auth.db");
-        assert_eq!(s.jwt.algorithm, SigningAlgorithm::HS256);
+        assert_eq!(s.jwt.algorithm, KeyAlgorithm::ES256);
         assert_eq!(
             (s.jwt.issuer.as_str(), s.jwt.audience.as_str()),
-            ("auth-api", "auth-api")
+            ("http://127.0.0.1:8080", "auth-api")
+        );
+        assert_eq!(s.server.public_url.as_str(), "http://127.0.0.1:8080");
+        assert_eq!(
+            (s.keys.rotate_after_days, s.keys.reload_seconds.get()),
+            (90, 60)
         );
         assert_eq!(
             (
@@ -692,7 +742,7 @@ mod tests {
             s.cors.allowed_origins.iter().collect::<Vec<_>>(),
             ["https://a.example.com", "http://localhost:3000"]
         );
-        assert_eq!(s.jwt.algorithm, SigningAlgorithm::HS512);
+        assert_eq!(s.jwt.algorithm, KeyAlgorithm::HS512);
         assert!(s.jwt.secret.is_none(), "an empty secret is no secret");
     }
 }

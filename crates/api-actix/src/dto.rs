@@ -420,3 +420,74 @@ impl From<AuditRecord> for AuditEntryResponse {
         }
     }
 }
+
+/// A signing key as admins see it: never its private half.
+#[derive(Serialize, ToSchema)]
+pub struct SigningKeyResponse {
+    pub kid: String,
+    #[schema(example = "ES256")]
+    pub alg: &'static str,
+    /// `next`, `current`, `previous` or `retired`.
+    pub state: &'static str,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub activated_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub deactivated_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+impl From<domain::SigningKey> for SigningKeyResponse {
+    fn from(key: domain::SigningKey) -> Self {
+        SigningKeyResponse {
+            alg: key.algorithm.as_str(),
+            state: key.state.as_str(),
+            kid: key.kid,
+            created_at: key.created_at,
+            activated_at: key.activated_at,
+            deactivated_at: key.deactivated_at,
+            retired_at: key.retired_at,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateClientRequest {
+    #[schema(example = "billing-service", min_length = 1, max_length = 100)]
+    pub name: String,
+}
+
+/// A service client; its secret only in the answer that created it.
+#[derive(Serialize, ToSchema)]
+pub struct ClientResponse {
+    pub client_id: String,
+    /// Shown once, at creation: store it now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    pub name: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<domain::ServiceClient> for ClientResponse {
+    fn from(client: domain::ServiceClient) -> Self {
+        ClientResponse {
+            client_id: client.id.to_string(),
+            client_secret: None,
+            name: client.name,
+            created_at: client.created_at,
+        }
+    }
+}
+
+impl From<domain::CreatedClient> for ClientResponse {
+    fn from(created: domain::CreatedClient) -> Self {
+        ClientResponse {
+            client_secret: Some(created.secret),
+            ..created.client.into()
+        }
+    }
+}

@@ -88,9 +88,14 @@ impl ApiError {
                 DomainError::InvalidMfaToken => "invalid_mfa_token",
                 DomainError::MfaAlreadyEnabled => "mfa_already_enabled",
                 DomainError::MfaNotEnabled => "mfa_not_enabled",
+                DomainError::KeyNotFound => "key_not_found",
+                DomainError::KeyInUse { .. } => "key_in_use",
+                DomainError::SharedSecretSigning => "shared_secret_signing",
+                DomainError::InvalidClient => "invalid_client",
+                DomainError::ClientNotFound => "client_not_found",
                 DomainError::RateLimited { .. } => "rate_limited",
                 DomainError::Unavailable | DomainError::Overloaded => "unavailable",
-                DomainError::Internal(_) => "internal_error",
+                DomainError::Internal(_) | DomainError::KeysUnreadable => "internal_error",
             },
             ApiError::MalformedJson(_) => "malformed_json",
             ApiError::InvalidBody(_) => "validation_failed",
@@ -114,7 +119,7 @@ impl ApiError {
     /// What a client may read. Internal failures say nothing of their cause.
     fn detail(&self) -> String {
         match self {
-            ApiError::Domain(DomainError::Internal(_)) => {
+            ApiError::Domain(DomainError::Internal(_) | DomainError::KeysUnreadable) => {
                 "An unexpected error occurred; it has been logged with this request's id.".into()
             }
             ApiError::Domain(DomainError::Unavailable) => {
@@ -154,21 +159,29 @@ impl ResponseError for ApiError {
                 | DomainError::EmailTaken
                 | DomainError::LastAdmin
                 | DomainError::MfaAlreadyEnabled
-                | DomainError::MfaNotEnabled => StatusCode::CONFLICT,
+                | DomainError::MfaNotEnabled
+                | DomainError::KeyInUse { .. }
+                | DomainError::SharedSecretSigning => StatusCode::CONFLICT,
                 DomainError::InvalidCredentials
                 | DomainError::InvalidToken
                 | DomainError::WrongTokenType
                 | DomainError::TokenExpired
                 | DomainError::TokenRevoked
-                | DomainError::RefreshTokenReused => StatusCode::UNAUTHORIZED,
+                | DomainError::RefreshTokenReused
+                | DomainError::InvalidClient => StatusCode::UNAUTHORIZED,
                 DomainError::AccountLocked { .. } => StatusCode::LOCKED,
                 DomainError::AccountDisabled | DomainError::Forbidden => StatusCode::FORBIDDEN,
-                DomainError::UserNotFound | DomainError::SessionNotFound => StatusCode::NOT_FOUND,
+                DomainError::UserNotFound
+                | DomainError::SessionNotFound
+                | DomainError::KeyNotFound
+                | DomainError::ClientNotFound => StatusCode::NOT_FOUND,
                 DomainError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
                 DomainError::Unavailable | DomainError::Overloaded => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
-                DomainError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                DomainError::Internal(_) | DomainError::KeysUnreadable => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
             },
             ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
             ApiError::InvalidBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -185,6 +198,9 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Domain(DomainError::Internal(cause)) => {
                 tracing::error!(%cause, "request failed unexpectedly");
+            }
+            ApiError::Domain(err @ DomainError::KeysUnreadable) => {
+                tracing::error!(cause = %err, "request failed unexpectedly");
             }
             ApiError::Domain(DomainError::Unavailable) => {
                 tracing::warn!("request failed: the database is unavailable");

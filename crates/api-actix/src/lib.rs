@@ -9,6 +9,7 @@ mod error;
 mod extract;
 mod headers;
 pub mod metrics;
+mod oauth;
 pub mod openapi;
 mod rate_limit;
 pub mod request_id;

@@ -6,10 +6,10 @@ use anyhow::{Context, bail};
 use api_actix::clock::SystemClock;
 use api_actix::config::{ServerSettings, Settings};
 use api_actix::metrics::Metrics;
-use api_actix::startup::{Application, build_ports, describe, open_database};
+use api_actix::startup::{Application, build_ports, describe, key_policy, open_database};
 use api_actix::telemetry;
 use clap::{Parser, Subcommand};
-use domain::{NewUser, UserService};
+use domain::{ClientInfo, KeyService, NewUser, SigningKey, UserService};
 
 /// auth-api: registration, login and JWT sessions over HTTP.
 #[derive(Parser)]
@@ -38,6 +38,24 @@ enum Command {
         /// line, where other users of the machine could see it).
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// The signing keys: list, rotate, retire.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Every key, oldest first: kid, algorithm, state and dates.
+    List,
+    /// The `next` key becomes `current`, a new `next` is made; nobody is logged out.
+    Rotate,
+    /// Stop publishing a key and refuse its tokens.
+    Retire {
+        kid: String,
+        /// Retire it even though tokens it signed may still be live (they stop working).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -125,7 +143,67 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Keys(command) => keys(command, &settings).await,
     }
+}
+
+async fn keys(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
+    let store = open_database(settings).await?;
+    let ports = build_ports(
+        settings,
+        store.stores(),
+        Arc::new(SystemClock),
+        Arc::new(Metrics::new()),
+    )?;
+    let keys = KeyService::new(ports, key_policy(settings));
+    let operator = ClientInfo::default();
+    let fail = |what: &str, err: domain::DomainError| anyhow::anyhow!("{what}: {}", describe(&err));
+    match command {
+        KeysCommand::List => {
+            let listed = keys
+                .list(None)
+                .await
+                .map_err(|e| fail("cannot list the keys", e))?;
+            println!(
+                "{:<34} {:<6} {:<9} {:<21} {:<21}",
+                "KID", "ALG", "STATE", "CREATED", "ACTIVATED"
+            );
+            for key in listed {
+                println!("{}", key_line(&key));
+            }
+        }
+        KeysCommand::Rotate => {
+            let current = keys
+                .rotate(None, &operator)
+                .await
+                .map_err(|e| fail("cannot rotate", e))?;
+            println!("rotated: {} now signs", current.kid);
+        }
+        KeysCommand::Retire { kid, force } => {
+            keys.retire(&kid, force, None, &operator)
+                .await
+                .map_err(|e| fail(&format!("cannot retire {kid}"), e))?;
+            println!("retired {kid}");
+        }
+    }
+    Ok(())
+}
+
+fn key_line(key: &SigningKey) -> String {
+    let date = |at: Option<chrono::DateTime<chrono::Utc>>| {
+        at.map_or_else(
+            || "-".to_owned(),
+            |at| at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        )
+    };
+    format!(
+        "{:<34} {:<6} {:<9} {:<21} {:<21}",
+        key.kid,
+        key.algorithm.as_str(),
+        key.state.as_str(),
+        date(Some(key.created_at)),
+        date(key.activated_at)
+    )
 }
 
 /// Exit 0 when the server at the configured address answers `GET /health` with 200.

@@ -22,8 +22,20 @@ pub struct Metrics {
     refresh_reuse: IntCounter,
     lockouts: IntCounter,
     mfa: IntCounterVec,
+    tokens_issued: IntCounterVec,
+    key_age: prometheus::Gauge,
+    keys: IntCounterVec,
     pool: IntGaugeVec,
 }
+
+/// The ways tokens are issued: the OAuth grants, and the JSON API's register and MFA step.
+const GRANTS: [&str; 5] = [
+    "password",
+    "refresh_token",
+    "client_credentials",
+    "register",
+    "mfa",
+];
 
 impl Metrics {
     pub fn new() -> Self {
@@ -66,6 +78,27 @@ impl Metrics {
             &["event"],
         )
         .expect("valid metric");
+        let tokens_issued = IntCounterVec::new(
+            Opts::new(
+                "auth_tokens_issued_total",
+                "Token responses by grant (password, refresh_token, client_credentials, register, mfa)",
+            ),
+            &["grant"],
+        )
+        .expect("valid metric");
+        let key_age = prometheus::Gauge::new(
+            "auth_signing_key_age_seconds",
+            "How long the current signing key has signed (0 when JWT_SECRET_KEY signs)",
+        )
+        .expect("valid metric");
+        let keys = IntCounterVec::new(
+            Opts::new(
+                "auth_key_events_total",
+                "Signing key and service client events by audit event",
+            ),
+            &["event"],
+        )
+        .expect("valid metric");
         let pool = IntGaugeVec::new(
             Opts::new("db_pool_connections", "Database pool connections by state"),
             &["state"],
@@ -79,6 +112,9 @@ impl Metrics {
             Box::new(refresh_reuse.clone()),
             Box::new(lockouts.clone()),
             Box::new(mfa.clone()),
+            Box::new(tokens_issued.clone()),
+            Box::new(key_age.clone()),
+            Box::new(keys.clone()),
             Box::new(pool.clone()),
         ] {
             registry.register(collector).expect("each metric once");
@@ -91,6 +127,9 @@ impl Metrics {
             refresh_reuse,
             lockouts,
             mfa,
+            tokens_issued,
+            key_age,
+            keys,
             pool,
         }
     }
@@ -110,12 +149,34 @@ impl Metrics {
             | AuditEvent::RecoveryCodeUsed => {
                 self.mfa.with_label_values(&[record.event.as_str()]).inc()
             }
+            AuditEvent::KeyRotated
+            | AuditEvent::KeyRetired
+            | AuditEvent::ClientCreated
+            | AuditEvent::ClientDeleted => {
+                self.keys.with_label_values(&[record.event.as_str()]).inc()
+            }
             _ => {}
         }
     }
 
-    /// The text exposition, with the pool read now.
-    pub fn render(&self, store: &dyn StoreHealth) -> String {
+    /// One token response for `grant` (one of `GRANTS`; anything else is not counted).
+    pub fn token_issued(&self, grant: &str) {
+        if GRANTS.contains(&grant) {
+            self.tokens_issued.with_label_values(&[grant]).inc();
+        }
+    }
+
+    /// The text exposition, with the pool and the signing key's age (since `key_since`) read
+    /// now.
+    pub fn render(
+        &self,
+        store: &dyn StoreHealth,
+        key_since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> String {
+        let age = key_since.map_or(0.0, |since| {
+            (chrono::Utc::now() - since).num_milliseconds().max(0) as f64 / 1000.0
+        });
+        self.key_age.set(age);
         if let Some(usage) = store.connections() {
             let in_use = usage.open.saturating_sub(usage.idle);
             self.pool.with_label_values(&["in_use"]).set(in_use.into());

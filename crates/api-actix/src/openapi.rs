@@ -12,9 +12,12 @@ use crate::dto::{
     PasswordRequest, RecoveryCodesResponse, RefreshRequest, RegisterRequest, RevokeRequest,
     SessionResponse, TokenResponse, TotpEnrolmentResponse, UpdateUserRequest, UserResponse,
 };
+use crate::dto::{ClientResponse, CreateClientRequest, SigningKeyResponse};
 use crate::error::{FieldErrorBody, Problem};
+use crate::routes::keys::{JwkSet, ServerMetadata};
+use crate::routes::oauth::{IntrospectionResponse, OAuthTokenResponse};
 use crate::routes::service::OpenApiJson;
-use crate::routes::{audit, auth, mfa, service, users};
+use crate::routes::{audit, auth, keys, mfa, oauth, service, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,6 +32,9 @@ use crate::routes::{audit, auth, mfa, service, users};
         mfa::verify, mfa::enrol, mfa::confirm, mfa::disable, mfa::regenerate, mfa::reset,
         users::list, users::get, users::update, users::delete, users::unlock,
         audit::list,
+        keys::jwks, keys::openid_configuration, keys::authorization_server, keys::list_keys,
+        keys::rotate_key, keys::list_clients, keys::create_client, keys::delete_client,
+        oauth::token, oauth::introspect, oauth::revoke,
         service::index, service::health, service::ready, service::metrics, service::openapi,
         service::docs,
     ),
@@ -38,6 +44,8 @@ use crate::routes::{audit, auth, mfa, service, users};
         Items<SessionResponse>, PageResponse<UserResponse>, PageResponse<AuditEntryResponse>,
         AuditEntryResponse, LoginResponse, MfaRequiredResponse, MfaVerifyRequest, PasswordRequest,
         CodeRequest, DisableTotpRequest, TotpEnrolmentResponse, RecoveryCodesResponse,
+        SigningKeyResponse, Items<SigningKeyResponse>, ClientResponse, Items<ClientResponse>,
+        CreateClientRequest, JwkSet, ServerMetadata, OAuthTokenResponse, IntrospectionResponse,
     )),
     modifiers(&BearerScheme, &CommonProblems, &OptionalRefreshBody),
     tags(
@@ -45,6 +53,10 @@ use crate::routes::{audit, auth, mfa, service, users};
         (name = "mfa", description = "Multi-factor authentication (TOTP) and the second step of a login"),
         (name = "users", description = "User management"),
         (name = "audit", description = "Security events"),
+        (name = "discovery", description = "Public keys and server metadata for services that verify tokens"),
+        (name = "oauth", description = "OAuth 2.0 token, introspection and revocation endpoints (RFC 6749, 7662, 7009): RFC 6749 error bodies, not problem+json"),
+        (name = "keys", description = "Signing keys (admin)"),
+        (name = "clients", description = "Service clients: machine accounts (admin)"),
         (name = "service", description = "Health, metrics and this description"),
     )
 )]
@@ -138,6 +150,10 @@ impl CommonProblems {
 impl Modify for CommonProblems {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for (path, item) in openapi.paths.paths.iter_mut() {
+            // OAuth endpoints answer in RFC 6749's words, each described by its operation.
+            if path.starts_with("/oauth/") {
+                continue;
+            }
             let has_id = path.contains('{');
             for operation in [
                 item.get.as_mut(),

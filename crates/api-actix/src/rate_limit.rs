@@ -6,8 +6,8 @@ use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderMap, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{ResponseError, web};
-use domain::{LimitedAction, RateDecision};
+use actix_web::{HttpRequest, ResponseError, web};
+use domain::{DomainError, LimitedAction, RateDecision};
 
 use crate::client_ip::rate_limit_key;
 use crate::error::{ApiError, RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET};
@@ -18,20 +18,12 @@ pub async fn enforce(
     req: ServiceRequest,
     next: Next<BoxBody>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return next.call(req).await;
-    };
-    let Some(limiter) = &state.rate_limiter else {
-        return next.call(req).await;
-    };
-    let client = state
-        .trusted_proxies
-        .client_ip(req.request())
-        .map_or_else(|| "unknown".to_owned(), rate_limit_key);
-    match limiter.check(action, &client).await {
+    match check(action, req.request()).await {
         Ok(decision) => {
             let mut response = next.call(req).await?;
-            add_headers(response.headers_mut(), decision);
+            if let Some(decision) = decision {
+                add_headers(response.headers_mut(), decision);
+            }
             Ok(response)
         }
         Err(err) => {
@@ -41,7 +33,26 @@ pub async fn enforce(
     }
 }
 
-fn add_headers(headers: &mut HeaderMap, decision: RateDecision) {
+/// Counts the request against its client's budget for `action`, for handlers that know the
+/// action only from the body (the OAuth grants). `None`: rate limiting is off.
+pub async fn check(
+    action: LimitedAction,
+    req: &HttpRequest,
+) -> Result<Option<RateDecision>, DomainError> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(None);
+    };
+    let Some(limiter) = &state.rate_limiter else {
+        return Ok(None);
+    };
+    let client = state
+        .trusted_proxies
+        .client_ip(req)
+        .map_or_else(|| "unknown".to_owned(), rate_limit_key);
+    limiter.check(action, &client).await.map(Some)
+}
+
+pub fn add_headers(headers: &mut HeaderMap, decision: RateDecision) {
     for (name, value) in [
         (RATELIMIT_LIMIT, u64::from(decision.limit)),
         (RATELIMIT_REMAINING, u64::from(decision.remaining)),

@@ -11,13 +11,13 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use chrono::Duration;
 use domain::{
-    AuthPolicy, AuthService, Clock, DomainError, Housekeeping, MfaPorts, NewUser, Ports,
-    RateLimitPolicy, RateLimiter, Stores, UserService,
+    AuthPolicy, AuthService, ClientInfo, Clock, DomainError, Housekeeping, KeyPolicy, KeyService,
+    MfaPorts, NewUser, Ports, RateLimitPolicy, RateLimiter, Stores, UserService,
 };
 use infra_bcrypt::BcryptHasher;
 use infra_crypto::{Fingerprinter, Sealer};
 use infra_diesel::{Backend, DieselStore};
-use infra_jwt::JwtCodec;
+use infra_jwt::{JwtCodec, KeyPairs};
 use infra_memory::MemoryRateLimitStore;
 use infra_totp::TotpCodes;
 
@@ -79,6 +79,8 @@ pub enum StartupError {
     Secret(#[from] secrets::SecretError),
     #[error("invalid configuration: JWT_SECRET_KEY: {0}")]
     Jwt(#[from] infra_jwt::JwtConfigError),
+    #[error("cannot load the signing keys: {0}")]
+    Keys(String),
     #[error("cannot create the first admin from ADMIN_USERNAME/ADMIN_EMAIL/ADMIN_PASSWORD: {0}")]
     AdminBootstrap(String),
     #[error("cannot listen on {address}: {source}")]
@@ -160,6 +162,7 @@ pub fn build_ports(
             settings.jwt.algorithm,
             secret.expose_secret().as_bytes(),
         )?),
+        key_generator: Arc::new(KeyPairs),
         clock,
         mfa: MfaPorts {
             codes: Arc::new(TotpCodes::new(TOTP_ISSUER)),
@@ -167,6 +170,21 @@ pub fn build_ports(
             fingerprints: Arc::new(Fingerprinter::from_secret(&secret)),
         },
     })
+}
+
+/// A token signed by an unknown `kid` reloads the keys at most this often.
+const UNKNOWN_KID_RELOAD_SECONDS: i64 = 10;
+
+pub fn key_policy(settings: &Settings) -> KeyPolicy {
+    let jwt = &settings.jwt;
+    let longest = jwt.access_ttl_seconds.max(jwt.refresh_ttl_seconds).get();
+    let days = settings.keys.rotate_after_days;
+    KeyPolicy {
+        algorithm: jwt.algorithm,
+        rotate_after: (days > 0).then(|| Duration::days(days.into())),
+        token_lifetime: Duration::seconds(i64::from(longest) + i64::from(jwt.leeway_seconds)),
+        unknown_kid_reload_interval: Duration::seconds(UNKNOWN_KID_RELOAD_SECONDS),
+    }
 }
 
 pub fn auth_policy(settings: &Settings) -> AuthPolicy {
@@ -218,6 +236,8 @@ pub struct Application {
     server: Server,
     housekeeping: Housekeeping,
     housekeeping_interval: Option<std::time::Duration>,
+    keys: Arc<KeyService>,
+    keys_interval: std::time::Duration,
 }
 
 impl Application {
@@ -247,6 +267,10 @@ impl Application {
         );
         let metrics = Arc::new(Metrics::new());
         let ports = build_ports(settings, stores, clock.clone(), metrics.clone())?;
+        let keys = Arc::new(KeyService::new(ports.clone(), key_policy(settings)));
+        keys.start()
+            .await
+            .map_err(|err| StartupError::Keys(describe(&err)))?;
         let metrics = web::Data::from(metrics);
         let openapi = web::Data::new(ApiDoc::json());
         let limits = &settings.rate_limit;
@@ -259,12 +283,16 @@ impl Application {
                 users_update_per_minute: limits.users_update_per_minute,
                 revoke_per_minute: limits.revoke_per_minute,
                 mfa_per_minute: limits.mfa_per_minute,
+                introspect_per_minute: limits.introspect_per_minute,
             };
             RateLimiter::new(rate_limits, clock, policy)
         });
         let state = web::Data::new(AppState {
-            auth: AuthService::new(ports.clone(), auth_policy(settings)),
+            auth: AuthService::new(ports.clone(), auth_policy(settings)).with_keys(keys.clone()),
             users: UserService::new(ports),
+            keys: keys.clone(),
+            public_url: settings.server.public_url.as_str().to_owned(),
+            issuer: settings.jwt.issuer.clone(),
             rate_limiter,
             store_health,
             trusted_proxies: limits.trusted_proxies.clone(),
@@ -324,11 +352,20 @@ impl Application {
             server,
             housekeeping,
             housekeeping_interval,
+            keys,
+            keys_interval: std::time::Duration::from_secs(
+                settings.keys.reload_seconds.get().into(),
+            ),
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The signing keys this server loaded (tests retire keys through it).
+    pub fn keys(&self) -> Arc<KeyService> {
+        self.keys.clone()
     }
 
     /// Serves until SIGINT or SIGTERM, then finishes the requests in flight. Housekeeping runs
@@ -347,6 +384,18 @@ impl Application {
                 }
             })
         });
+        let (keys, interval) = (self.keys, self.keys_interval);
+        let key_keeper = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                if let Err(err) = keys.maintain(&ClientInfo::default()).await {
+                    tracing::warn!(error = %err, "signing key upkeep failed; retrying next interval");
+                }
+            }
+        });
         let handle = self.server.handle();
         let stopper = tokio::spawn(async move {
             stop_signal().await;
@@ -355,6 +404,7 @@ impl Application {
         });
         let served = self.server.await;
         stopper.abort();
+        key_keeper.abort();
         if let Some(janitor) = janitor {
             janitor.abort();
         }

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use domain::{AuthService, RateLimiter, StoreHealth, UserService};
+use domain::{AuthService, KeyService, RateLimiter, StoreHealth, UserService};
 
 use crate::client_ip::TrustedProxies;
 
@@ -8,6 +8,11 @@ use crate::client_ip::TrustedProxies;
 pub struct AppState {
     pub auth: AuthService,
     pub users: UserService,
+    pub keys: Arc<KeyService>,
+    /// The service's base URL, for the discovery documents.
+    pub public_url: String,
+    /// The `iss` of its tokens.
+    pub issuer: String,
     /// `None` when rate limiting is disabled.
     pub rate_limiter: Option<RateLimiter>,
     /// For readiness: does the store answer?

@@ -56,6 +56,10 @@ macro_rules! storage_contract_tests {
             a_challenge_is_taken_once_and_never_after_it_expires,
             a_users_deletion_takes_their_factor_and_challenges,
             a_factor_takes_its_challenges_with_it_and_gates_new_sessions,
+            signing_keys_move_through_their_lifecycle,
+            concurrent_rotations_from_one_state_let_one_win,
+            concurrent_first_keys_make_one_current,
+            service_clients_round_trip_and_are_deleted,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -1598,4 +1602,160 @@ pub async fn a_factor_takes_its_challenges_with_it_and_gates_new_sessions(stores
     assert_eq!(stores.mfa.find_challenge("fp-w", t0()).await.unwrap(), None);
     let user = stores.users.find_by_id(alice.id).await.unwrap().unwrap();
     assert!(!user.mfa_enabled);
+}
+
+fn signing_key(kid: &str) -> crate::model::SigningKey {
+    crate::model::SigningKey {
+        kid: kid.into(),
+        algorithm: crate::model::KeyAlgorithm::ES256,
+        state: crate::model::KeyState::Next,
+        sealed_private: format!("sealed-{kid}").into_bytes(),
+        public: crate::model::PublicJwk {
+            kty: "EC".into(),
+            kid: kid.into(),
+            alg: crate::model::KeyAlgorithm::ES256,
+            key_use: "sig".into(),
+            crv: Some("P-256".into()),
+            x: Some("eA".into()),
+            y: Some("eQ".into()),
+            n: None,
+            e: None,
+        },
+        created_at: t0(),
+        activated_at: None,
+        deactivated_at: None,
+        retired_at: None,
+    }
+}
+
+fn states(keys: &[crate::model::SigningKey]) -> Vec<(String, crate::model::KeyState)> {
+    keys.iter().map(|k| (k.kid.clone(), k.state)).collect()
+}
+
+pub async fn signing_keys_move_through_their_lifecycle(stores: &Stores) {
+    use crate::model::KeyState::{Current, Previous, Retired};
+    let keys = &stores.keys;
+    let later = t0() + Duration::hours(1);
+    assert!(keys.list().await.unwrap().is_empty());
+    assert!(keys.insert_next(&signing_key("a")).await.unwrap());
+    assert!(
+        !keys.insert_next(&signing_key("b")).await.unwrap(),
+        "one next"
+    );
+    assert!(
+        !keys.rotate(Some("x"), "a", later).await.unwrap(),
+        "x is not current"
+    );
+    assert!(keys.rotate(None, "a", later).await.unwrap());
+    assert!(
+        !keys.rotate(None, "a", later).await.unwrap(),
+        "a is current now"
+    );
+    assert!(keys.insert_next(&signing_key("b")).await.unwrap());
+    assert!(keys.rotate(Some("a"), "b", later).await.unwrap());
+    let listed = keys.list().await.unwrap();
+    assert_eq!(
+        states(&listed),
+        [("a".into(), Previous), ("b".into(), Current)]
+    );
+    let a = &listed[0];
+    assert_eq!(
+        (a.activated_at, a.deactivated_at),
+        (Some(later), Some(later))
+    );
+    assert_eq!(a.public, signing_key("a").public, "the JWK round-trips");
+    assert_eq!(a.sealed_private, b"sealed-a");
+    assert!(
+        !keys.retire("b", later).await.unwrap(),
+        "the current key stays"
+    );
+    assert!(keys.retire("a", later).await.unwrap());
+    assert!(!keys.retire("a", later).await.unwrap(), "once");
+    assert!(keys.insert_next(&signing_key("c")).await.unwrap());
+    assert!(keys.retire("c", later).await.unwrap(), "a next key may go");
+    assert!(!keys.demote("c", later).await.unwrap());
+    assert!(keys.demote("b", later).await.unwrap());
+    assert_eq!(
+        states(&keys.list().await.unwrap()),
+        [
+            ("a".into(), Retired),
+            ("b".into(), Previous),
+            ("c".into(), Retired)
+        ]
+    );
+}
+
+pub async fn concurrent_rotations_from_one_state_let_one_win(stores: &Stores) {
+    let keys = &stores.keys;
+    assert!(keys.insert_next(&signing_key("first")).await.unwrap());
+    assert!(keys.rotate(None, "first", t0()).await.unwrap());
+    assert!(keys.insert_next(&signing_key("second")).await.unwrap());
+    let rotations = (0..8).map(|_| keys.rotate(Some("first"), "second", t0()));
+    let won = futures::future::join_all(rotations)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap())
+        .count();
+    assert_eq!(won, 1);
+    let current: Vec<_> = keys
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|k| k.state == crate::model::KeyState::Current)
+        .collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0].kid, "second");
+}
+
+pub async fn concurrent_first_keys_make_one_current(stores: &Stores) {
+    // Replicas starting together on an empty store: each makes a key and promotes it.
+    let attempts = (0..6).map(|i| {
+        let keys = stores.keys.clone();
+        async move {
+            let kid = format!("k{i}");
+            if keys.insert_next(&signing_key(&kid)).await.unwrap() {
+                keys.rotate(None, &kid, t0()).await.unwrap()
+            } else {
+                false
+            }
+        }
+    });
+    let promoted = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .filter(|p| *p)
+        .count();
+    assert_eq!(promoted, 1);
+    let listed = stores.keys.list().await.unwrap();
+    let current = listed
+        .iter()
+        .filter(|k| k.state == crate::model::KeyState::Current)
+        .count();
+    assert_eq!(current, 1);
+}
+
+pub async fn service_clients_round_trip_and_are_deleted(stores: &Stores) {
+    let clients = &stores.clients;
+    let made = |name: &str, at| crate::model::ServiceClient {
+        id: Uuid::new_v4(),
+        name: name.into(),
+        secret_fingerprint: format!("fp-{name}"),
+        created_at: at,
+    };
+    let (first, second) = (
+        made("billing", t0()),
+        made("search", t0() + Duration::seconds(1)),
+    );
+    clients.insert(&second).await.unwrap();
+    clients.insert(&first).await.unwrap();
+    assert_eq!(clients.find(first.id).await.unwrap(), Some(first.clone()));
+    assert_eq!(clients.find(Uuid::new_v4()).await.unwrap(), None);
+    assert_eq!(
+        clients.list().await.unwrap(),
+        [first.clone(), second.clone()]
+    );
+    assert!(clients.delete(first.id).await.unwrap());
+    assert!(!clients.delete(first.id).await.unwrap());
+    assert_eq!(clients.list().await.unwrap(), [second]);
 }

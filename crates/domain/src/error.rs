@@ -40,6 +40,23 @@ pub enum DomainError {
     MfaAlreadyEnabled,
     #[error("multi-factor authentication is not on")]
     MfaNotEnabled,
+    #[error("no such signing key")]
+    KeyNotFound,
+    #[error("the signing key cannot be retired: {reason}")]
+    KeyInUse { reason: String },
+    #[error(
+        "tokens are signed with JWT_SECRET_KEY (an HS algorithm): there are no key pairs to rotate"
+    )]
+    SharedSecretSigning,
+    #[error(
+        "the signing keys in the database cannot be decrypted with this JWT_SECRET_KEY: \
+         start with the secret they were made with"
+    )]
+    KeysUnreadable,
+    #[error("client authentication failed")]
+    InvalidClient,
+    #[error("no such client")]
+    ClientNotFound,
     #[error("too many requests")]
     RateLimited {
         limit: u32,

@@ -14,19 +14,22 @@ pub mod contract;
 
 pub use error::DomainError;
 pub use model::{
-    AuditEvent, AuditOutcome, AuditRecord, Claims, ClientInfo, DisplayName, Email, IssuedTokens,
-    LoginOutcome, MfaChallenge, NewUser, Page, Password, Principal, Role, Session, TokenType,
-    TotpEnrolment, TotpFactor, User, UserPatch, Username, totp_purpose, validated,
+    AuditEvent, AuditOutcome, AuditRecord, Claims, ClientInfo, ClientToken, CreatedClient,
+    DisplayName, Email, Introspection, IssuedTokens, KeyAlgorithm, KeyPair, KeyState, Keyring,
+    LiveKey, LoginOutcome, MfaChallenge, NewUser, Page, Password, Principal, PublicJwk, Role,
+    ServiceClient, Session, SharedSecretUse, SigningKey, TokenType, TotpEnrolment, TotpFactor,
+    User, UserPatch, Username, key_purpose, totp_purpose, validated,
 };
 pub use policy::AuthPolicy;
 pub use ports::{
-    AdminGuard, AdminWrite, Attempt, AttemptLimit, AuditLog, Clock, ConnectionUsage, Fingerprints,
-    LoginThrottleRepository, MfaRepository, OneTimeCodes, PasswordHasher, RateLimitStore,
-    SecretSealer, SessionRepository, StoreError, StoreHealth, Stores, ThrottleKey, TokenCodec,
-    TokenRejection, Unsealable, UserRepository,
+    AdminGuard, AdminWrite, Attempt, AttemptLimit, AuditLog, ClientRepository, Clock,
+    ConnectionUsage, Fingerprints, KeyGenerator, LoginThrottleRepository, MfaRepository,
+    OneTimeCodes, PasswordHasher, RateLimitStore, SecretSealer, SessionRepository,
+    SigningKeyRepository, StoreError, StoreHealth, Stores, ThrottleKey, TokenCodec, TokenRejection,
+    Unsealable, UserRepository,
 };
 pub use services::{
-    AuthService, Housekeeping, HousekeepingReport, LimitedAction, MfaPorts, Ports, RECOVERY_CODES,
-    RateDecision, RateLimitPolicy, RateLimiter, SecondFactor, UserService,
+    AuthService, Housekeeping, HousekeepingReport, KeyPolicy, KeyService, LimitedAction, MfaPorts,
+    Ports, RECOVERY_CODES, RateDecision, RateLimitPolicy, RateLimiter, SecondFactor, UserService,
 };
 pub use validation::FieldError;

@@ -19,8 +19,8 @@ use uuid::Uuid;
 use crate::error::DomainError;
 pub use crate::error::{StoreError, StoreResult};
 use crate::model::{
-    AuditRecord, Claims, MfaChallenge, Page, Role, Session, TotpEnrolment, TotpFactor, User,
-    UserPatch,
+    AuditRecord, Claims, KeyAlgorithm, KeyPair, Keyring, MfaChallenge, Page, Role, ServiceClient,
+    Session, SigningKey, TotpEnrolment, TotpFactor, User, UserPatch,
 };
 
 /// What must still hold when an admin's write to an account lands.
@@ -215,16 +215,69 @@ pub trait PasswordHasher: Send + Sync {
 /// Why a token could not be read. Time-based checks are the domain's, not the codec's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenRejection {
-    /// Not a token, bad signature, or an algorithm other than the configured one.
+    /// Not a token, bad signature, an algorithm other than its key's, or a header that names
+    /// where to fetch a key (`jku`, `x5u`, `jwk`).
     Invalid,
+    /// Well-formed, but signed by a `kid` the keyring does not hold: a key made since the last
+    /// reload, or one retired or never made.
+    UnknownKey,
 }
 
-/// Signs and reads tokens. It checks structure, algorithm and signature only: issuer, audience,
-/// type and time are checked by the domain against its own clock.
+/// Signs and reads tokens with the keys of the installed keyring. It checks structure,
+/// algorithm and signature only: issuer, audience, type and time are checked by the domain
+/// against its own clock. Verification picks the key by the token's `kid` and accepts only that
+/// key's algorithm.
 #[cfg_attr(test, mockall::automock)]
 pub trait TokenCodec: Send + Sync {
+    /// Replaces every key at once; tokens verified under the old keyring are checked again.
+    fn install(&self, keyring: Keyring) -> Result<(), DomainError>;
     fn encode(&self, claims: &Claims) -> Result<String, DomainError>;
     fn decode(&self, token: &str) -> Result<Claims, TokenRejection>;
+}
+
+/// Makes new signing key pairs (slow for RSA: off the async workers).
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait KeyGenerator: Send + Sync {
+    /// A fresh key pair for `algorithm` (never an HMAC one), its public half named `kid`.
+    async fn generate(&self, algorithm: KeyAlgorithm, kid: &str) -> Result<KeyPair, DomainError>;
+}
+
+/// The signing keys every replica shares. Each change of state is one atomic conditional write
+/// that says whether it happened, and the store itself never holds two `current` or two
+/// `next` keys, so that replicas rotating at once rotate once.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait SigningKeyRepository: Send + Sync {
+    /// Every key, retired ones too, oldest first.
+    async fn list(&self) -> StoreResult<Vec<SigningKey>>;
+    /// Stores `key` as the `next` key unless there is one. Returns whether it did.
+    async fn insert_next(&self, key: &SigningKey) -> StoreResult<bool>;
+    /// At once: `current` (still current; with `None`, only while no key is) becomes previous
+    /// and `next` (still next) becomes current. Returns whether it did.
+    async fn rotate<'a>(
+        &self,
+        current: Option<&'a str>,
+        next: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Makes the current key `kid` previous with no successor (the service moved to HMAC
+    /// signing). Returns whether it did.
+    async fn demote(&self, kid: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// Retires a `next` or `previous` key. Returns whether it did.
+    async fn retire(&self, kid: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+}
+
+/// Service clients (machine accounts).
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait ClientRepository: Send + Sync {
+    async fn insert(&self, client: &ServiceClient) -> StoreResult<()>;
+    async fn find(&self, id: Uuid) -> StoreResult<Option<ServiceClient>>;
+    /// Oldest first.
+    async fn list(&self) -> StoreResult<Vec<ServiceClient>>;
+    /// Returns whether it existed.
+    async fn delete(&self, id: Uuid) -> StoreResult<bool>;
 }
 
 /// A sealed secret could not be opened: it was sealed under another key or for another
@@ -380,6 +433,8 @@ pub struct Stores {
     pub rate_limits: Arc<dyn RateLimitStore>,
     pub audit: Arc<dyn AuditLog>,
     pub mfa: Arc<dyn MfaRepository>,
+    pub keys: Arc<dyn SigningKeyRepository>,
+    pub clients: Arc<dyn ClientRepository>,
     pub health: Arc<dyn StoreHealth>,
 }
 
@@ -393,6 +448,8 @@ impl Stores {
             + RateLimitStore
             + AuditLog
             + MfaRepository
+            + SigningKeyRepository
+            + ClientRepository
             + StoreHealth
             + Clone
             + 'static,
@@ -404,6 +461,8 @@ impl Stores {
             rate_limits: Arc::new(store.clone()),
             audit: Arc::new(store.clone()),
             mfa: Arc::new(store.clone()),
+            keys: Arc::new(store.clone()),
+            clients: Arc::new(store.clone()),
             health: Arc::new(store),
         }
     }

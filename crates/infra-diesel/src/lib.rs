@@ -5,6 +5,7 @@ mod audit;
 mod connection;
 mod error;
 mod executor;
+mod keys;
 mod mfa;
 mod migrations;
 mod rate_limits;

@@ -73,7 +73,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     totp_factors,
     recovery_codes,
-    mfa_challenges
+    mfa_challenges,
+    signing_keys,
+    service_clients
 );
 
 diesel::table! {
@@ -102,5 +104,28 @@ diesel::table! {
         password_fingerprint -> Text,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        algorithm -> Text,
+        state -> Text,
+        sealed_private -> Binary,
+        public_jwk -> Text,
+        created_at -> Timestamp,
+        activated_at -> Nullable<Timestamp>,
+        deactivated_at -> Nullable<Timestamp>,
+        retired_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    service_clients (id) {
+        id -> Text,
+        name -> Text,
+        secret_fingerprint -> Text,
+        created_at -> Timestamp,
     }
 }

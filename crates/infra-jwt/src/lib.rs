@@ -1,32 +1,22 @@
-//! The token adapter: JWTs signed with an HMAC key through jsonwebtoken. It checks structure,
-//! algorithm and signature; issuer, audience, type and time are the domain's checks.
+//! The token adapter: JWTs through jsonwebtoken (RustCrypto backend), signed with the keyring
+//! the domain installs: ES256, EdDSA or RS256 key pairs from the store, or `JWT_SECRET_KEY`
+//! with an HS algorithm. Every token names its key in `kid`; verification picks the key by
+//! `kid` and accepts only that key's algorithm. It checks structure, algorithm and signature;
+//! issuer, audience, type and time are the domain's checks.
 
+mod generate;
+mod ring;
 mod verified;
 
 use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
 
-use domain::{Claims, DomainError, TokenCodec, TokenRejection, TokenType};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use domain::{Claims, DomainError, KeyAlgorithm, Keyring, TokenCodec, TokenRejection, TokenType};
+use jsonwebtoken::{Algorithm, Validation};
 
+pub use crate::generate::KeyPairs;
+use crate::ring::{Ring, SharedSecret, Verifier};
 use crate::verified::VerifiedTokens;
-
-/// The algorithms this adapter signs with, as configuration names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-pub enum SigningAlgorithm {
-    HS256,
-    HS384,
-    HS512,
-}
-
-impl From<SigningAlgorithm> for Algorithm {
-    fn from(algorithm: SigningAlgorithm) -> Self {
-        match algorithm {
-            SigningAlgorithm::HS256 => Algorithm::HS256,
-            SigningAlgorithm::HS384 => Algorithm::HS384,
-            SigningAlgorithm::HS512 => Algorithm::HS512,
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum JwtConfigError {
@@ -35,39 +25,75 @@ pub enum JwtConfigError {
 }
 
 pub struct JwtCodec {
-    header: Header,
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
+    shared: SharedSecret,
+    ring: RwLock<Arc<Ring>>,
     verified: VerifiedTokens,
 }
 
 impl JwtCodec {
-    pub fn new(algorithm: SigningAlgorithm, secret: &[u8]) -> Result<Self, JwtConfigError> {
-        let algorithm = Algorithm::from(algorithm);
+    /// A codec that knows `secret` (for the HS algorithms: `shared_algorithm`) and no key pair
+    /// yet: the domain installs the keyring.
+    pub fn new(shared_algorithm: KeyAlgorithm, secret: &[u8]) -> Result<Self, JwtConfigError> {
         if secret.is_empty() {
             return Err(JwtConfigError::EmptySecret);
         }
-        // Only the configured algorithm is accepted: never `none`, never another family.
-        let mut validation = Validation::new(algorithm);
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        validation.leeway = 0;
-        validation.required_spec_claims = HashSet::new();
+        let shared = SharedSecret::new(shared_algorithm, secret);
         Ok(Self {
-            header: Header::new(algorithm),
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            validation,
+            ring: RwLock::new(Arc::new(Ring::shared_only(&shared))),
+            shared,
             verified: VerifiedTokens::default(),
         })
     }
+
+    fn ring(&self) -> Arc<Ring> {
+        self.ring
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+}
+
+/// jsonwebtoken's name for an algorithm.
+pub(crate) fn algorithm(algorithm: KeyAlgorithm) -> Algorithm {
+    match algorithm {
+        KeyAlgorithm::ES256 => Algorithm::ES256,
+        KeyAlgorithm::EdDSA => Algorithm::EdDSA,
+        KeyAlgorithm::RS256 => Algorithm::RS256,
+        KeyAlgorithm::HS256 => Algorithm::HS256,
+        KeyAlgorithm::HS384 => Algorithm::HS384,
+        KeyAlgorithm::HS512 => Algorithm::HS512,
+    }
+}
+
+/// Only the signature: time, issuer and audience are the domain's to judge.
+fn signature_only(algorithm: Algorithm) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.leeway = 0;
+    validation.required_spec_claims = HashSet::new();
+    validation
 }
 
 impl TokenCodec for JwtCodec {
+    fn install(&self, keyring: Keyring) -> Result<(), DomainError> {
+        let ring = Ring::build(&self.shared, keyring)?;
+        *self
+            .ring
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(ring);
+        // A key may have been retired: what it verified must be checked again.
+        self.verified.clear();
+        Ok(())
+    }
+
     fn encode(&self, claims: &Claims) -> Result<String, DomainError> {
-        jsonwebtoken::encode(&self.header, claims, &self.encoding)
+        let ring = self.ring();
+        let signer = ring
+            .signer()
+            .ok_or_else(|| DomainError::Internal("no signing key is loaded".into()))?;
+        jsonwebtoken::encode(&signer.header, claims, &signer.key)
             .map_err(|err| DomainError::Internal(format!("cannot sign a token: {err}")))
     }
 
@@ -75,9 +101,33 @@ impl TokenCodec for JwtCodec {
         if let Some(claims) = self.verified.get(token) {
             return Ok(claims);
         }
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|_| TokenRejection::Invalid)?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejection::Invalid)?;
+        // A token never says where its key is: keys come from this service's keyring only.
+        if header.jku.is_some()
+            || header.x5u.is_some()
+            || header.jwk.is_some()
+            || header.x5c.is_some()
+        {
+            return Err(TokenRejection::Invalid);
+        }
+        let ring = self.ring();
+        let verifier: &Verifier = ring.verifier(header.kid.as_deref())?;
+        if header.alg != verifier.algorithm {
+            return Err(TokenRejection::Invalid);
+        }
+        let claims = jsonwebtoken::decode::<Claims>(
+            token,
+            &verifier.key,
+            &signature_only(verifier.algorithm),
+        )
+        .map(|data| data.claims)
+        .map_err(|_| TokenRejection::Invalid)?;
+        if verifier
+            .issued_before
+            .is_some_and(|cutoff| claims.iat >= cutoff)
+        {
+            return Err(TokenRejection::Invalid);
+        }
         // Refresh tokens are single-use: remembering them would only crowd out access tokens.
         if claims.token_type == TokenType::Access {
             self.verified.remember(token, &claims);

@@ -1,6 +1,6 @@
 //! Access tokens already verified, by their exact text. A client sends the same access token
 //! with every request until it expires, and neither its signature nor its claims can change, so
-//! checking them again (an HMAC and two JSON parses: most of an authenticated request's own CPU)
+//! checking them again (a signature check and two JSON parses: most of an authenticated request's own CPU)
 //! is waste. The domain still judges expiry and the session on every request.
 
 use std::collections::HashMap;
@@ -28,6 +28,11 @@ impl VerifiedTokens {
             entries.clear();
         }
         entries.insert(token.into(), claims.clone());
+    }
+
+    /// Forgets everything: the keys changed.
+    pub(crate) fn clear(&self) {
+        self.lock().clear();
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<Box<str>, Claims>> {

@@ -2,6 +2,7 @@
 //! and dependency-free, for tests; it keeps nothing across restarts. `MemoryRateLimitStore`: the
 //! rate limiter's counts for a single process.
 
+mod keys;
 mod mfa;
 mod rate_limit;
 
@@ -36,6 +37,8 @@ struct State {
     totp: HashMap<Uuid, domain::TotpFactor>,
     recovery_codes: HashMap<Uuid, Vec<mfa::RecoveryCode>>,
     challenges: HashMap<String, domain::MfaChallenge>,
+    keys: Vec<domain::SigningKey>,
+    clients: Vec<domain::ServiceClient>,
 }
 
 impl State {

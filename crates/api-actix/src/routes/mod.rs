@@ -2,7 +2,9 @@
 
 pub(crate) mod audit;
 pub(crate) mod auth;
+pub(crate) mod keys;
 pub(crate) mod mfa;
+pub(crate) mod oauth;
 pub(crate) mod service;
 pub(crate) mod users;
 
@@ -43,6 +45,8 @@ fn routes(router: &mut Router<'_>) {
     mfa::routes(router);
     users::routes(router);
     audit::routes(router);
+    keys::routes(router);
+    oauth::routes(router);
     service::routes(router);
 }
 

@@ -98,7 +98,10 @@ pub(crate) async fn metrics(
 ) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(metrics.render(state.store_health.as_ref()))
+        .body(metrics.render(
+            state.store_health.as_ref(),
+            state.keys.current().map(|(_, since)| since),
+        ))
 }
 
 /// Liveness: answers without touching the database.

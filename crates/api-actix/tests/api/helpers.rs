@@ -65,6 +65,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     /// The storage the server runs on, for what a test must arrange behind the API's back.
     pub users: Arc<dyn UserRepository>,
+    /// The server's signing keys.
+    pub keys: Arc<domain::KeyService>,
     _database: Option<TestDatabase>,
 }
 
@@ -90,6 +92,11 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
 }
 
+/// A server that signs with `SECRET` (HS256), so that a test can sign tokens of its own.
+pub async fn spawn_hs256_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |s| s.jwt.algorithm = domain::KeyAlgorithm::HS256).await
+}
+
 pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings();
     configure(&mut settings);
@@ -105,12 +112,14 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
         .await
         .expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let keys = app.keys();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
         client: reqwest::Client::new(),
         clock,
         users,
+        keys,
         _database: database,
     }
 }

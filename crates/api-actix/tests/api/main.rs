@@ -10,6 +10,7 @@ mod hardening;
 mod limits;
 mod metrics;
 mod mfa;
+mod oauth;
 mod protocol;
 mod tokens;
 mod users;

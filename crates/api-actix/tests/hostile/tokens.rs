@@ -7,7 +7,7 @@ use domain::{Claims, TokenType};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{Backend, PASSWORD, SECRET, TestApp, Tokens, spawn_app};
+use crate::helpers::{Backend, PASSWORD, SECRET, TestApp, Tokens, spawn_app, spawn_hs256_app};
 use crate::logs;
 
 fn claims_of(token: &str) -> Claims {
@@ -30,7 +30,7 @@ async fn alice(app: &TestApp) -> Tokens {
 
 async fn forged_tokens_are_invalid(backend: Backend) {
     logs::capture();
-    let app = spawn_app(backend).await;
+    let app = spawn_hs256_app(backend).await;
     let alice = alice(&app).await;
     let claims = claims_of(&alice.access);
     let payload = alice.access.split('.').nth(1).unwrap();
@@ -65,7 +65,7 @@ async fn forged_tokens_are_invalid(backend: Backend) {
 
 async fn tokens_for_another_audience_issuer_or_time_are_refused(backend: Backend) {
     logs::capture();
-    let app = spawn_app(backend).await;
+    let app = spawn_hs256_app(backend).await;
     let alice = alice(&app).await;
     let claims = claims_of(&alice.access);
     let now = claims.iat;
@@ -89,7 +89,7 @@ async fn tokens_for_another_audience_issuer_or_time_are_refused(backend: Backend
 
     // Well signed, but for a session that does not exist.
     let mut stray = claims;
-    stray.sid = uuid::Uuid::new_v4();
+    stray.sid = Some(uuid::Uuid::new_v4());
     app.me(&sign(&stray, SECRET, Algorithm::HS256))
         .await
         .assert_problem(401, "token_revoked");
@@ -98,7 +98,7 @@ async fn tokens_for_another_audience_issuer_or_time_are_refused(backend: Backend
 
 async fn tokens_are_used_only_for_their_type(backend: Backend) {
     logs::capture();
-    let app = spawn_app(backend).await;
+    let app = spawn_hs256_app(backend).await;
     let alice = alice(&app).await;
     app.me(&alice.refresh)
         .await
@@ -200,7 +200,102 @@ async fn broken_authorization_headers_are_refused_cleanly(backend: Backend) {
     logs::assert_absent(&[PASSWORD, SECRET]);
 }
 
+fn header_of(token: &str) -> serde_json::Value {
+    let header = token.split('.').next().unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap()
+}
+
+/// `claims` signed with `secret` under `header`.
+fn sign_with(header: &Header, claims: &Claims, secret: &[u8]) -> String {
+    jsonwebtoken::encode(header, claims, &EncodingKey::from_secret(secret)).unwrap()
+}
+
+/// With ES256 (the default), a token is judged by the key its `kid` names and by that key's
+/// algorithm only: the public key used as an HMAC secret, a kid nobody made, a retired key and
+/// a header pointing elsewhere for its key are all refused.
+async fn key_pair_tokens_accept_only_their_own_keys(backend: Backend) {
+    logs::capture();
+    let app = spawn_app(backend).await;
+    let alice = alice(&app).await;
+    let header = header_of(&alice.access);
+    assert_eq!(header["alg"], "ES256");
+    let kid = header["kid"].as_str().unwrap().to_owned();
+    let jwks = app.get("/.well-known/jwks.json", None).await.body;
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .unwrap()
+        .clone();
+    let claims = claims_of(&alice.access);
+
+    // Algorithm confusion: HS256 keyed with what the server publishes.
+    let x = URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap();
+    let y = URL_SAFE_NO_PAD.decode(jwk["y"].as_str().unwrap()).unwrap();
+    let point = [&[4u8][..], &x, &y].concat();
+    for secret in [jwk.to_string().into_bytes(), point, x] {
+        for named in [Some(kid.clone()), None] {
+            let mut hs = Header::new(Algorithm::HS256);
+            hs.kid = named;
+            app.me(&sign_with(&hs, &claims, &secret))
+                .await
+                .assert_problem(401, "invalid_token");
+        }
+    }
+    // A kid nobody made (it makes the server look once, then still refuses).
+    let mut unknown = Header::new(Algorithm::HS256);
+    unknown.kid = Some("no-such-key".into());
+    app.me(&sign_with(&unknown, &claims, SECRET.as_bytes()))
+        .await
+        .assert_problem(401, "invalid_token");
+    // Headers that name where to fetch a key: the real signature over a header that says so.
+    let parts: Vec<&str> = alice.access.split('.').collect();
+    for (name, value) in [
+        ("jku", serde_json::json!("https://evil.example/jwks.json")),
+        ("x5u", serde_json::json!("https://evil.example/cert.pem")),
+        ("jwk", jwk.clone()),
+    ] {
+        let mut pointed = header.clone();
+        pointed[name] = value;
+        let pointed = URL_SAFE_NO_PAD.encode(pointed.to_string());
+        app.me(&format!("{pointed}.{}.{}", parts[1], parts[2]))
+            .await
+            .assert_problem(401, "invalid_token");
+    }
+
+    // Rotation logs nobody out; retiring the old key (forced) ends its tokens at once.
+    let admin = app.admin().await;
+    let reply = app
+        .call(
+            Method::POST,
+            "/api/admin/keys/rotate",
+            Some(&admin.access),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_ne!(reply.body["kid"], kid.as_str());
+    assert_eq!(app.me(&alice.access).await.status, StatusCode::OK);
+    let operator = domain::ClientInfo::default();
+    assert!(matches!(
+        app.keys.retire(&kid, false, None, &operator).await,
+        Err(domain::DomainError::KeyInUse { .. })
+    ));
+    app.keys.retire(&kid, true, None, &operator).await.unwrap();
+    app.me(&alice.access)
+        .await
+        .assert_problem(401, "invalid_token");
+    let jwks = app.get("/.well-known/jwks.json", None).await.body;
+    assert!(
+        !jwks.to_string().contains(&kid),
+        "a retired key is not published"
+    );
+    logs::assert_absent(&[PASSWORD, SECRET]);
+}
+
 on_every_backend!(
+    key_pair_tokens_accept_only_their_own_keys,
     forged_tokens_are_invalid,
     tokens_for_another_audience_issuer_or_time_are_refused,
     tokens_are_used_only_for_their_type,

@@ -18,10 +18,14 @@ pub enum AuditEvent {
     MfaDisabled,
     MfaFailure,
     RecoveryCodeUsed,
+    KeyRotated,
+    KeyRetired,
+    ClientCreated,
+    ClientDeleted,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 14] = [
+    pub const ALL: [AuditEvent; 18] = [
         AuditEvent::Register,
         AuditEvent::Login,
         AuditEvent::Lockout,
@@ -36,6 +40,10 @@ impl AuditEvent {
         AuditEvent::MfaDisabled,
         AuditEvent::MfaFailure,
         AuditEvent::RecoveryCodeUsed,
+        AuditEvent::KeyRotated,
+        AuditEvent::KeyRetired,
+        AuditEvent::ClientCreated,
+        AuditEvent::ClientDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +62,10 @@ impl AuditEvent {
             AuditEvent::MfaDisabled => "mfa_disabled",
             AuditEvent::MfaFailure => "mfa_failure",
             AuditEvent::RecoveryCodeUsed => "recovery_code_used",
+            AuditEvent::KeyRotated => "key_rotated",
+            AuditEvent::KeyRetired => "key_retired",
+            AuditEvent::ClientCreated => "client_created",
+            AuditEvent::ClientDeleted => "client_deleted",
         }
     }
 

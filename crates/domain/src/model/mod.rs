@@ -1,15 +1,24 @@
 mod audit;
+mod client;
 mod input;
+mod keys;
 mod mfa;
 mod session;
 mod token;
 mod user;
 
 pub use audit::{AuditEvent, AuditOutcome, AuditRecord};
+pub use client::{CreatedClient, ServiceClient};
 pub use input::{DisplayName, Email, Password, Username};
+pub use keys::{
+    KeyAlgorithm, KeyPair, KeyState, Keyring, LiveKey, PublicJwk, SharedSecretUse, SigningKey,
+    key_purpose,
+};
 pub use mfa::{MfaChallenge, TotpEnrolment, TotpFactor, totp_purpose};
 pub use session::{ClientInfo, Session};
-pub use token::{Claims, IssuedTokens, LoginOutcome, Principal, TokenType};
+pub use token::{
+    Claims, ClientToken, Introspection, IssuedTokens, LoginOutcome, Principal, TokenType,
+};
 pub use user::{NewUser, Page, Role, User, UserPatch};
 
 /// `value` checked against every rule declared on its type; every broken rule is reported.

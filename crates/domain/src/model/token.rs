@@ -20,7 +20,9 @@ pub struct Claims {
     pub iat: i64,
     pub nbf: i64,
     pub jti: Uuid,
-    pub sid: Uuid,
+    /// The session both user tokens are bound to; service clients' tokens have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
     #[serde(rename = "type")]
     pub token_type: TokenType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -28,6 +30,9 @@ pub struct Claims {
     /// How the login authenticated (RFC 8176): access tokens only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
+    /// Set on a service client's tokens (`client_credentials`), whose `sub` is the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<Uuid>,
 }
 
 /// The answer to register, login and refresh.
@@ -58,4 +63,19 @@ pub struct Principal {
     pub session_id: Uuid,
     /// Where this request came from.
     pub client: ClientInfo,
+}
+
+/// What a token is worth right now (RFC 7662): `None` for anything not live.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Introspection {
+    pub claims: Claims,
+    /// The user's name, for user tokens.
+    pub username: Option<String>,
+}
+
+/// A service client's access token.
+#[derive(Debug, Clone)]
+pub struct ClientToken {
+    pub access_token: String,
+    pub expires_in: i64,
 }

@@ -1,10 +1,11 @@
 //! Register, login, refresh, logout, revoke and the checks behind every authenticated request.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+use super::keys::KeyService;
 use super::ports::{Audit, Ports};
 use super::users::create_user;
 use crate::error::DomainError;
@@ -13,7 +14,7 @@ use crate::model::{
     Principal, Role, Session, TokenType, User, validated,
 };
 use crate::policy::AuthPolicy;
-use crate::ports::{Attempt, AttemptLimit, ThrottleKey};
+use crate::ports::{Attempt, AttemptLimit, ThrottleKey, TokenRejection};
 use crate::validation::{EMAIL_MAX_CHARS, FieldError, clean_user_agent};
 
 /// How often a password change retries its compare-and-swap after the hash changed under it
@@ -27,6 +28,8 @@ pub struct AuthService {
     policy: AuthPolicy,
     /// Verified against when a login names no account, so that both answers take as long.
     dummy_hash: OnceLock<String>,
+    /// Reloads the keyring when a token names a key this replica has not loaded yet.
+    keys: Option<Arc<KeyService>>,
 }
 
 impl AuthService {
@@ -35,11 +38,22 @@ impl AuthService {
             ports,
             policy,
             dummy_hash: OnceLock::new(),
+            keys: None,
         }
+    }
+
+    /// Tokens signed by a key another replica just made are accepted after one reload.
+    pub fn with_keys(mut self, keys: Arc<KeyService>) -> Self {
+        self.keys = Some(keys);
+        self
     }
 
     pub(super) fn ports(&self) -> &Ports {
         &self.ports
+    }
+
+    pub(super) fn policy(&self) -> &AuthPolicy {
+        &self.policy
     }
 
     /// Creates a user account and logs it in.
@@ -152,13 +166,14 @@ impl AuthService {
         refresh_token: &str,
         client: &ClientInfo,
     ) -> Result<IssuedTokens, DomainError> {
-        let claims = self.verify_token(refresh_token, TokenType::Refresh)?;
+        let claims = self.verify_token(refresh_token, TokenType::Refresh).await?;
+        let sid = claims.sid.ok_or(DomainError::InvalidToken)?;
         let now = self.ports.clock.now();
         let (mut session, user) = self
             .ports
             .stores
             .sessions
-            .find_with_user(claims.sid)
+            .find_with_user(sid)
             .await?
             .filter(|(session, _)| session.user_id == claims.sub && session.is_active(now))
             .ok_or(DomainError::TokenRevoked)?;
@@ -217,13 +232,18 @@ impl AuthService {
         access_token: &str,
         client: ClientInfo,
     ) -> Result<Principal, DomainError> {
-        let claims = self.verify_token(access_token, TokenType::Access)?;
+        let claims = self.verify_token(access_token, TokenType::Access).await?;
+        if claims.client_id.is_some() {
+            // A service client's token: good for introspection, never for a user's endpoints.
+            return Err(DomainError::Forbidden);
+        }
+        let sid = claims.sid.ok_or(DomainError::InvalidToken)?;
         let now = self.ports.clock.now();
         let (session, user) = self
             .ports
             .stores
             .sessions
-            .find_with_user(claims.sid)
+            .find_with_user(sid)
             .await?
             .filter(|(session, user)| {
                 session.user_id == claims.sub && session.is_active(now) && user.is_active
@@ -274,13 +294,13 @@ impl AuthService {
     /// RFC 7009: revokes the session of any token this service issued; says nothing about tokens
     /// it did not issue. Expired tokens still name their session, which is revoked too.
     pub async fn revoke_token(&self, token: &str, client: &ClientInfo) -> Result<(), DomainError> {
-        let Ok(claims) = self.ports.tokens.decode(token) else {
+        let Ok(claims) = self.decode(token).await else {
             return Ok(());
         };
-        if !self.is_ours(&claims) {
+        let Some(sid) = claims.sid.filter(|_| self.is_ours(&claims)) else {
             return Ok(());
-        }
-        if let Some(session) = self.ports.stores.sessions.find(claims.sid).await?
+        };
+        if let Some(session) = self.ports.stores.sessions.find(sid).await?
             && session.user_id == claims.sub
         {
             let now = self.ports.clock.now();
@@ -622,10 +642,11 @@ impl AuthService {
             iat: now.timestamp(),
             nbf: now.timestamp(),
             jti: Uuid::new_v4(),
-            sid: session.id,
+            sid: Some(session.id),
             token_type: TokenType::Access,
             role: Some(user.role),
             amr: session.amr(),
+            client_id: None,
         };
         let refresh = Claims {
             exp: session.expires_at.timestamp(),
@@ -644,16 +665,33 @@ impl AuthService {
         })
     }
 
-    fn is_ours(&self, claims: &Claims) -> bool {
+    pub(super) fn is_ours(&self, claims: &Claims) -> bool {
         claims.iss == self.policy.issuer && claims.aud == self.policy.audience
     }
 
+    /// The token's claims if one of the published keys signed it; a key this replica has not
+    /// loaded yet is looked for once.
+    pub(super) async fn decode(&self, token: &str) -> Result<Claims, TokenRejection> {
+        match self.ports.tokens.decode(token) {
+            Err(TokenRejection::UnknownKey) => match &self.keys {
+                Some(keys) if keys.reload_for_unknown_kid().await.unwrap_or(false) => {
+                    self.ports.tokens.decode(token)
+                }
+                _ => Err(TokenRejection::UnknownKey),
+            },
+            decoded => decoded,
+        }
+    }
+
     /// Every check of a token that needs no store: issuer, audience, type and time.
-    fn verify_token(&self, token: &str, expected: TokenType) -> Result<Claims, DomainError> {
+    pub(super) async fn verify_token(
+        &self,
+        token: &str,
+        expected: TokenType,
+    ) -> Result<Claims, DomainError> {
         let claims = self
-            .ports
-            .tokens
             .decode(token)
+            .await
             .map_err(|_| DomainError::InvalidToken)?;
         if !self.is_ours(&claims) {
             return Err(DomainError::InvalidToken);
@@ -680,7 +718,7 @@ impl AuthService {
         self.ports
             .stores
             .sessions
-            .find(claims.sid)
+            .find(claims.sid.ok_or(DomainError::InvalidToken)?)
             .await?
             .filter(|s| s.user_id == claims.sub && s.is_active(now))
             .ok_or(DomainError::TokenRevoked)

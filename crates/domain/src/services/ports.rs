@@ -1,7 +1,8 @@
 use std::sync::Arc;
 
 use crate::ports::{
-    Clock, Fingerprints, OneTimeCodes, PasswordHasher, SecretSealer, Stores, TokenCodec,
+    Clock, Fingerprints, KeyGenerator, OneTimeCodes, PasswordHasher, SecretSealer, Stores,
+    TokenCodec,
 };
 
 /// The adapters a service runs on: one storage adapter's ports, the hasher, the token codec,
@@ -11,6 +12,7 @@ pub struct Ports {
     pub stores: Stores,
     pub hasher: Arc<dyn PasswordHasher>,
     pub tokens: Arc<dyn TokenCodec>,
+    pub key_generator: Arc<dyn KeyGenerator>,
     pub clock: Arc<dyn Clock>,
     pub mfa: MfaPorts,
 }

@@ -17,6 +17,8 @@ pub enum LimitedAction {
     Revoke,
     /// Anything that takes a second-factor code.
     Mfa,
+    /// Token introspection (`POST /oauth/introspect`).
+    Introspect,
 }
 
 impl LimitedAction {
@@ -29,6 +31,7 @@ impl LimitedAction {
             LimitedAction::UsersUpdate => "users_update",
             LimitedAction::Revoke => "revoke",
             LimitedAction::Mfa => "mfa",
+            LimitedAction::Introspect => "introspect",
         }
     }
 }
@@ -43,6 +46,7 @@ pub struct RateLimitPolicy {
     pub users_update_per_minute: u32,
     pub revoke_per_minute: u32,
     pub mfa_per_minute: u32,
+    pub introspect_per_minute: u32,
 }
 
 impl RateLimitPolicy {
@@ -55,6 +59,7 @@ impl RateLimitPolicy {
             LimitedAction::UsersUpdate => self.users_update_per_minute,
             LimitedAction::Revoke => self.revoke_per_minute,
             LimitedAction::Mfa => self.mfa_per_minute,
+            LimitedAction::Introspect => self.introspect_per_minute,
         }
     }
 }
@@ -147,6 +152,7 @@ mod tests {
             users_update_per_minute: 30,
             revoke_per_minute: 60,
             mfa_per_minute: 10,
+            introspect_per_minute: 600,
         };
         RateLimiter::new(Arc::new(store), Arc::new(clock), policy)
     }

@@ -9,9 +9,10 @@ use super::{MfaPorts, Ports};
 use crate::model::{Claims, Role, Session, TokenType, User};
 use crate::policy::AuthPolicy;
 use crate::ports::{
-    Fingerprints, MockAuditLog, MockClock, MockLoginThrottleRepository, MockMfaRepository,
-    MockOneTimeCodes, MockPasswordHasher, MockRateLimitStore, MockSessionRepository,
-    MockStoreHealth, MockTokenCodec, MockUserRepository, SecretSealer, Stores, Unsealable,
+    Fingerprints, MockAuditLog, MockClientRepository, MockClock, MockKeyGenerator,
+    MockLoginThrottleRepository, MockMfaRepository, MockOneTimeCodes, MockPasswordHasher,
+    MockRateLimitStore, MockSessionRepository, MockSigningKeyRepository, MockStoreHealth,
+    MockTokenCodec, MockUserRepository, SecretSealer, Stores, Unsealable,
 };
 
 pub fn now() -> DateTime<Utc> {
@@ -27,6 +28,9 @@ pub struct Mocks {
     pub clock: MockClock,
     pub audit: MockAuditLog,
     pub mfa: MockMfaRepository,
+    pub keys: MockSigningKeyRepository,
+    pub clients: MockClientRepository,
+    pub key_generator: MockKeyGenerator,
     pub codes: MockOneTimeCodes,
     pub sealer: FakeSealer,
     pub fingerprints: FakeFingerprints,
@@ -79,6 +83,9 @@ impl Mocks {
             tokens,
             clock,
             mfa: MockMfaRepository::new(),
+            keys: MockSigningKeyRepository::new(),
+            clients: MockClientRepository::new(),
+            key_generator: MockKeyGenerator::new(),
             codes: MockOneTimeCodes::new(),
             sealer: FakeSealer,
             fingerprints: FakeFingerprints,
@@ -102,10 +109,13 @@ impl Mocks {
                 rate_limits: Arc::new(MockRateLimitStore::new()),
                 audit: Arc::new(self.audit),
                 mfa: Arc::new(self.mfa),
+                keys: Arc::new(self.keys),
+                clients: Arc::new(self.clients),
                 health: Arc::new(MockStoreHealth::new()),
             },
             hasher: Arc::new(self.hasher),
             tokens: Arc::new(self.tokens),
+            key_generator: Arc::new(self.key_generator),
             clock: Arc::new(self.clock),
             mfa: MfaPorts {
                 codes: Arc::new(self.codes),
@@ -177,9 +187,10 @@ pub fn claims(token_type: TokenType, session: &Session, jti: Uuid) -> Claims {
         iat: t,
         nbf: t,
         jti,
-        sid: session.id,
+        sid: Some(session.id),
         token_type,
         role: (token_type == TokenType::Access).then_some(Role::User),
         amr: Vec::new(),
+        client_id: None,
     }
 }

@@ -1,0 +1,228 @@
+//! Signing keys in public (the JWK set and the discovery documents) and for admins, and the
+//! service clients admins manage.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{Router, parse_id};
+use crate::dto::{ClientResponse, CreateClientRequest, Items, SigningKeyResponse};
+use crate::error::{ApiError, Problem};
+use crate::extract::{Authenticated, JsonBody, client_info};
+use crate::state::AppState;
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+/// How long verifiers may keep the key set: a new `next` key is published at least this long
+/// before it signs whenever rotation is automatic.
+const JWKS_MAX_AGE: &str = "public, max-age=300";
+
+pub fn routes(router: &mut Router<'_>) {
+    router.add("/.well-known/jwks.json", &["GET"], |r| {
+        r.route(web::get().to(jwks))
+    });
+    router.add("/.well-known/openid-configuration", &["GET"], |r| {
+        r.route(web::get().to(openid_configuration))
+    });
+    router.add("/.well-known/oauth-authorization-server", &["GET"], |r| {
+        r.route(web::get().to(authorization_server))
+    });
+    router.add("/api/admin/keys", &["GET"], |r| {
+        r.route(web::get().to(list_keys))
+    });
+    router.add("/api/admin/keys/rotate", &["POST"], |r| {
+        r.route(web::post().to(rotate_key))
+    });
+    router.add("/api/admin/clients", &["GET", "POST"], |r| {
+        r.route(web::get().to(list_clients))
+            .route(web::post().to(create_client))
+    });
+    router.add("/api/admin/clients/{client_id}", &["DELETE"], |r| {
+        r.route(web::delete().to(delete_client))
+    });
+}
+
+/// RFC 7517 JWK set: public keys only.
+#[derive(Serialize, ToSchema)]
+pub struct JwkSet {
+    #[schema(value_type = Vec<Object>)]
+    pub keys: std::sync::Arc<Vec<domain::PublicJwk>>,
+}
+
+#[utoipa::path(
+    get, path = "/.well-known/jwks.json", tag = "discovery",
+    summary = "The public signing keys (RFC 7517)",
+    description = "The `next`, `current` and `previous` keys: `kty`, `kid`, `alg`, `use: \"sig\"`, and `crv`/`x`/`y` (EC, OKP) or `n`/`e` (RSA). Never a private or symmetric key: `{\"keys\": []}` when tokens are signed with `JWT_SECRET_KEY` (HS algorithms). Cacheable for 300 seconds; refetch on an unknown `kid`.",
+    security(()),
+    responses((status = 200, description = "The key set", body = JwkSet))
+)]
+pub(crate) async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, JWKS_MAX_AGE))
+        .json(JwkSet {
+            keys: state.keys.published(),
+        })
+}
+
+/// RFC 8414 authorization server metadata: only what this service does.
+#[derive(Serialize, ToSchema)]
+pub struct ServerMetadata {
+    pub issuer: String,
+    pub jwks_uri: String,
+    pub token_endpoint: String,
+    pub revocation_endpoint: String,
+    pub introspection_endpoint: String,
+    pub grant_types_supported: [&'static str; 3],
+    /// Empty: there is no authorization endpoint.
+    pub response_types_supported: [&'static str; 0],
+    pub token_endpoint_auth_methods_supported: [&'static str; 2],
+    pub revocation_endpoint_auth_methods_supported: [&'static str; 3],
+    pub introspection_endpoint_auth_methods_supported: [&'static str; 2],
+    /// The algorithm access tokens are signed with.
+    pub access_token_signing_alg_values_supported: [&'static str; 1],
+}
+
+fn metadata(state: &AppState) -> ServerMetadata {
+    let base = &state.public_url;
+    let client_auth = ["client_secret_basic", "client_secret_post"];
+    ServerMetadata {
+        issuer: state.issuer.clone(),
+        jwks_uri: format!("{base}/.well-known/jwks.json"),
+        token_endpoint: format!("{base}/oauth/token"),
+        revocation_endpoint: format!("{base}/oauth/revoke"),
+        introspection_endpoint: format!("{base}/oauth/introspect"),
+        grant_types_supported: ["password", "refresh_token", "client_credentials"],
+        response_types_supported: [],
+        token_endpoint_auth_methods_supported: client_auth,
+        revocation_endpoint_auth_methods_supported: [client_auth[0], client_auth[1], "none"],
+        introspection_endpoint_auth_methods_supported: client_auth,
+        access_token_signing_alg_values_supported: [state.keys.algorithm().as_str()],
+    }
+}
+
+#[utoipa::path(
+    get, path = "/.well-known/openid-configuration", tag = "discovery",
+    summary = "Discovery document (the OpenID Connect location)",
+    description = "The same document as `/.well-known/oauth-authorization-server`, where JWT libraries and OAuth clients look for it.",
+    security(()),
+    responses((status = 200, description = "Server metadata", body = ServerMetadata))
+)]
+pub(crate) async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(metadata(&state))
+}
+
+#[utoipa::path(
+    get, path = "/.well-known/oauth-authorization-server", tag = "discovery",
+    summary = "Authorization server metadata (RFC 8414)",
+    security(()),
+    responses((status = 200, description = "Server metadata", body = ServerMetadata))
+)]
+pub(crate) async fn authorization_server(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(metadata(&state))
+}
+
+#[utoipa::path(
+    get, path = "/api/admin/keys", tag = "keys",
+    summary = "Every signing key (admin)",
+    description = "Oldest first, retired ones too; never a private key.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The keys", body = Items<SigningKeyResponse>),
+        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn list_keys(
+    state: web::Data<AppState>,
+    Authenticated(me): Authenticated,
+) -> Result<HttpResponse> {
+    let keys = state.keys.list(Some(&me)).await?;
+    Ok(HttpResponse::Ok().json(Items {
+        items: keys.into_iter().map(SigningKeyResponse::from).collect(),
+    }))
+}
+
+#[utoipa::path(
+    post, path = "/api/admin/keys/rotate", tag = "keys",
+    summary = "Rotate the signing key (admin)",
+    description = "The `next` key becomes `current` and a new `next` is made; the old current key becomes `previous` and verifies the tokens it signed until they expire, so nobody is logged out. Every replica sees it within `APP__KEYS__RELOAD_SECONDS`, and at once when a token names the new key.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The new current key", body = SigningKeyResponse),
+        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`shared_secret_signing`: tokens are signed with `JWT_SECRET_KEY` (an HS algorithm)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn rotate_key(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Authenticated(me): Authenticated,
+) -> Result<HttpResponse> {
+    let current = state.keys.rotate(Some(&me), &client_info(&req)).await?;
+    Ok(HttpResponse::Ok().json(SigningKeyResponse::from(current)))
+}
+
+#[utoipa::path(
+    get, path = "/api/admin/clients", tag = "clients",
+    summary = "Every service client (admin)",
+    description = "Oldest first; never a secret.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The clients", body = Items<ClientResponse>),
+        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn list_clients(
+    state: web::Data<AppState>,
+    Authenticated(me): Authenticated,
+) -> Result<HttpResponse> {
+    let clients = state.auth.clients(&me).await?;
+    Ok(HttpResponse::Ok().json(Items {
+        items: clients.into_iter().map(ClientResponse::from).collect(),
+    }))
+}
+
+#[utoipa::path(
+    post, path = "/api/admin/clients", tag = "clients",
+    summary = "Create a service client (admin)",
+    description = "A machine account for the `client_credentials` grant and for introspection. The `client_secret` is in this answer only; the server keeps a keyed fingerprint of it.",
+    request_body = CreateClientRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The client, with its secret", body = ClientResponse),
+        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed` on `name`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn create_client(
+    state: web::Data<AppState>,
+    Authenticated(me): Authenticated,
+    JsonBody(body): JsonBody<CreateClientRequest>,
+) -> Result<HttpResponse> {
+    let created = state.auth.create_client(&me, &body.name).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(ClientResponse::from(created)))
+}
+
+#[utoipa::path(
+    delete, path = "/api/admin/clients/{client_id}", tag = "clients",
+    summary = "Delete a service client (admin)",
+    description = "Its secret and every token it holds stop working at once.",
+    params(("client_id" = String, Path, description = "The client's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`client_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn delete_client(
+    state: web::Data<AppState>,
+    Authenticated(me): Authenticated,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let id = parse_id(&path, domain::DomainError::ClientNotFound)?;
+    state.auth.delete_client(&me, id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

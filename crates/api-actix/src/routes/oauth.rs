@@ -1,0 +1,272 @@
+//! OAuth 2.0: the token endpoint (RFC 6749: password, refresh_token and client_credentials
+//! grants), introspection (RFC 7662) and revocation (RFC 7009). The same services and rules as
+//! the JSON API; only the words differ.
+
+use actix_web::http::header;
+use actix_web::middleware::from_fn;
+use actix_web::{HttpRequest, HttpResponse, web};
+use domain::{Introspection, LimitedAction, LoginOutcome, ServiceClient, TokenType};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::Router;
+use crate::extract::client_info;
+use crate::metrics::Metrics;
+use crate::oauth::{OAuthError, OAuthParams, client_credentials, invalid_client};
+use crate::rate_limit::{add_headers, check, enforce};
+use crate::state::AppState;
+
+type Result<T> = std::result::Result<T, OAuthError>;
+
+pub fn routes(router: &mut Router<'_>) {
+    // The token endpoint counts each grant against its JSON twin's budget, once it knows it.
+    router.add("/oauth/token", &["POST"], |r| {
+        r.route(web::post().to(token))
+    });
+    router.add("/oauth/introspect", &["POST"], |r| {
+        r.wrap(from_fn(|req, next| {
+            enforce(LimitedAction::Introspect, req, next)
+        }))
+        .route(web::post().to(introspect))
+    });
+    router.add("/oauth/revoke", &["POST"], |r| {
+        r.wrap(from_fn(|req, next| {
+            enforce(LimitedAction::Revoke, req, next)
+        }))
+        .route(web::post().to(revoke))
+    });
+}
+
+/// RFC 6749 §5.1.
+#[derive(Serialize, ToSchema)]
+pub struct OAuthTokenResponse {
+    pub access_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    /// Not for `client_credentials`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_expires_in: Option<i64>,
+}
+
+/// RFC 7662 §2.2: exactly `{"active": false}` for anything not live.
+#[derive(Serialize, ToSchema)]
+pub struct IntrospectionResponse {
+    pub active: bool,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[schema(inline)]
+    pub token: Option<LiveToken>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LiveToken {
+    pub sub: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    pub jti: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub aud: String,
+    /// `access_token` or `refresh_token`.
+    pub token_type: &'static str,
+}
+
+impl From<Introspection> for LiveToken {
+    fn from(live: Introspection) -> Self {
+        let claims = live.claims;
+        LiveToken {
+            sub: claims.sub.to_string(),
+            client_id: claims.client_id.map(|id| id.to_string()),
+            username: live.username,
+            role: claims.role.map(|role| role.as_str()),
+            sid: claims.sid.map(|id| id.to_string()),
+            jti: claims.jti.to_string(),
+            iat: claims.iat,
+            exp: claims.exp,
+            iss: claims.iss,
+            aud: claims.aud,
+            token_type: match claims.token_type {
+                TokenType::Access => "access_token",
+                TokenType::Refresh => "refresh_token",
+            },
+        }
+    }
+}
+
+/// Counts the request against `action`'s budget.
+async fn limit(req: &HttpRequest, action: LimitedAction) -> Result<Option<domain::RateDecision>> {
+    Ok(check(action, req).await?)
+}
+
+/// The client the request authenticates as, if it presents a secret; presented credentials
+/// must be right.
+async fn presented_client(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &OAuthParams,
+) -> Result<Option<ServiceClient>> {
+    match client_credentials(req, params)? {
+        Some((id, secret)) => Ok(Some(state.auth.authenticate_client(&id, &secret).await?)),
+        None => Ok(None),
+    }
+}
+
+fn no_store(mut response: HttpResponse) -> HttpResponse {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    headers.insert(header::PRAGMA, header::HeaderValue::from_static("no-cache"));
+    response
+}
+
+#[utoipa::path(
+    post, path = "/oauth/token", tag = "oauth",
+    summary = "OAuth 2.0 token endpoint",
+    description = "`application/x-www-form-urlencoded` (JSON accepted too). `grant_type=password` (`username` is a username or an email, `password`), `refresh_token` (`refresh_token`), or `client_credentials` (client authentication required). The rules of `/api/auth/login` and `/api/auth/refresh` apply: lockout, rate limits, rotation and reuse detection. Client authentication (HTTP Basic or `client_id`/`client_secret`) is optional for the user grants, but presented credentials must be right. An account with MFA on gets 403 `{\"error\": \"mfa_required\", \"mfa_token\": …}`.",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded"),
+    security(()),
+    responses(
+        (status = 200, description = "Tokens (RFC 6749 §5.1); no refresh token for `client_credentials`", body = OAuthTokenResponse),
+        (status = 400, description = "`invalid_request`, `invalid_grant` (wrong password, bad/used refresh token, locked: with `Retry-After`), `unsupported_grant_type`"),
+        (status = 401, description = "`invalid_client`, with `WWW-Authenticate: Basic`"),
+        (status = 403, description = "`mfa_required`, with `mfa_token`"),
+        (status = 429, description = "Over the rate limit, with `Retry-After`"),
+    )
+)]
+pub(crate) async fn token(
+    state: web::Data<AppState>,
+    metrics: web::Data<Metrics>,
+    req: HttpRequest,
+    params: OAuthParams,
+) -> Result<HttpResponse> {
+    let grant = params.require("grant_type")?;
+    let action = match grant {
+        "password" | "client_credentials" => LimitedAction::Login,
+        "refresh_token" => LimitedAction::Refresh,
+        other => {
+            return Err(OAuthError::new(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                format!(
+                    "`{}` is not a grant this server supports",
+                    other.escape_debug()
+                ),
+            ));
+        }
+    };
+    let decision = limit(&req, action).await?;
+    let client = presented_client(&state, &req, &params).await?;
+    let client_info = client_info(&req);
+    let body = match grant {
+        "password" => {
+            let username = params.require("username")?;
+            let password = params.require("password")?;
+            match state.auth.login(username, password, &client_info).await? {
+                LoginOutcome::Tokens(issued) => OAuthTokenResponse {
+                    access_token: issued.access_token,
+                    token_type: "Bearer",
+                    expires_in: issued.access_expires_in,
+                    refresh_token: Some(issued.refresh_token),
+                    refresh_expires_in: Some(issued.refresh_expires_in),
+                },
+                LoginOutcome::MfaRequired { mfa_token, .. } => {
+                    return Err(OAuthError::mfa_required(mfa_token));
+                }
+            }
+        }
+        "refresh_token" => {
+            let refresh_token = params.require("refresh_token")?;
+            let issued = state.auth.refresh(refresh_token, &client_info).await?;
+            OAuthTokenResponse {
+                access_token: issued.access_token,
+                token_type: "Bearer",
+                expires_in: issued.access_expires_in,
+                refresh_token: Some(issued.refresh_token),
+                refresh_expires_in: Some(issued.refresh_expires_in),
+            }
+        }
+        _ => {
+            let client = client.ok_or_else(|| {
+                invalid_client("client_credentials needs the client's id and secret")
+            })?;
+            let issued = state.auth.client_token(&client)?;
+            OAuthTokenResponse {
+                access_token: issued.access_token,
+                token_type: "Bearer",
+                expires_in: issued.expires_in,
+                refresh_token: None,
+                refresh_expires_in: None,
+            }
+        }
+    };
+    metrics.token_issued(grant);
+    let mut response = no_store(HttpResponse::Ok().json(body));
+    if let Some(decision) = decision {
+        add_headers(response.headers_mut(), decision);
+    }
+    Ok(response)
+}
+
+#[utoipa::path(
+    post, path = "/oauth/introspect", tag = "oauth",
+    summary = "Token introspection (RFC 7662)",
+    description = "Form parameters `token` and optional `token_type_hint`; client authentication required (a service client, HTTP Basic or form). Read from the database: a revocation shows at once. Exactly `{\"active\": false}` for anything not live: garbage, a bad signature, expired, a revoked session, a used refresh token, a deactivated or deleted user, a deleted client.",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded"),
+    security(()),
+    responses(
+        (status = 200, description = "What the token is worth now", body = IntrospectionResponse),
+        (status = 400, description = "`invalid_request`"),
+        (status = 401, description = "`invalid_client`, with `WWW-Authenticate: Basic`"),
+        (status = 429, description = "Over the rate limit, with `Retry-After`"),
+    )
+)]
+pub(crate) async fn introspect(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    params: OAuthParams,
+) -> Result<HttpResponse> {
+    presented_client(&state, &req, &params)
+        .await?
+        .ok_or_else(|| invalid_client("introspection needs a client's id and secret"))?;
+    let token = params.require("token")?;
+    let live = state.auth.introspect(token).await?;
+    Ok(no_store(HttpResponse::Ok().json(IntrospectionResponse {
+        active: live.is_some(),
+        token: live.map(LiveToken::from),
+    })))
+}
+
+#[utoipa::path(
+    post, path = "/oauth/revoke", tag = "oauth",
+    summary = "Token revocation (RFC 7009)",
+    description = "Form parameters `token` and optional `token_type_hint`. What `POST /api/auth/revoke` does: the session of any token this service issued is revoked; 200 whether or not the token was valid. Client authentication is optional; presented credentials must be right.",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded"),
+    security(()),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke"),
+        (status = 400, description = "`invalid_request`"),
+        (status = 401, description = "`invalid_client`"),
+        (status = 429, description = "Over the rate limit, with `Retry-After`"),
+    )
+)]
+pub(crate) async fn revoke(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    params: OAuthParams,
+) -> Result<HttpResponse> {
+    presented_client(&state, &req, &params).await?;
+    let token = params.require("token")?;
+    state.auth.revoke_token(token, &client_info(&req)).await?;
+    Ok(no_store(HttpResponse::Ok().finish()))
+}

@@ -1,0 +1,2 @@
+DROP TABLE service_clients;
+DROP TABLE signing_keys;
