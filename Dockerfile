@@ -19,21 +19,24 @@ COPY crates/infra-memory/Cargo.toml crates/infra-memory/
 COPY crates/infra-crypto/Cargo.toml crates/infra-crypto/
 COPY crates/infra-totp/Cargo.toml crates/infra-totp/
 COPY crates/api-actix/Cargo.toml crates/api-actix/
+COPY examples/resource-server/Cargo.toml examples/resource-server/
 RUN set -eux; \
     for crate in crates/*/; do mkdir -p "${crate}src" "${crate}benches"; : > "${crate}src/lib.rs"; done; \
     echo 'fn main() {}' > crates/api-actix/src/main.rs; \
+    mkdir -p examples/resource-server/src; echo 'fn main() {}' > examples/resource-server/src/main.rs; \
     for bench in api-actix/benches/auth_paths infra-bcrypt/benches/hashing infra-jwt/benches/tokens; do \
         echo 'fn main() {}' > "crates/$bench.rs"; \
     done; \
     cargo build --release --locked -p api-actix; \
-    rm -rf crates
+    rm -rf crates examples
 # 2. The project. The sources are made newer than the stubs' build, so that cargo rebuilds them.
 COPY crates crates
+COPY examples examples
 COPY migrations migrations
 COPY config config
 #    The runtime has no shell to add a user with: its accounts and data folder are made here.
 RUN set -eux; \
-    find crates -name '*.rs' -exec touch {} +; \
+    find crates examples -name '*.rs' -exec touch {} +; \
     cargo build --release --locked -p api-actix; \
     strip target/release/api-actix; \
     mkdir -p /rootfs/etc /rootfs/app/data; \

@@ -4,8 +4,9 @@
 //! The set is fetched again when it is older than auth-api's `max-age`, and when a token names a
 //! `kid` the cached set lacks (a rotation this service has not seen yet). That second kind of
 //! fetch happens at most once per `REFETCH_FLOOR`: anyone can make up kids, and they must not be
-//! able to turn this service into a flood against auth-api. A failed fetch is not retried
-//! sooner either, and meanwhile the last set fetched keeps verifying what it verified.
+//! able to turn this service into a flood against auth-api. Fetches on schedule (the first one
+//! too) do not start that wait, so a rotation right after start is seen at once. A failed fetch
+//! is not retried sooner either, and meanwhile the last set fetched keeps verifying.
 
 use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, Instant};

@@ -9,6 +9,7 @@ use crate::dto::{
 };
 use crate::error::{ApiError, Problem};
 use crate::extract::{Authenticated, JsonBody, OptionalJsonBody, bearer_token, client_info};
+use crate::metrics::Metrics;
 use crate::rate_limit::enforce;
 use crate::state::AppState;
 
@@ -75,10 +76,12 @@ pub fn routes(router: &mut Router<'_>) {
 )]
 pub(crate) async fn register(
     state: web::Data<AppState>,
+    metrics: web::Data<Metrics>,
     req: HttpRequest,
     JsonBody(body): JsonBody<RegisterRequest>,
 ) -> Result<HttpResponse> {
     let issued = state.auth.register(body.into(), &client_info(&req)).await?;
+    metrics.token_issued("register");
     Ok(HttpResponse::Created().json(TokenResponse::from(issued)))
 }
 
@@ -96,6 +99,7 @@ pub(crate) async fn register(
 )]
 pub(crate) async fn login(
     state: web::Data<AppState>,
+    metrics: web::Data<Metrics>,
     req: HttpRequest,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> Result<HttpResponse> {
@@ -110,6 +114,9 @@ pub(crate) async fn login(
         .auth
         .login(&login, &body.password, &client_info(&req))
         .await?;
+    if matches!(outcome, domain::LoginOutcome::Tokens(_)) {
+        metrics.token_issued("password");
+    }
     Ok(HttpResponse::Ok().json(LoginResponse::from(outcome)))
 }
 
@@ -129,6 +136,7 @@ pub(crate) async fn login(
 )]
 pub(crate) async fn refresh(
     state: web::Data<AppState>,
+    metrics: web::Data<Metrics>,
     req: HttpRequest,
     OptionalJsonBody(body): OptionalJsonBody<RefreshRequest>,
 ) -> Result<HttpResponse> {
@@ -140,6 +148,7 @@ pub(crate) async fn refresh(
             .ok_or(ApiError::MissingToken)?,
     };
     let issued = state.auth.refresh(&token, &client_info(&req)).await?;
+    metrics.token_issued("refresh_token");
     Ok(HttpResponse::Ok().json(TokenResponse::from(issued)))
 }
 

@@ -11,6 +11,7 @@ use crate::dto::{
 };
 use crate::error::{ApiError, Problem};
 use crate::extract::{Authenticated, JsonBody, client_info};
+use crate::metrics::Metrics;
 use crate::rate_limit::enforce;
 use crate::state::AppState;
 
@@ -70,6 +71,7 @@ fn second_factor(body: &MfaVerifyRequest) -> Result<SecondFactor<'_>> {
 )]
 pub(crate) async fn verify(
     state: web::Data<AppState>,
+    metrics: web::Data<Metrics>,
     req: HttpRequest,
     JsonBody(body): JsonBody<MfaVerifyRequest>,
 ) -> Result<HttpResponse> {
@@ -78,6 +80,7 @@ pub(crate) async fn verify(
         .auth
         .complete_mfa_login(&body.mfa_token, factor, &client_info(&req))
         .await?;
+    metrics.token_issued("mfa");
     Ok(HttpResponse::Ok().json(TokenResponse::from(issued)))
 }
 

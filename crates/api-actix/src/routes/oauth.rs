@@ -37,6 +37,44 @@ pub fn routes(router: &mut Router<'_>) {
     });
 }
 
+/// The token endpoint's parameters (RFC 6749 §4.3, §6, §4.4), form-encoded: for the OpenAPI
+/// description only (the handler reads `OAuthParams`, which refuses repeated parameters).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct TokenForm {
+    #[schema(example = "password")]
+    grant_type: GrantType,
+    /// `password` grant: a username or an email.
+    username: Option<String>,
+    /// `password` grant.
+    password: Option<String>,
+    /// `refresh_token` grant.
+    refresh_token: Option<String>,
+    /// Client authentication in the form (or HTTP Basic instead).
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+enum GrantType {
+    Password,
+    RefreshToken,
+    ClientCredentials,
+}
+
+/// Introspection's and revocation's parameters, form-encoded.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct TokenParameterForm {
+    token: String,
+    /// `access_token` or `refresh_token`: a hint only.
+    token_type_hint: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
 /// RFC 6749 §5.1.
 #[derive(Serialize, ToSchema)]
 pub struct OAuthTokenResponse {
@@ -51,53 +89,59 @@ pub struct OAuthTokenResponse {
     pub refresh_expires_in: Option<i64>,
 }
 
-/// RFC 7662 §2.2: exactly `{"active": false}` for anything not live.
-#[derive(Serialize, ToSchema)]
+/// RFC 7662 §2.2: exactly `{"active": false}` for anything not live; the claims otherwise.
+#[derive(Serialize, ToSchema, Default)]
 pub struct IntrospectionResponse {
     pub active: bool,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    #[schema(inline)]
-    pub token: Option<LiveToken>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct LiveToken {
-    pub sub: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// A service client's token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// A user's token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
-    pub jti: String,
-    pub iat: i64,
-    pub exp: i64,
-    pub iss: String,
-    pub aud: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
     /// `access_token` or `refresh_token`.
-    pub token_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
 }
 
-impl From<Introspection> for LiveToken {
-    fn from(live: Introspection) -> Self {
+impl From<Option<Introspection>> for IntrospectionResponse {
+    fn from(live: Option<Introspection>) -> Self {
+        let Some(live) = live else {
+            return IntrospectionResponse::default();
+        };
         let claims = live.claims;
-        LiveToken {
-            sub: claims.sub.to_string(),
+        IntrospectionResponse {
+            active: true,
+            sub: Some(claims.sub.to_string()),
             client_id: claims.client_id.map(|id| id.to_string()),
             username: live.username,
             role: claims.role.map(|role| role.as_str()),
             sid: claims.sid.map(|id| id.to_string()),
-            jti: claims.jti.to_string(),
-            iat: claims.iat,
-            exp: claims.exp,
-            iss: claims.iss,
-            aud: claims.aud,
-            token_type: match claims.token_type {
+            jti: Some(claims.jti.to_string()),
+            iat: Some(claims.iat),
+            exp: Some(claims.exp),
+            iss: Some(claims.iss),
+            aud: Some(claims.aud),
+            token_type: Some(match claims.token_type {
                 TokenType::Access => "access_token",
                 TokenType::Refresh => "refresh_token",
-            },
+            }),
         }
     }
 }
@@ -134,7 +178,7 @@ fn no_store(mut response: HttpResponse) -> HttpResponse {
     post, path = "/oauth/token", tag = "oauth",
     summary = "OAuth 2.0 token endpoint",
     description = "`application/x-www-form-urlencoded` (JSON accepted too). `grant_type=password` (`username` is a username or an email, `password`), `refresh_token` (`refresh_token`), or `client_credentials` (client authentication required). The rules of `/api/auth/login` and `/api/auth/refresh` apply: lockout, rate limits, rotation and reuse detection. Client authentication (HTTP Basic or `client_id`/`client_secret`) is optional for the user grants, but presented credentials must be right. An account with MFA on gets 403 `{\"error\": \"mfa_required\", \"mfa_token\": …}`.",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     security(()),
     responses(
         (status = 200, description = "Tokens (RFC 6749 §5.1); no refresh token for `client_credentials`", body = OAuthTokenResponse),
@@ -222,7 +266,7 @@ pub(crate) async fn token(
     post, path = "/oauth/introspect", tag = "oauth",
     summary = "Token introspection (RFC 7662)",
     description = "Form parameters `token` and optional `token_type_hint`; client authentication required (a service client, HTTP Basic or form). Read from the database: a revocation shows at once. Exactly `{\"active\": false}` for anything not live: garbage, a bad signature, expired, a revoked session, a used refresh token, a deactivated or deleted user, a deleted client.",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = TokenParameterForm, content_type = "application/x-www-form-urlencoded"),
     security(()),
     responses(
         (status = 200, description = "What the token is worth now", body = IntrospectionResponse),
@@ -241,17 +285,16 @@ pub(crate) async fn introspect(
         .ok_or_else(|| invalid_client("introspection needs a client's id and secret"))?;
     let token = params.require("token")?;
     let live = state.auth.introspect(token).await?;
-    Ok(no_store(HttpResponse::Ok().json(IntrospectionResponse {
-        active: live.is_some(),
-        token: live.map(LiveToken::from),
-    })))
+    Ok(no_store(
+        HttpResponse::Ok().json(IntrospectionResponse::from(live)),
+    ))
 }
 
 #[utoipa::path(
     post, path = "/oauth/revoke", tag = "oauth",
     summary = "Token revocation (RFC 7009)",
     description = "Form parameters `token` and optional `token_type_hint`. What `POST /api/auth/revoke` does: the session of any token this service issued is revoked; 200 whether or not the token was valid. Client authentication is optional; presented credentials must be right.",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = TokenParameterForm, content_type = "application/x-www-form-urlencoded"),
     security(()),
     responses(
         (status = 200, description = "Revoked, or nothing to revoke"),
