@@ -8,7 +8,8 @@
 #   bench/load.sh                                     # SQLite in a temporary folder
 #   bench/load.sh postgres://postgres@127.0.0.1/bench # an existing, empty PostgreSQL database
 #
-# Environment: DURATION (seconds per scenario, 15), CONNECTIONS (32), BCRYPT_COST (12).
+# Environment: DURATION (seconds per scenario, 15), CONNECTIONS (32), BCRYPT_COST (12),
+# ALGORITHM (the token signing algorithm, ES256: the default; HS256 for the shared-secret mode).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
@@ -17,6 +18,7 @@ case "${1:-}" in postgres*) command -v pgbench >/dev/null || { echo "needs pgben
 duration=${DURATION:-15}
 connections=${CONNECTIONS:-32}
 cost=${BCRYPT_COST:-12}
+algorithm=${ALGORITHM:-ES256}
 cores=$(nproc)
 database=${1:-}
 
@@ -33,6 +35,7 @@ base="http://127.0.0.1:$port"
 # One client drives the load on purpose: rate limits would measure themselves.
 (cd "$work" && exec env APP_ENV=production APP__SERVER__HOST=127.0.0.1 APP__SERVER__PORT="$port" \
   DATABASE_URL="$database" APP__PASSWORD__BCRYPT_COST="$cost" APP__RATE_LIMIT__ENABLED=false \
+  APP__JWT__ALGORITHM="$algorithm" \
   JWT_SECRET_KEY=9f2c4e81d7a35b06e1c8f4a2b79d3e50a6c1f8e2d4b7a903 RUST_LOG=warn \
   "$OLDPWD/target/release/api-actix" > "$work/server.log" 2>&1) &
 server=$!
@@ -136,13 +139,13 @@ case "$database" in postgres*)
   ;;
 esac
 
-python3 - "$work/results.tsv" "$hashing" "$peak_kib" "$cost" "$cores" "$duration" "$database" "$pgbench_tps" <<'PY'
+python3 - "$work/results.tsv" "$hashing" "$peak_kib" "$cost" "$cores" "$duration" "$database" "$pgbench_tps" "$algorithm" <<'PY'
 import sys
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])]
-hashing, peak_kib, cost, cores, duration, database, pgbench_tps = sys.argv[2:9]
+hashing, peak_kib, cost, cores, duration, database, pgbench_tps, algorithm = sys.argv[2:10]
 r = {name: (float(rps), float(p50), float(p99), int(errors)) for name, rps, p50, p99, errors in rows}
 backend = "PostgreSQL" if database.startswith("postgres") else "SQLite"
-print(f"### {backend}, bcrypt cost {cost}, {cores} cores, {duration} s per scenario\n")
+print(f"### {backend}, {algorithm} tokens, bcrypt cost {cost}, {cores} cores, {duration} s per scenario\n")
 print("| scenario | requests/s | p50 ms | p99 ms | non-2xx |")
 print("|---|---:|---:|---:|---:|")
 for name, (rps, p50, p99, errors) in r.items():

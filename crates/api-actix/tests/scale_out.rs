@@ -348,3 +348,103 @@ async fn a_rate_limit_spread_over_the_replicas_trips_at_the_configured_total() {
         );
     }
 }
+
+fn kid_of(token: &str) -> String {
+    use base64::Engine;
+    let header = token.split('.').next().unwrap();
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap(),
+    )
+    .unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotated_on_one_replica_signs_and_verifies_on_every_replica() {
+    // Reloads only on demand: what is seen at once here is seen through an unknown kid.
+    let cluster = Cluster::start(&[
+        ("APP__RATE_LIMIT__ENABLED", "false"),
+        ("APP__KEYS__RELOAD_SECONDS", "3600"),
+    ])
+    .await;
+    // Replicas that started together on an empty database agree on one signing key.
+    let mut first_kids = Vec::new();
+    for replica in 0..3 {
+        let name = format!("user_{replica}");
+        let body =
+            json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD});
+        let (status, tokens) = cluster
+            .post(replica, "/api/auth/register", None, Some(body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{tokens}");
+        first_kids.push(kid_of(tokens["access_token"].as_str().unwrap()));
+    }
+    first_kids.dedup();
+    assert_eq!(first_kids.len(), 1, "one current key: {first_kids:?}");
+
+    let created = Command::new(env!("CARGO_BIN_EXE_api-actix"))
+        .args([
+            "create-admin",
+            "--username",
+            "root_admin",
+            "--email",
+            "root@example.com",
+        ])
+        .arg("--password-stdin")
+        .env_clear()
+        .env("APP_ENV", "test")
+        .env("DATABASE_URL", cluster._database.url())
+        .env("JWT_SECRET_KEY", SECRET)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b"password1\n")?;
+            child.wait()
+        })
+        .unwrap();
+    assert!(created.success());
+    let (_, admin) = cluster.login(0, "root_admin", PASSWORD).await;
+    let admin = admin["access_token"].as_str().unwrap().to_owned();
+    let (_, before) = cluster.login(1, "user_1", PASSWORD).await;
+    let before = before["access_token"].as_str().unwrap().to_owned();
+
+    let (status, rotated) = cluster
+        .post(0, "/api/admin/keys/rotate", Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let new_kid = rotated["kid"].as_str().unwrap();
+    assert_ne!(new_kid, first_kids[0]);
+
+    // Replica 0 signs with the new key at once; the others verify it at once (one reload).
+    let (_, after) = cluster.login(0, "user_2", PASSWORD).await;
+    let after = after["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(kid_of(&after), new_kid);
+    for replica in 0..3 {
+        for token in [&after, &before] {
+            let (status, body) = cluster.me(replica, token).await;
+            assert_eq!(status, StatusCode::OK, "replica {replica}: {body}");
+        }
+    }
+    // Each replica's JWK set now has the new key, and the old one, which verifies.
+    for url in &cluster.urls {
+        let jwks: Value = cluster
+            .client
+            .get(format!("{url}/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let kids = jwks.to_string();
+        assert!(
+            kids.contains(new_kid) && kids.contains(&first_kids[0]),
+            "{url}: {kids}"
+        );
+    }
+}

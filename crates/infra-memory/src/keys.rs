@@ -103,7 +103,9 @@ impl ClientRepository for MemoryStore {
     }
 
     async fn list(&self) -> StoreResult<Vec<ServiceClient>> {
-        Ok(self.state().clients.clone())
+        let mut clients = self.state().clients.clone();
+        clients.sort_by_key(|c| (c.created_at, c.id));
+        Ok(clients)
     }
 
     async fn delete(&self, id: Uuid) -> StoreResult<bool> {
