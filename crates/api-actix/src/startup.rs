@@ -179,10 +179,14 @@ pub fn key_policy(settings: &Settings) -> KeyPolicy {
     let jwt = &settings.jwt;
     let longest = jwt.access_ttl_seconds.max(jwt.refresh_ttl_seconds).get();
     let days = settings.keys.rotate_after_days;
+    // A replica that has not reloaded since a rotation still signs with the old key that long.
+    let reload = settings.keys.reload_seconds.get();
     KeyPolicy {
         algorithm: jwt.algorithm,
         rotate_after: (days > 0).then(|| Duration::days(days.into())),
-        token_lifetime: Duration::seconds(i64::from(longest) + i64::from(jwt.leeway_seconds)),
+        token_lifetime: Duration::seconds(
+            i64::from(longest) + i64::from(jwt.leeway_seconds) + i64::from(reload),
+        ),
         unknown_kid_reload_interval: Duration::seconds(UNKNOWN_KID_RELOAD_SECONDS),
     }
 }

@@ -16,7 +16,6 @@ use jsonwebtoken::{Algorithm, Validation};
 
 pub use crate::generate::KeyPairs;
 use crate::ring::{Ring, SharedSecret, Verifier};
-use crate::verified::VerifiedTokens;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum JwtConfigError {
@@ -27,7 +26,6 @@ pub enum JwtConfigError {
 pub struct JwtCodec {
     shared: SharedSecret,
     ring: RwLock<Arc<Ring>>,
-    verified: VerifiedTokens,
 }
 
 impl JwtCodec {
@@ -41,7 +39,6 @@ impl JwtCodec {
         Ok(Self {
             ring: RwLock::new(Arc::new(Ring::shared_only(&shared))),
             shared,
-            verified: VerifiedTokens::default(),
         })
     }
 
@@ -79,12 +76,12 @@ fn signature_only(algorithm: Algorithm) -> Validation {
 impl TokenCodec for JwtCodec {
     fn install(&self, keyring: Keyring) -> Result<(), DomainError> {
         let ring = Ring::build(&self.shared, keyring)?;
+        // With its own empty cache: a key may have been retired, and what it verified must be
+        // checked again.
         *self
             .ring
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(ring);
-        // A key may have been retired: what it verified must be checked again.
-        self.verified.clear();
         Ok(())
     }
 
@@ -98,7 +95,8 @@ impl TokenCodec for JwtCodec {
     }
 
     fn decode(&self, token: &str) -> Result<Claims, TokenRejection> {
-        if let Some(claims) = self.verified.get(token) {
+        let ring = self.ring();
+        if let Some(claims) = ring.verified.get(token) {
             return Ok(claims);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejection::Invalid)?;
@@ -110,18 +108,14 @@ impl TokenCodec for JwtCodec {
         {
             return Err(TokenRejection::Invalid);
         }
-        let ring = self.ring();
         let verifier: &Verifier = ring.verifier(header.kid.as_deref())?;
-        if header.alg != verifier.algorithm {
+        if !verifier.algorithms.contains(&header.alg) {
             return Err(TokenRejection::Invalid);
         }
-        let claims = jsonwebtoken::decode::<Claims>(
-            token,
-            &verifier.key,
-            &signature_only(verifier.algorithm),
-        )
-        .map(|data| data.claims)
-        .map_err(|_| TokenRejection::Invalid)?;
+        let claims =
+            jsonwebtoken::decode::<Claims>(token, &verifier.key, &signature_only(header.alg))
+                .map(|data| data.claims)
+                .map_err(|_| TokenRejection::Invalid)?;
         if verifier
             .issued_before
             .is_some_and(|cutoff| claims.iat >= cutoff)
@@ -130,7 +124,7 @@ impl TokenCodec for JwtCodec {
         }
         // Refresh tokens are single-use: remembering them would only crowd out access tokens.
         if claims.token_type == TokenType::Access {
-            self.verified.remember(token, &claims);
+            ring.verified.remember(token, &claims);
         }
         Ok(claims)
     }

@@ -7,6 +7,7 @@ use domain::{DomainError, KeyAlgorithm, Keyring, LiveKey, SharedSecretUse, Token
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 
 use crate::algorithm;
+use crate::verified::VerifiedTokens;
 
 /// `JWT_SECRET_KEY` as a key: its HS algorithm and a `kid` derived from it (an HMAC of a fixed
 /// text, so the kid says nothing about the secret but changes with it).
@@ -18,8 +19,8 @@ pub(crate) struct SharedSecret {
 }
 
 impl SharedSecret {
-    /// `configured`: the configured algorithm when it is an HS one; key-pair modes keep
-    /// HS256, the default of the deployments they may have moved from.
+    /// `configured`: the configured algorithm when it is an HS one (in key-pair modes the
+    /// secret only verifies, with whichever HS algorithm a token names).
     pub(crate) fn new(configured: KeyAlgorithm, secret: &[u8]) -> Self {
         let algorithm = if configured.is_shared_secret() {
             algorithm(configured)
@@ -39,7 +40,9 @@ impl SharedSecret {
 }
 
 pub(crate) struct Verifier {
-    pub(crate) algorithm: Algorithm,
+    /// What it verifies: one algorithm for a key pair; after a move from HMAC signing, any HS
+    /// one (each needs the secret), whichever the deployment used.
+    pub(crate) algorithms: Vec<Algorithm>,
     pub(crate) key: DecodingKey,
     /// Accepted only for tokens issued before this Unix time.
     pub(crate) issued_before: Option<i64>,
@@ -52,6 +55,9 @@ pub(crate) struct Signer {
 
 pub(crate) struct Ring {
     verifiers: HashMap<String, Verifier>,
+    /// Tokens this keyring verified: replaced with it, so that a token of a key it dropped is
+    /// never answered from memory again.
+    pub(crate) verified: VerifiedTokens,
     /// The shared secret's kid, also for tokens made before kids (no `kid` at all).
     shared_kid: String,
     signer: Option<Signer>,
@@ -62,6 +68,7 @@ impl Ring {
     pub(crate) fn shared_only(shared: &SharedSecret) -> Self {
         Self {
             verifiers: HashMap::new(),
+            verified: VerifiedTokens::default(),
             shared_kid: shared.kid.clone(),
             signer: None,
         }
@@ -84,22 +91,25 @@ impl Ring {
             verifiers.insert(
                 key.kid.clone(),
                 Verifier {
-                    algorithm: algorithm(key.algorithm),
+                    algorithms: vec![algorithm(key.algorithm)],
                     key: decoding_key(&key)?,
                     issued_before: None,
                 },
             );
         }
-        let issued_before = match keyring.shared_secret {
-            SharedSecretUse::Sign => Some(None),
-            SharedSecretUse::AcceptIssuedBefore(cutoff) => Some(Some(cutoff)),
+        let shared_verifier = match keyring.shared_secret {
+            SharedSecretUse::Sign => Some((vec![shared.algorithm], None)),
+            SharedSecretUse::AcceptIssuedBefore(cutoff) => Some((
+                vec![Algorithm::HS256, Algorithm::HS384, Algorithm::HS512],
+                Some(cutoff),
+            )),
             SharedSecretUse::Refuse => None,
         };
-        if let Some(issued_before) = issued_before {
+        if let Some((algorithms, issued_before)) = shared_verifier {
             verifiers.insert(
                 shared.kid.clone(),
                 Verifier {
-                    algorithm: shared.algorithm,
+                    algorithms,
                     key: shared.decoding.clone(),
                     issued_before,
                 },
@@ -115,6 +125,7 @@ impl Ring {
         }
         Ok(Self {
             verifiers,
+            verified: VerifiedTokens::default(),
             shared_kid: shared.kid.clone(),
             signer,
         })

@@ -21,18 +21,13 @@ impl VerifiedTokens {
         self.lock().get(token).cloned()
     }
 
-    /// Only for tokens whose signature was checked with this codec's key.
+    /// Only for tokens whose signature was checked with this keyring's keys.
     pub(crate) fn remember(&self, token: &str, claims: &Claims) {
         let mut entries = self.lock();
         if entries.len() >= CAPACITY {
             entries.clear();
         }
         entries.insert(token.into(), claims.clone());
-    }
-
-    /// Forgets everything: the keys changed.
-    pub(crate) fn clear(&self) {
-        self.lock().clear();
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<Box<str>, Claims>> {

@@ -3,7 +3,6 @@
 //! the JSON API; only the words differ.
 
 use actix_web::http::header;
-use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::{Introspection, LimitedAction, LoginOutcome, ServiceClient, TokenType};
 use serde::Serialize;
@@ -13,7 +12,7 @@ use super::Router;
 use crate::extract::client_info;
 use crate::metrics::Metrics;
 use crate::oauth::{OAuthError, OAuthParams, client_credentials, invalid_client};
-use crate::rate_limit::{add_headers, check, enforce};
+use crate::rate_limit::{add_headers, check};
 use crate::state::AppState;
 
 type Result<T> = std::result::Result<T, OAuthError>;
@@ -23,17 +22,12 @@ pub fn routes(router: &mut Router<'_>) {
     router.add("/oauth/token", &["POST"], |r| {
         r.route(web::post().to(token))
     });
+    // Each counts its request itself, so that a refusal is an OAuth error body too.
     router.add("/oauth/introspect", &["POST"], |r| {
-        r.wrap(from_fn(|req, next| {
-            enforce(LimitedAction::Introspect, req, next)
-        }))
-        .route(web::post().to(introspect))
+        r.route(web::post().to(introspect))
     });
     router.add("/oauth/revoke", &["POST"], |r| {
-        r.wrap(from_fn(|req, next| {
-            enforce(LimitedAction::Revoke, req, next)
-        }))
-        .route(web::post().to(revoke))
+        r.route(web::post().to(revoke))
     });
 }
 
@@ -164,6 +158,14 @@ async fn presented_client(
     }
 }
 
+/// The client's standing in its budget, as every limited route reports it.
+fn with_budget(mut response: HttpResponse, decision: Option<domain::RateDecision>) -> HttpResponse {
+    if let Some(decision) = decision {
+        add_headers(response.headers_mut(), decision);
+    }
+    response
+}
+
 fn no_store(mut response: HttpResponse) -> HttpResponse {
     let headers = response.headers_mut();
     headers.insert(
@@ -255,11 +257,10 @@ pub(crate) async fn token(
         }
     };
     metrics.token_issued(grant);
-    let mut response = no_store(HttpResponse::Ok().json(body));
-    if let Some(decision) = decision {
-        add_headers(response.headers_mut(), decision);
-    }
-    Ok(response)
+    Ok(with_budget(
+        no_store(HttpResponse::Ok().json(body)),
+        decision,
+    ))
 }
 
 #[utoipa::path(
@@ -280,13 +281,15 @@ pub(crate) async fn introspect(
     req: HttpRequest,
     params: OAuthParams,
 ) -> Result<HttpResponse> {
+    let decision = limit(&req, LimitedAction::Introspect).await?;
     presented_client(&state, &req, &params)
         .await?
         .ok_or_else(|| invalid_client("introspection needs a client's id and secret"))?;
     let token = params.require("token")?;
     let live = state.auth.introspect(token).await?;
-    Ok(no_store(
-        HttpResponse::Ok().json(IntrospectionResponse::from(live)),
+    Ok(with_budget(
+        no_store(HttpResponse::Ok().json(IntrospectionResponse::from(live))),
+        decision,
     ))
 }
 
@@ -308,8 +311,9 @@ pub(crate) async fn revoke(
     req: HttpRequest,
     params: OAuthParams,
 ) -> Result<HttpResponse> {
+    let decision = limit(&req, LimitedAction::Revoke).await?;
     presented_client(&state, &req, &params).await?;
     let token = params.require("token")?;
     state.auth.revoke_token(token, &client_info(&req)).await?;
-    Ok(no_store(HttpResponse::Ok().finish()))
+    Ok(with_budget(no_store(HttpResponse::Ok().finish()), decision))
 }

@@ -218,6 +218,15 @@ async fn the_token_endpoint_speaks_oauth(backend: Backend) {
             .unwrap()
             .starts_with("Basic")
     );
+    // A parameter sent twice, in JSON too, is refused rather than one of them picked.
+    let twice = app
+        .send(
+            app.request(Method::POST, "/oauth/token")
+                .header("content-type", "application/json")
+                .body(r#"{"grant_type":"password","grant_type":"client_credentials","username":"alice_1","password":"password1"}"#),
+        )
+        .await;
+    assert_oauth_error(&twice, 400, "invalid_request");
     // A client_id alone identifies nobody and is ignored.
     let bare_id = app
         .form(
@@ -422,8 +431,23 @@ async fn introspection_answers_every_case(backend: Backend) {
     app.clock.advance(chrono::Duration::seconds(901));
     assert_eq!(app.introspect(&client, &bob.access).await, inactive);
     assert_eq!(app.introspect(&client, &bob.refresh).await["active"], true);
-    // A deactivated and a deleted user.
+    // The role is the user's now, not the token's.
     let admin = app.admin().await;
+    let dave = app.register("dave_1").await;
+    app.patch_user(&admin.access, &dave.user_id, json!({ "role": "admin" }))
+        .await;
+    let promoted = Tokens::from(&app.login("dave_1", PASSWORD).await);
+    assert_eq!(
+        app.introspect(&client, &promoted.access).await["role"],
+        "admin"
+    );
+    app.patch_user(&admin.access, &dave.user_id, json!({ "role": "user" }))
+        .await;
+    assert_eq!(
+        app.introspect(&client, &promoted.access).await["role"],
+        "user"
+    );
+    // A deactivated and a deleted user.
     let carol = app.register("carol_1").await;
     let reply = app
         .patch_user(&admin.access, &carol.user_id, json!({ "is_active": false }))

@@ -3,6 +3,7 @@
 //! reloads from the store. No rotation ever logs anyone out: a key that stops signing keeps
 //! verifying until the last token it signed has expired.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Duration, Utc};
@@ -15,7 +16,7 @@ use crate::model::{
     PublicJwk, SharedSecretUse, SigningKey, key_purpose,
 };
 
-/// How often the store is asked again when concurrent rotations keep winning.
+/// How often a start tries again when other replicas keep changing the keys under it.
 const MAX_ROTATION_TRIES: usize = 3;
 
 /// The tunable rules of signing keys, read from configuration by the binary.
@@ -35,6 +36,8 @@ pub struct KeyPolicy {
 #[derive(Default)]
 struct Loaded {
     at: Option<DateTime<Utc>>,
+    /// Which reload it came from.
+    generation: u64,
     published: Arc<Vec<PublicJwk>>,
     current: Option<(String, DateTime<Utc>)>,
 }
@@ -43,6 +46,7 @@ pub struct KeyService {
     ports: Ports,
     policy: KeyPolicy,
     loaded: Mutex<Loaded>,
+    generation: AtomicU64,
 }
 
 impl KeyService {
@@ -51,6 +55,7 @@ impl KeyService {
             ports,
             policy,
             loaded: Mutex::default(),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -59,6 +64,8 @@ impl KeyService {
     /// signs from now on, the old one verifying what it signed until that expires; in HMAC mode
     /// a key pair that was signing stops (and verifies until its tokens expire).
     pub async fn start(&self) -> Result<(), DomainError> {
+        // A server with another secret writes nothing: its keys would stop the others.
+        self.ensure_readable(&self.ports.stores.keys.list().await?)?;
         for _ in 0..MAX_ROTATION_TRIES {
             if self.converge().await? {
                 return self.reload().await;
@@ -183,23 +190,18 @@ impl KeyService {
         if self.policy.algorithm.is_shared_secret() {
             return Err(DomainError::SharedSecretSigning);
         }
-        for _ in 0..MAX_ROTATION_TRIES {
-            let keys = self.ports.stores.keys.list().await?;
-            let current = find(&keys, KeyState::Current).map(|c| c.kid.clone());
-            if self.promote_next(current.as_deref(), &keys).await? {
-                self.reload().await?;
-                let keys = self.ports.stores.keys.list().await?;
-                let current = find(&keys, KeyState::Current)
-                    .cloned()
-                    .ok_or_else(|| DomainError::Internal("no current key after rotation".into()))?;
-                self.audit(AuditEvent::KeyRotated, actor, client, "rotated")
-                    .await?;
-                return Ok(current);
-            }
+        let keys = self.ports.stores.keys.list().await?;
+        self.ensure_readable(&keys)?;
+        let current = find(&keys, KeyState::Current).map(|c| c.kid.clone());
+        // Losing to a concurrent rotation is a rotation all the same: the key that won signs.
+        if self.promote_next(current.as_deref(), &keys).await? {
+            self.audit(AuditEvent::KeyRotated, actor, client, "rotated")
+                .await?;
         }
-        Err(DomainError::Internal(
-            "the signing keys kept changing during the rotation".into(),
-        ))
+        self.reload().await?;
+        find(&self.ports.stores.keys.list().await?, KeyState::Current)
+            .cloned()
+            .ok_or_else(|| DomainError::Internal("no current key after a rotation".into()))
     }
 
     /// Retires `kid`: it is no longer published and its tokens are refused. Refused for the
@@ -214,6 +216,7 @@ impl KeyService {
         let actor = admin_id(actor)?;
         let now = self.ports.clock.now();
         let keys = self.ports.stores.keys.list().await?;
+        self.ensure_readable(&keys)?;
         let key = keys
             .iter()
             .find(|k| k.kid == kid)
@@ -244,6 +247,11 @@ impl KeyService {
                 reason: "it changed state meanwhile: list the keys again".into(),
             });
         }
+        if key.state == KeyState::Next && !self.policy.algorithm.is_shared_secret() {
+            // A successor is published at once, long before it signs.
+            self.ensure_next(&self.ports.stores.keys.list().await?)
+                .await?;
+        }
         self.reload().await?;
         self.audit(AuditEvent::KeyRetired, actor, client, "retired")
             .await?;
@@ -258,6 +266,7 @@ impl KeyService {
     pub async fn maintain(&self, client: &ClientInfo) -> Result<(), DomainError> {
         let now = self.ports.clock.now();
         let keys = self.ports.stores.keys.list().await?;
+        self.ensure_readable(&keys)?;
         if !self.policy.algorithm.is_shared_secret()
             && let Some(rotate_after) = self.policy.rotate_after
             && let Some(current) = find(&keys, KeyState::Current)
@@ -280,45 +289,55 @@ impl KeyService {
                     .await?;
             }
         }
+        if !self.policy.algorithm.is_shared_secret() {
+            self.ensure_next(&self.ports.stores.keys.list().await?)
+                .await?;
+        }
         self.reload().await
+    }
+
+    /// Every key still in use opens with this server's secret; else nothing may be written.
+    fn ensure_readable(&self, keys: &[SigningKey]) -> Result<(), DomainError> {
+        for key in keys.iter().filter(|k| k.state.is_published()) {
+            self.open(key)?;
+        }
+        Ok(())
+    }
+
+    fn open(&self, key: &SigningKey) -> Result<Vec<u8>, DomainError> {
+        self.ports
+            .mfa
+            .sealer
+            .open(&key.sealed_private, &key_purpose(&key.kid))
+            .map_err(|_| DomainError::KeysUnreadable)
     }
 
     /// Loads the published keys into the token codec. Fails when a key cannot be opened (the
     /// store was sealed under another `JWT_SECRET_KEY`).
     pub async fn reload(&self) -> Result<(), DomainError> {
+        // Reloads may overlap (the periodic one, an unknown kid): the newest read wins.
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         let now = self.ports.clock.now();
         let keys = self.ports.stores.keys.list().await?;
         let shared_secret = if self.policy.algorithm.is_shared_secret() {
             SharedSecretUse::Sign
         } else {
-            // Key pairs took over when the first one started signing; HMAC tokens from before
-            // keep working until they expire.
-            match keys.iter().filter_map(|k| k.activated_at).min() {
-                Some(first) if now < first + self.policy.token_lifetime => {
-                    SharedSecretUse::AcceptIssuedBefore(first.timestamp())
+            match takeover(&keys) {
+                Some(since) if now < since + self.policy.token_lifetime => {
+                    SharedSecretUse::AcceptIssuedBefore(since.timestamp())
                 }
                 _ => SharedSecretUse::Refuse,
             }
         };
         let mut live = Vec::new();
         for key in keys.iter().filter(|k| k.state.is_published()) {
-            let private_der =
-                if key.state == KeyState::Current && shared_secret != SharedSecretUse::Sign {
-                    Some(
-                        self.ports
-                            .mfa
-                            .sealer
-                            .open(&key.sealed_private, &key_purpose(&key.kid))
-                            .map_err(|_| DomainError::KeysUnreadable)?,
-                    )
-                } else {
-                    None
-                };
+            let private_der = self.open(key)?;
+            let signs = key.state == KeyState::Current && shared_secret != SharedSecretUse::Sign;
             live.push(LiveKey {
                 kid: key.kid.clone(),
                 algorithm: key.algorithm,
                 public: key.public.clone(),
-                private_der,
+                private_der: signs.then_some(private_der),
             });
         }
         let published = if self.policy.algorithm.is_shared_secret() {
@@ -328,12 +347,17 @@ impl KeyService {
         };
         let current =
             find(&keys, KeyState::Current).and_then(|c| Some((c.kid.clone(), c.activated_at?)));
+        let mut loaded = self.loaded();
+        if loaded.generation > generation {
+            return Ok(());
+        }
         self.ports.tokens.install(Keyring {
             keys: live,
             shared_secret,
         })?;
-        *self.loaded() = Loaded {
+        *loaded = Loaded {
             at: Some(now),
+            generation,
             published: Arc::new(published),
             current,
         };
@@ -415,6 +439,23 @@ fn admin_id(actor: Option<&Principal>) -> Result<Option<Uuid>, DomainError> {
         Some(_) => Err(DomainError::Forbidden),
         None => Ok(None),
     }
+}
+
+/// When key pairs last took over from the shared secret: the activation that starts the
+/// latest unbroken run of key pairs (a rotation hands over in one instant; a move to HMAC
+/// signing and back leaves a gap). `None` if no key pair ever signed.
+fn takeover(keys: &[SigningKey]) -> Option<DateTime<Utc>> {
+    let mut signed: Vec<&SigningKey> = keys.iter().filter(|k| k.activated_at.is_some()).collect();
+    signed.sort_by_key(|k| k.activated_at);
+    let mut since = None;
+    let mut handed_over_at = None;
+    for key in signed {
+        if since.is_none() || handed_over_at != key.activated_at {
+            since = key.activated_at;
+        }
+        handed_over_at = key.deactivated_at;
+    }
+    since
 }
 
 fn find(keys: &[SigningKey], state: KeyState) -> Option<&SigningKey> {

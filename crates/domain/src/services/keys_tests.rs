@@ -340,8 +340,58 @@ async fn a_key_sealed_under_another_secret_stops_the_start() {
     for key in keys.0.lock().unwrap().iter_mut() {
         key.sealed_private = b"sealed elsewhere".to_vec();
     }
-    let h = harness_on(keys, KeyAlgorithm::ES256);
-    assert_eq!(h.service.start().await, Err(DomainError::KeysUnreadable));
+    // Not even under another algorithm, which would otherwise make a key of its own.
+    for algorithm in [KeyAlgorithm::ES256, KeyAlgorithm::EdDSA] {
+        let h = harness_on(keys.clone(), algorithm);
+        let before = h.states();
+        assert_eq!(h.service.start().await, Err(DomainError::KeysUnreadable));
+        assert_eq!(
+            h.service.rotate(None, &operator()).await,
+            Err(DomainError::KeysUnreadable)
+        );
+        assert_eq!(
+            h.service.maintain(&operator()).await,
+            Err(DomainError::KeysUnreadable)
+        );
+        assert_eq!(h.states(), before, "nothing written");
+    }
+}
+
+async fn hmac_tokens_from_the_latest_hmac_period_verify_after_moving_back() {
+    let keys = Arc::new(FakeKeys::default());
+    harness_on(keys.clone(), KeyAlgorithm::ES256)
+        .service
+        .start()
+        .await
+        .unwrap();
+    let hs = harness_on(keys.clone(), KeyAlgorithm::HS256);
+    hs.advance(Duration::days(1));
+    hs.service.start().await.unwrap();
+    let back = harness_on(keys, KeyAlgorithm::ES256);
+    back.advance(Duration::days(2));
+    back.service.start().await.unwrap();
+    // Key pairs took over again two days on: HMAC tokens from before then still verify.
+    assert_eq!(
+        back.installed().1,
+        SharedSecretUse::AcceptIssuedBefore((now() + Duration::days(2)).timestamp())
+    );
+}
+
+async fn retiring_the_next_key_publishes_another() {
+    let h = harness_on(Arc::default(), KeyAlgorithm::ES256);
+    h.service.start().await.unwrap();
+    let next = h.kid_in(KeyState::Next);
+    h.service
+        .retire(&next, false, None, &operator())
+        .await
+        .unwrap();
+    assert_ne!(h.kid_in(KeyState::Next), next);
+    assert!(
+        h.service
+            .published()
+            .iter()
+            .any(|k| k.kid == h.kid_in(KeyState::Next))
+    );
 }
 
 async fn unknown_kids_reload_at_most_once_per_interval() {
@@ -374,6 +424,16 @@ async fn only_admins_manage_keys() {
 
 /// The cases run on one thread: the services need no runtime of their own.
 mod run {
+    #[test]
+    fn hmac_tokens_from_the_latest_hmac_period_verify_after_moving_back() {
+        futures::executor::block_on(
+            super::hmac_tokens_from_the_latest_hmac_period_verify_after_moving_back(),
+        );
+    }
+    #[test]
+    fn retiring_the_next_key_publishes_another() {
+        futures::executor::block_on(super::retiring_the_next_key_publishes_another());
+    }
     #[test]
     fn a_new_installation_gets_a_current_and_a_next_key() {
         futures::executor::block_on(super::a_new_installation_gets_a_current_and_a_next_key());

@@ -10,7 +10,7 @@ use crate::model::{
     AuditEvent, AuditOutcome, Claims, ClientToken, CreatedClient, Introspection, Principal,
     ServiceClient, TokenType,
 };
-use crate::validation::FieldError;
+use crate::validation::{FieldError, is_hidden};
 
 /// A client's name: what an admin recognises it by.
 const CLIENT_NAME_MAX_CHARS: usize = 100;
@@ -29,12 +29,12 @@ impl AuthService {
         let name = name.trim();
         if name.is_empty()
             || name.chars().count() > CLIENT_NAME_MAX_CHARS
-            || name.chars().any(char::is_control)
+            || name.chars().any(is_hidden)
         {
             return Err(DomainError::Validation(vec![FieldError::new(
                 "name",
                 "invalid",
-                "must be 1 to 100 characters, without control characters",
+                "must be 1 to 100 characters, without control or format characters",
             )]));
         }
         let secret = new_secret();
@@ -74,16 +74,21 @@ impl AuthService {
         secret: &str,
     ) -> Result<ServiceClient, DomainError> {
         let fingerprint = self.ports().mfa.fingerprints.of(secret);
-        let Ok(id) = Uuid::parse_str(client_id) else {
-            return Err(DomainError::InvalidClient);
+        // Only the id as it was handed out: one client, one spelling.
+        let id = Uuid::parse_str(client_id)
+            .ok()
+            .filter(|id| id.to_string() == client_id);
+        let client = match id {
+            Some(id) => self.ports().stores.clients.find(id).await?,
+            None => None,
         };
-        self.ports()
-            .stores
-            .clients
-            .find(id)
-            .await?
-            .filter(|client| client.secret_fingerprint == fingerprint)
-            .ok_or(DomainError::InvalidClient)
+        match client.filter(|client| client.secret_fingerprint == fingerprint) {
+            Some(client) => Ok(client),
+            None => {
+                tracing::info!("client authentication failed");
+                Err(DomainError::InvalidClient)
+            }
+        }
     }
 
     /// The `client_credentials` grant: an access token whose subject is the client itself,
@@ -162,8 +167,10 @@ impl AuthService {
         else {
             return Ok(None);
         };
+        // What the user is now, as every request of theirs is judged: not what the token said.
+        let role = claims.role.map(|_| user.role);
         Ok(Some(Introspection {
-            claims,
+            claims: Claims { role, ..claims },
             username: Some(user.username),
         }))
     }
