@@ -279,3 +279,60 @@ fn ctrl_c_finishes_a_login_in_flight() {
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
 }
+
+#[test]
+fn keys_are_managed_from_the_command_line_and_another_secret_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = |secret: &str, args: &[&str]| {
+        let mut command = api_actix(&dir, &[("JWT_SECRET_KEY", secret)]);
+        command.arg("keys").args(args);
+        command.output().unwrap()
+    };
+    let rotated = keys(SECRET, &["rotate"]);
+    assert!(rotated.status.success(), "{}", text(&rotated.stderr));
+    assert!(text(&rotated.stdout).starts_with("rotated: "));
+    let listed = text(&keys(SECRET, &["list"]).stdout);
+    let current = listed
+        .lines()
+        .find(|line| line.contains(" current "))
+        .and_then(|line| line.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    assert!(listed.contains(" next "), "{listed}");
+
+    let refused = keys(SECRET, &["retire", &current]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("current key"),
+        "{}",
+        text(&refused.stderr)
+    );
+
+    // A process with another secret refuses, in one line, before it writes anything.
+    let other = "another-secret-that-is-at-least-32-bytes!";
+    let wrong = keys(other, &["rotate"]);
+    assert!(!wrong.status.success());
+    assert!(
+        text(&wrong.stderr).contains("cannot be decrypted"),
+        "{}",
+        text(&wrong.stderr)
+    );
+    let serve = api_actix(
+        &dir,
+        &[("JWT_SECRET_KEY", other), ("APP__SERVER__PORT", "0")],
+    )
+    .arg("serve")
+    .output()
+    .unwrap();
+    assert!(!serve.status.success());
+    let said = text(&serve.stderr);
+    assert!(
+        said.contains("cannot load the signing keys") && said.contains("JWT_SECRET_KEY"),
+        "{said}"
+    );
+    assert_eq!(
+        text(&keys(SECRET, &["list"]).stdout),
+        listed,
+        "nothing written"
+    );
+}

@@ -327,31 +327,31 @@ fn configuration_is_checked() {
     ));
 }
 
-#[test]
-fn a_public_jwk_never_holds_private_or_symmetric_material() {
-    // Many fresh keys of each kind: whatever the key, only public members are ever serialized.
-    let public_members = ["kty", "kid", "alg", "use", "crv", "x", "y", "n", "e"];
-    for algorithm in [
-        KeyAlgorithm::ES256,
-        KeyAlgorithm::EdDSA,
-        KeyAlgorithm::RS256,
-    ] {
-        let rounds = if algorithm == KeyAlgorithm::RS256 {
-            2
-        } else {
-            32
-        };
-        for round in 0..rounds {
-            let key = pair(algorithm, &format!("k{round}"));
-            let jwk = serde_json::to_value(&key.public).unwrap();
-            for member in jwk.as_object().unwrap().keys() {
-                assert!(public_members.contains(&member.as_str()), "{member}");
-            }
-            assert_ne!(jwk["kty"], "oct");
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Whatever the key and its kid, only public members are ever serialized.
+    #[test]
+    fn a_public_jwk_never_holds_private_or_symmetric_material(
+        which in 0..3usize,
+        kid in "[ -~]{1,40}",
+    ) {
+        let algorithm = [KeyAlgorithm::ES256, KeyAlgorithm::EdDSA, KeyAlgorithm::RS256][which];
+        let key = pair(algorithm, &kid);
+        let jwk = serde_json::to_value(&key.public).unwrap();
+        let public_members = ["kty", "kid", "alg", "use", "crv", "x", "y", "n", "e"];
+        for member in jwk.as_object().unwrap().keys() {
+            proptest::prop_assert!(public_members.contains(&member.as_str()), "{}", member);
         }
+        proptest::prop_assert_ne!(&jwk["kty"], "oct");
+        proptest::prop_assert_eq!(&jwk["kid"], kid.as_str());
     }
+}
+
+#[test]
+fn no_key_pair_is_made_for_a_shared_secret() {
     let shared = tokio::runtime::Runtime::new()
         .unwrap()
         .block_on(KeyPairs.generate(KeyAlgorithm::HS256, "hs"));
-    assert!(shared.is_err(), "no key pair for a shared secret");
+    assert!(shared.is_err());
 }

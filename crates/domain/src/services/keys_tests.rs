@@ -422,56 +422,24 @@ async fn only_admins_manage_keys() {
     );
 }
 
-/// The cases run on one thread: the services need no runtime of their own.
-mod run {
-    #[test]
-    fn hmac_tokens_from_the_latest_hmac_period_verify_after_moving_back() {
-        futures::executor::block_on(
-            super::hmac_tokens_from_the_latest_hmac_period_verify_after_moving_back(),
-        );
-    }
-    #[test]
-    fn retiring_the_next_key_publishes_another() {
-        futures::executor::block_on(super::retiring_the_next_key_publishes_another());
-    }
-    #[test]
-    fn a_new_installation_gets_a_current_and_a_next_key() {
-        futures::executor::block_on(super::a_new_installation_gets_a_current_and_a_next_key());
-    }
-    #[test]
-    fn rotation_promotes_next_and_keeps_the_old_key_verifying() {
-        futures::executor::block_on(
-            super::rotation_promotes_next_and_keeps_the_old_key_verifying(),
-        );
-    }
-    #[test]
-    fn upkeep_rotates_when_due_and_retires_what_nothing_live_was_signed_by() {
-        futures::executor::block_on(
-            super::upkeep_rotates_when_due_and_retires_what_nothing_live_was_signed_by(),
-        );
-    }
-    #[test]
-    fn a_changed_algorithm_signs_with_a_key_of_its_own_at_once() {
-        futures::executor::block_on(
-            super::a_changed_algorithm_signs_with_a_key_of_its_own_at_once(),
-        );
-    }
-    #[test]
-    fn hmac_mode_stops_key_pairs_signing_and_publishes_nothing() {
-        futures::executor::block_on(
-            super::hmac_mode_stops_key_pairs_signing_and_publishes_nothing(),
-        );
-    }
-    #[test]
-    fn a_key_sealed_under_another_secret_stops_the_start() {
-        futures::executor::block_on(super::a_key_sealed_under_another_secret_stops_the_start());
-    }
-    #[test]
-    fn unknown_kids_reload_at_most_once_per_interval() {
-        futures::executor::block_on(super::unknown_kids_reload_at_most_once_per_interval());
-    }
-    #[test]
-    fn only_admins_manage_keys() {
-        futures::executor::block_on(super::only_admins_manage_keys());
-    }
+/// Each case as a test on the test's own thread: the services need no runtime of their own.
+macro_rules! blocking {
+    ($($case:ident),* $(,)?) => {
+        mod run {
+            $(#[test] fn $case() { futures::executor::block_on(super::$case()); })*
+        }
+    };
 }
+
+blocking!(
+    a_new_installation_gets_a_current_and_a_next_key,
+    rotation_promotes_next_and_keeps_the_old_key_verifying,
+    upkeep_rotates_when_due_and_retires_what_nothing_live_was_signed_by,
+    a_changed_algorithm_signs_with_a_key_of_its_own_at_once,
+    hmac_mode_stops_key_pairs_signing_and_publishes_nothing,
+    a_key_sealed_under_another_secret_stops_the_start,
+    hmac_tokens_from_the_latest_hmac_period_verify_after_moving_back,
+    retiring_the_next_key_publishes_another,
+    unknown_kids_reload_at_most_once_per_interval,
+    only_admins_manage_keys,
+);
