@@ -4,7 +4,7 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use domain::{Introspection, LimitedAction, LoginOutcome, ServiceClient, TokenType};
+use domain::{Introspection, IssuedTokens, LimitedAction, LoginOutcome, ServiceClient, TokenType};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -81,6 +81,18 @@ pub struct OAuthTokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_expires_in: Option<i64>,
+}
+
+impl From<IssuedTokens> for OAuthTokenResponse {
+    fn from(issued: IssuedTokens) -> Self {
+        OAuthTokenResponse {
+            access_token: issued.access_token,
+            token_type: "Bearer",
+            expires_in: issued.access_expires_in,
+            refresh_token: Some(issued.refresh_token),
+            refresh_expires_in: Some(issued.refresh_expires_in),
+        }
+    }
 }
 
 /// RFC 7662 §2.2: exactly `{"active": false}` for anything not live; the claims otherwise.
@@ -219,13 +231,7 @@ pub(crate) async fn token(
             let username = params.require("username")?;
             let password = params.require("password")?;
             match state.auth.login(username, password, &client_info).await? {
-                LoginOutcome::Tokens(issued) => OAuthTokenResponse {
-                    access_token: issued.access_token,
-                    token_type: "Bearer",
-                    expires_in: issued.access_expires_in,
-                    refresh_token: Some(issued.refresh_token),
-                    refresh_expires_in: Some(issued.refresh_expires_in),
-                },
+                LoginOutcome::Tokens(issued) => issued.into(),
                 LoginOutcome::MfaRequired { mfa_token, .. } => {
                     return Err(OAuthError::mfa_required(mfa_token));
                 }
@@ -234,13 +240,7 @@ pub(crate) async fn token(
         "refresh_token" => {
             let refresh_token = params.require("refresh_token")?;
             let issued = state.auth.refresh(refresh_token, &client_info).await?;
-            OAuthTokenResponse {
-                access_token: issued.access_token,
-                token_type: "Bearer",
-                expires_in: issued.access_expires_in,
-                refresh_token: Some(issued.refresh_token),
-                refresh_expires_in: Some(issued.refresh_expires_in),
-            }
+            issued.into()
         }
         _ => {
             let client = client.ok_or_else(|| {

@@ -134,6 +134,16 @@ async fn with_database(database: TestDatabase) -> (Stores, Option<TestDatabase>)
     (store.stores(), Some(database))
 }
 
+/// A JWT's header (`part` 0) or claims (`part` 1) as JSON, read without checking anything.
+pub fn jwt_part(token: &str, part: usize) -> Value {
+    use base64::Engine;
+    let segment = token.split('.').nth(part).expect("a JWT segment");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("a JSON segment")
+}
+
 /// A response read whole: status, headers and JSON body (`Value::Null` when empty or not JSON).
 pub struct Reply {
     pub status: StatusCode,

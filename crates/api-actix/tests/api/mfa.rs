@@ -96,12 +96,7 @@ async fn verify(app: &TestApp, body: Value) -> Reply {
 }
 
 fn amr_of(access_token: &str) -> Value {
-    use base64::Engine;
-    let payload = access_token.split('.').nth(1).unwrap();
-    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    serde_json::from_slice::<Value>(&claims).unwrap()["amr"].clone()
+    crate::helpers::jwt_part(access_token, 1)["amr"].clone()
 }
 
 async fn a_user_turns_mfa_on_and_logs_in_with_a_code_and_with_a_recovery_code(backend: Backend) {

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN, Backend, PASSWORD, Reply, TestApp, Tokens, spawn_app};
+use crate::helpers::{ADMIN, Backend, PASSWORD, Reply, TestApp, Tokens, jwt_part, spawn_app};
 
 impl TestApp {
     async fn form(&self, path: &str, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> Reply {
@@ -90,17 +90,7 @@ async fn discovery_names_only_what_the_service_does(backend: Backend) {
     }
     // The access token names one of them.
     let alice = app.register("alice_1").await;
-    let kid = {
-        use base64::Engine;
-        let header = alice.access.split('.').next().unwrap();
-        let header: Value = serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(header)
-                .unwrap(),
-        )
-        .unwrap();
-        header["kid"].clone()
-    };
+    let kid = jwt_part(&alice.access, 0)["kid"].clone();
     assert!(keys.iter().any(|k| k["kid"] == kid));
 }
 
@@ -540,7 +530,34 @@ async fn admins_rotate_keys_and_nobody_is_logged_out(backend: Backend) {
     assert!(metrics.contains("auth_signing_key_age_seconds"));
 }
 
+async fn concurrent_rotations_all_answer_and_leave_one_current_key(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let rotations = (0..8).map(|_| {
+        app.call(
+            Method::POST,
+            "/api/admin/keys/rotate",
+            Some(&admin.access),
+            None,
+        )
+    });
+    let replies = futures::future::join_all(rotations).await;
+    let keys = app.get("/api/admin/keys", Some(&admin.access)).await;
+    let items = keys.body["items"].as_array().unwrap();
+    let current: Vec<&Value> = items.iter().filter(|k| k["state"] == "current").collect();
+    assert_eq!(current.len(), 1, "{}", keys.body);
+    assert_eq!(items.iter().filter(|k| k["state"] == "next").count(), 1);
+    // Every answer is a success naming a key that was current when it answered.
+    for reply in &replies {
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert!(items.iter().any(|k| k["kid"] == reply.body["kid"]));
+    }
+    // Nobody was logged out by any of them.
+    assert_eq!(app.me(&admin.access).await.status, StatusCode::OK);
+}
+
 on_every_backend!(
+    concurrent_rotations_all_answer_and_leave_one_current_key,
     discovery_names_only_what_the_service_does,
     the_token_endpoint_speaks_oauth,
     the_password_grant_keeps_the_lockout,

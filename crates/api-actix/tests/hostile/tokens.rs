@@ -7,12 +7,13 @@ use domain::{Claims, TokenType};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{Backend, PASSWORD, SECRET, TestApp, Tokens, spawn_app, spawn_hs256_app};
+use crate::helpers::{
+    Backend, PASSWORD, SECRET, TestApp, Tokens, jwt_part, spawn_app, spawn_hs256_app,
+};
 use crate::logs;
 
 fn claims_of(token: &str) -> Claims {
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+    serde_json::from_value(jwt_part(token, 1)).unwrap()
 }
 
 fn sign(claims: &Claims, secret: &str, algorithm: Algorithm) -> String {
@@ -200,11 +201,6 @@ async fn broken_authorization_headers_are_refused_cleanly(backend: Backend) {
     logs::assert_absent(&[PASSWORD, SECRET]);
 }
 
-fn header_of(token: &str) -> serde_json::Value {
-    let header = token.split('.').next().unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap()
-}
-
 /// `claims` signed with `secret` under `header`.
 fn sign_with(header: &Header, claims: &Claims, secret: &[u8]) -> String {
     jsonwebtoken::encode(header, claims, &EncodingKey::from_secret(secret)).unwrap()
@@ -217,7 +213,7 @@ async fn key_pair_tokens_accept_only_their_own_keys(backend: Backend) {
     logs::capture();
     let app = spawn_app(backend).await;
     let alice = alice(&app).await;
-    let header = header_of(&alice.access);
+    let header = jwt_part(&alice.access, 0);
     assert_eq!(header["alg"], "ES256");
     let kid = header["kid"].as_str().unwrap().to_owned();
     let jwks = app.get("/.well-known/jwks.json", None).await.body;
