@@ -94,6 +94,8 @@ pub struct Settings {
     pub housekeeping: HousekeepingSettings,
     pub audit: AuditSettings,
     pub log: LogSettings,
+    pub auth: AuthSettings,
+    pub mail: MailSettings,
     /// The first admin for container deployments, from `ADMIN_USERNAME`, `ADMIN_EMAIL` and
     /// `ADMIN_PASSWORD`: created at start only while no active admin exists.
     #[serde(skip)]
@@ -216,6 +218,11 @@ pub struct RateLimitSettings {
     pub revoke_per_minute: u32,
     pub mfa_per_minute: u32,
     pub introspect_per_minute: u32,
+    pub forgot_password_per_minute: u32,
+    pub forgot_password_per_hour: u32,
+    pub password_reset_per_minute: u32,
+    pub email_verify_per_minute: u32,
+    pub mail_send_per_minute: u32,
     pub trusted_proxies: TrustedProxies,
     pub store: RateLimitStoreKind,
 }
@@ -289,6 +296,41 @@ pub struct AuditSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub require_verified_email: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSettings {
+    pub transport: MailTransport,
+    /// Holds the relay's password, if any.
+    #[serde(default, deserialize_with = "non_empty_secret")]
+    pub smtp_url: Option<SecretString>,
+    pub from: String,
+    pub file_dir: String,
+    /// With `{token}`; empty: this service's own page (filled in at load).
+    #[serde(default)]
+    pub reset_link: String,
+    #[serde(default)]
+    pub verify_link: String,
+    pub reset_ttl_seconds: NonZeroU32,
+    pub verify_ttl_seconds: NonZeroU32,
+    pub max_attempts: NonZeroU32,
+    pub retry_after_seconds: NonZeroU32,
+    pub poll_interval_ms: NonZeroU32,
+    pub timeout_seconds: NonZeroU32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    Smtp,
+    File,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogSettings {
     pub format: LogFormat,
 }
@@ -329,6 +371,7 @@ impl Settings {
             settings.jwt.issuer = settings.server.public_url.as_str().to_owned();
         }
         settings.admin_bootstrap = admin_bootstrap(vars)?;
+        settings.mail.fill_in_links(&settings.server.public_url)?;
         settings.validate()?;
         Ok(settings)
     }
@@ -338,6 +381,20 @@ impl Settings {
     fn validate(&self) -> Result<(), ConfigError> {
         if self.env == AppEnv::Production {
             self.validate_for_production()?;
+            if self.mail.transport != MailTransport::Smtp {
+                return Err(ConfigError::new(
+                    "APP__MAIL__TRANSPORT",
+                    "production sends mail over smtp (set APP__MAIL__SMTP_URL)",
+                ));
+            }
+        }
+        if self.mail.transport == MailTransport::Smtp {
+            let url = self.mail.smtp_url.as_ref().ok_or_else(|| {
+                ConfigError::new("APP__MAIL__SMTP_URL", "is required with the smtp transport")
+            })?;
+            // The error never repeats the URL: it may hold a password.
+            infra_smtp::SmtpTarget::parse(url.expose_secret())
+                .map_err(|err| ConfigError::new("APP__MAIL__SMTP_URL", err.to_string()))?;
         }
         Ok(())
     }
@@ -368,6 +425,28 @@ impl Settings {
             }
             Some(_) => Ok(()),
         }
+    }
+}
+
+impl MailSettings {
+    /// Empty links point at this service's own pages; `{public_url}` is the public URL.
+    fn fill_in_links(&mut self, public_url: &PublicUrl) -> Result<(), ConfigError> {
+        for (link, page, key) in [
+            (&mut self.reset_link, "reset-password", "APP__MAIL__RESET_LINK"),
+            (&mut self.verify_link, "verify-email", "APP__MAIL__VERIFY_LINK"),
+        ] {
+            if link.trim().is_empty() {
+                *link = format!("{{public_url}}/{page}?token={{token}}");
+            }
+            *link = link.trim().replace("{public_url}", public_url.as_str());
+            if !link.contains("{token}") {
+                return Err(ConfigError::new(key, "must contain {token}"));
+            }
+            if !(link.starts_with("https://") || link.starts_with("http://")) {
+                return Err(ConfigError::new(key, "must be an absolute http(s) URL"));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -173,6 +173,7 @@ impl From<UpdateUserRequest> for UserPatch {
             name: r.name.map(|name| name.map(Into::into)),
             role: r.role,
             is_active: r.is_active,
+            email_verified: None,
         }
     }
 }
@@ -200,6 +201,8 @@ pub struct UserResponse {
     #[serde(serialize_with = "rfc3339_opt")]
     pub locked_until: Option<DateTime<Utc>>,
     pub mfa_enabled: bool,
+    /// Whether a link sent to `email` was used.
+    pub email_verified: bool,
     #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "rfc3339")]
@@ -217,6 +220,7 @@ impl From<User> for UserResponse {
             is_active: u.is_active,
             locked_until: u.locked_until,
             mfa_enabled: u.mfa_enabled,
+            email_verified: u.email_verified,
             created_at: u.created_at,
             updated_at: u.updated_at,
         }
@@ -491,3 +495,30 @@ impl From<domain::CreatedClient> for ClientResponse {
         }
     }
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForgotPasswordRequest {
+    #[schema(schema_with = email_schema)]
+    pub email: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetPasswordRequest {
+    /// The token from the reset link.
+    pub token: String,
+    #[schema(schema_with = password_schema)]
+    pub new_password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyEmailRequest {
+    /// The token from the verification link.
+    pub token: String,
+}
+
+/// `{}`: the request was taken; any mail goes out shortly.
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {}

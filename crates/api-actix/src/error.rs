@@ -88,6 +88,9 @@ impl ApiError {
                 DomainError::InvalidMfaToken => "invalid_mfa_token",
                 DomainError::MfaAlreadyEnabled => "mfa_already_enabled",
                 DomainError::MfaNotEnabled => "mfa_not_enabled",
+                DomainError::InvalidResetToken => "invalid_reset_token",
+                DomainError::InvalidVerificationToken => "invalid_verification_token",
+                DomainError::EmailNotVerified => "email_not_verified",
                 DomainError::KeyNotFound => "key_not_found",
                 DomainError::KeyInUse { .. } => "key_in_use",
                 DomainError::SharedSecretSigning => "shared_secret_signing",
@@ -154,7 +157,9 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Domain(err) => match err {
                 DomainError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-                DomainError::InvalidMfaToken => StatusCode::BAD_REQUEST,
+                DomainError::InvalidMfaToken
+                | DomainError::InvalidResetToken
+                | DomainError::InvalidVerificationToken => StatusCode::BAD_REQUEST,
                 DomainError::UsernameTaken
                 | DomainError::EmailTaken
                 | DomainError::LastAdmin
@@ -170,7 +175,9 @@ impl ResponseError for ApiError {
                 | DomainError::RefreshTokenReused
                 | DomainError::InvalidClient => StatusCode::UNAUTHORIZED,
                 DomainError::AccountLocked { .. } => StatusCode::LOCKED,
-                DomainError::AccountDisabled | DomainError::Forbidden => StatusCode::FORBIDDEN,
+                DomainError::AccountDisabled
+                | DomainError::EmailNotVerified
+                | DomainError::Forbidden => StatusCode::FORBIDDEN,
                 DomainError::UserNotFound
                 | DomainError::SessionNotFound
                 | DomainError::KeyNotFound

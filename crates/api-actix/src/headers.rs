@@ -5,6 +5,8 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 
+use crate::routes::pages::{PAGE_POLICY, PAGES};
+
 /// JSON needs no sources at all.
 const API_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
 /// The Swagger UI page: its own scripts, styles and images, and the description it fetches.
@@ -18,18 +20,20 @@ pub async fn middleware(
     let mut response = next.call(req).await?;
     let headers = response.headers_mut();
     let policy = if path == "/docs" || path.starts_with("/docs/") {
-        DOCS_POLICY
+        HeaderValue::from_static(DOCS_POLICY)
+    } else if PAGES.contains(&path.as_str()) {
+        HeaderValue::from_str(&PAGE_POLICY).expect("the policy is ASCII")
     } else {
-        API_POLICY
+        HeaderValue::from_static(API_POLICY)
     };
     for (name, value) in [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "no-referrer"),
-        (header::CONTENT_SECURITY_POLICY, policy),
     ] {
         headers.insert(name, HeaderValue::from_static(value));
     }
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     if path.starts_with("/api/auth/") {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

@@ -25,6 +25,8 @@ pub struct Metrics {
     tokens_issued: IntCounterVec,
     key_age: prometheus::Gauge,
     keys: IntCounterVec,
+    recovery: IntCounterVec,
+    mail: IntCounterVec,
     pool: IntGaugeVec,
 }
 
@@ -99,6 +101,22 @@ impl Metrics {
             &["event"],
         )
         .expect("valid metric");
+        let recovery = IntCounterVec::new(
+            Opts::new(
+                "auth_recovery_events_total",
+                "Password reset and address verification events by audit event and outcome",
+            ),
+            &["event", "outcome"],
+        )
+        .expect("valid metric");
+        let mail = IntCounterVec::new(
+            Opts::new(
+                "auth_mail_deliveries_total",
+                "Outbox delivery attempts by outcome (sent, retried, given_up)",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
         let pool = IntGaugeVec::new(
             Opts::new("db_pool_connections", "Database pool connections by state"),
             &["state"],
@@ -115,6 +133,8 @@ impl Metrics {
             Box::new(tokens_issued.clone()),
             Box::new(key_age.clone()),
             Box::new(keys.clone()),
+            Box::new(recovery.clone()),
+            Box::new(mail.clone()),
             Box::new(pool.clone()),
         ] {
             registry.register(collector).expect("each metric once");
@@ -130,6 +150,8 @@ impl Metrics {
             tokens_issued,
             key_age,
             keys,
+            recovery,
+            mail,
             pool,
         }
     }
@@ -155,7 +177,27 @@ impl Metrics {
             | AuditEvent::ClientDeleted => {
                 self.keys.with_label_values(&[record.event.as_str()]).inc()
             }
+            AuditEvent::PasswordResetRequested
+            | AuditEvent::PasswordReset
+            | AuditEvent::EmailVerified
+            | AuditEvent::MailFailed => self
+                .recovery
+                .with_label_values(&[record.event.as_str(), record.outcome.as_str()])
+                .inc(),
             _ => {}
+        }
+    }
+
+    /// What one round of the outbox did.
+    pub fn mail_delivered(&self, report: domain::DeliveryReport) {
+        for (outcome, count) in [
+            ("sent", report.sent),
+            ("retried", report.retried),
+            ("given_up", report.given_up),
+        ] {
+            self.mail
+                .with_label_values(&[outcome])
+                .inc_by(count.into());
         }
     }
 

@@ -69,6 +69,7 @@ impl From<DomainError> for OAuthError {
             DomainError::InvalidClient => described(StatusCode::UNAUTHORIZED, "invalid_client"),
             DomainError::InvalidCredentials
             | DomainError::AccountDisabled
+            | DomainError::EmailNotVerified
             | DomainError::InvalidToken
             | DomainError::WrongTokenType
             | DomainError::TokenExpired

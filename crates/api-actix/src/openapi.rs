@@ -17,7 +17,8 @@ use crate::error::{FieldErrorBody, Problem};
 use crate::routes::keys::{JwkSet, ServerMetadata};
 use crate::routes::oauth::{IntrospectionResponse, OAuthTokenResponse};
 use crate::routes::service::OpenApiJson;
-use crate::routes::{audit, auth, keys, mfa, oauth, service, users};
+use crate::dto::{Accepted, ForgotPasswordRequest, ResetPasswordRequest, VerifyEmailRequest};
+use crate::routes::{audit, auth, keys, mfa, oauth, recovery, service, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,6 +31,8 @@ use crate::routes::{audit, auth, keys, mfa, oauth, service, users};
         auth::register, auth::login, auth::refresh, auth::logout, auth::logout_all, auth::revoke,
         auth::me, auth::whoami, auth::change_password, auth::sessions, auth::end_session,
         mfa::verify, mfa::enrol, mfa::confirm, mfa::disable, mfa::regenerate, mfa::reset,
+        recovery::forgot_password, recovery::reset_password, recovery::verify_email,
+        recovery::resend_verification, recovery::send_reset,
         users::list, users::get, users::update, users::delete, users::unlock,
         audit::list,
         keys::jwks, keys::openid_configuration, keys::authorization_server, keys::list_keys,
@@ -46,11 +49,13 @@ use crate::routes::{audit, auth, keys, mfa, oauth, service, users};
         CodeRequest, DisableTotpRequest, TotpEnrolmentResponse, RecoveryCodesResponse,
         SigningKeyResponse, Items<SigningKeyResponse>, ClientResponse, Items<ClientResponse>,
         CreateClientRequest, JwkSet, ServerMetadata, OAuthTokenResponse, IntrospectionResponse,
+        ForgotPasswordRequest, ResetPasswordRequest, VerifyEmailRequest, Accepted,
     )),
     modifiers(&BearerScheme, &CommonProblems, &OptionalRefreshBody),
     tags(
         (name = "auth", description = "Register, log in, tokens and one's own sessions"),
         (name = "mfa", description = "Multi-factor authentication (TOTP) and the second step of a login"),
+        (name = "recovery", description = "Password reset and address verification by mail"),
         (name = "users", description = "User management"),
         (name = "audit", description = "Security events"),
         (name = "discovery", description = "Public keys and server metadata for services that verify tokens"),

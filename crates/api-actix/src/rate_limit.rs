@@ -61,3 +61,18 @@ pub fn add_headers(headers: &mut HeaderMap, decision: RateDecision) {
         headers.insert(name, HeaderValue::from(value));
     }
 }
+
+/// Counts a message for `address` against its hourly budget (`None`: rate limiting is off).
+pub async fn check_address(
+    action: LimitedAction,
+    req: &HttpRequest,
+    address: &str,
+) -> Result<Option<RateDecision>, DomainError> {
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return Ok(None);
+    };
+    match &state.rate_limiter {
+        Some(limiter) => limiter.check_address(action, address).await.map(Some),
+        None => Ok(None),
+    }
+}

@@ -11,9 +11,12 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use chrono::Duration;
 use domain::{
-    AuthPolicy, AuthService, ClientInfo, Clock, DomainError, Housekeeping, KeyPolicy, KeyService,
-    MfaPorts, NewUser, Ports, RateLimitPolicy, RateLimiter, Stores, UserService,
+    AccountMail, AuthPolicy, AuthService, ClientInfo, Clock, DeliveryPolicy, DomainError,
+    Housekeeping, KeyPolicy, KeyService, MailDelivery, MailPolicy, Mailer, MfaPorts, NewUser,
+    Ports, RateLimitPolicy, RateLimiter, RecoveryService, Stores, UserService,
 };
+use infra_file_mail::FileMailer;
+use infra_smtp::SmtpMailer;
 use infra_bcrypt::BcryptHasher;
 use infra_crypto::{Fingerprinter, Sealer};
 use infra_diesel::{Backend, DieselStore};
@@ -23,7 +26,7 @@ use infra_totp::TotpCodes;
 
 use crate::audit::ObservedAudit;
 use crate::clock::SystemClock;
-use crate::config::{AdminBootstrap, RateLimitStoreKind, Settings};
+use crate::config::{AdminBootstrap, MailTransport, RateLimitStoreKind, Settings};
 use crate::error::ApiError;
 use crate::metrics::{self, Metrics};
 use crate::openapi::ApiDoc;
@@ -81,6 +84,8 @@ pub enum StartupError {
     Jwt(#[from] infra_jwt::JwtConfigError),
     #[error("cannot load the signing keys: {0}")]
     Keys(String),
+    #[error("invalid configuration: {key}: {message}")]
+    Mail { key: &'static str, message: String },
     #[error("cannot create the first admin from ADMIN_USERNAME/ADMIN_EMAIL/ADMIN_PASSWORD: {0}")]
     AdminBootstrap(String),
     #[error("cannot listen on {address}: {source}")]
@@ -172,6 +177,75 @@ pub fn build_ports(
     })
 }
 
+/// The configured mail transport.
+pub fn build_mailer(settings: &Settings) -> Result<Arc<dyn Mailer>, StartupError> {
+    let mail = &settings.mail;
+    let from_error = |message: String| StartupError::Mail {
+        key: "APP__MAIL__FROM",
+        message,
+    };
+    match mail.transport {
+        MailTransport::Smtp => {
+            let url = mail.smtp_url.as_ref().ok_or(StartupError::Mail {
+                key: "APP__MAIL__SMTP_URL",
+                message: "is required with the smtp transport".into(),
+            })?;
+            let timeout = std::time::Duration::from_secs(mail.timeout_seconds.get().into());
+            SmtpMailer::new(url, &mail.from, timeout)
+                .map(|mailer| Arc::new(mailer) as Arc<dyn Mailer>)
+                .map_err(|err| match err {
+                    infra_smtp::SmtpConfigError::From => from_error(err.to_string()),
+                    other => StartupError::Mail {
+                        key: "APP__MAIL__SMTP_URL",
+                        message: other.to_string(),
+                    },
+                })
+        }
+        MailTransport::File => {
+            let folder = std::path::Path::new(&mail.file_dir);
+            tracing::warn!(
+                folder = %folder.display(),
+                "mail is written to files, not sent (APP__MAIL__TRANSPORT=file: development only)"
+            );
+            FileMailer::new(folder, &mail.from)
+                .map(|mailer| Arc::new(mailer) as Arc<dyn Mailer>)
+                .map_err(|err| match err {
+                    infra_file_mail::FileMailError::From => from_error(err.to_string()),
+                    other => StartupError::Mail {
+                        key: "APP__MAIL__FILE_DIR",
+                        message: other.to_string(),
+                    },
+                })
+        }
+    }
+}
+
+pub fn mail_policy(settings: &Settings) -> MailPolicy {
+    let mail = &settings.mail;
+    MailPolicy {
+        reset_link: mail.reset_link.clone(),
+        verify_link: mail.verify_link.clone(),
+        reset_ttl: Duration::seconds(mail.reset_ttl_seconds.get().into()),
+        verify_ttl: Duration::seconds(mail.verify_ttl_seconds.get().into()),
+    }
+}
+
+/// A claim holds a message this long: far longer than a delivery may take.
+const MAIL_LEASE_SECONDS: i64 = 300;
+/// Messages one round of the outbox takes.
+const MAIL_BATCH: u32 = 20;
+
+pub fn delivery_policy(settings: &Settings) -> DeliveryPolicy {
+    let mail = &settings.mail;
+    DeliveryPolicy {
+        max_attempts: mail.max_attempts.get(),
+        first_retry: Duration::seconds(mail.retry_after_seconds.get().into()),
+        max_retry: Duration::hours(1),
+        lease: Duration::seconds(MAIL_LEASE_SECONDS.max(i64::from(mail.timeout_seconds.get()) * 10)),
+        batch: MAIL_BATCH,
+    }
+}
+
 /// A token signed by an unknown `kid` reloads the keys at most this often.
 const UNKNOWN_KID_RELOAD_SECONDS: i64 = 10;
 
@@ -202,6 +276,7 @@ pub fn auth_policy(settings: &Settings) -> AuthPolicy {
         leeway: Duration::seconds(jwt.leeway_seconds.into()),
         max_failed_attempts: settings.lockout.max_failed_attempts.get(),
         lockout_duration: Duration::seconds(settings.lockout.duration_seconds.into()),
+        require_verified_email: settings.auth.require_verified_email,
     }
 }
 
@@ -242,6 +317,9 @@ pub struct Application {
     housekeeping_interval: Option<std::time::Duration>,
     keys: Arc<KeyService>,
     keys_interval: std::time::Duration,
+    delivery: MailDelivery,
+    mail_interval: std::time::Duration,
+    metrics: Arc<Metrics>,
 }
 
 impl Application {
@@ -275,6 +353,10 @@ impl Application {
         keys.start()
             .await
             .map_err(|err| StartupError::Keys(describe(&err)))?;
+        let mailer = build_mailer(settings)?;
+        let delivery = MailDelivery::new(ports.clone(), mailer, delivery_policy(settings));
+        let account_mail = Arc::new(AccountMail::new(ports.clone(), mail_policy(settings)));
+        let observed = metrics.clone();
         let metrics = web::Data::from(metrics);
         let openapi = web::Data::new(ApiDoc::json());
         let limits = &settings.rate_limit;
@@ -288,12 +370,20 @@ impl Application {
                 revoke_per_minute: limits.revoke_per_minute,
                 mfa_per_minute: limits.mfa_per_minute,
                 introspect_per_minute: limits.introspect_per_minute,
+                forgot_password_per_minute: limits.forgot_password_per_minute,
+                password_reset_per_minute: limits.password_reset_per_minute,
+                email_verify_per_minute: limits.email_verify_per_minute,
+                mail_send_per_minute: limits.mail_send_per_minute,
+                mail_per_address_per_hour: limits.forgot_password_per_hour,
             };
             RateLimiter::new(rate_limits, clock, policy)
         });
         let state = web::Data::new(AppState {
-            auth: AuthService::new(ports.clone(), auth_policy(settings)).with_keys(keys.clone()),
-            users: UserService::new(ports),
+            auth: AuthService::new(ports.clone(), auth_policy(settings))
+                .with_keys(keys.clone())
+                .with_mail(account_mail.clone()),
+            users: UserService::new(ports.clone()).with_mail(account_mail.clone()),
+            recovery: RecoveryService::new(ports, account_mail),
             keys: keys.clone(),
             public_url: settings.server.public_url.as_str().to_owned(),
             issuer: settings.jwt.issuer.clone(),
@@ -360,6 +450,11 @@ impl Application {
             keys_interval: std::time::Duration::from_secs(
                 settings.keys.reload_seconds.get().into(),
             ),
+            delivery,
+            mail_interval: std::time::Duration::from_millis(
+                settings.mail.poll_interval_ms.get().into(),
+            ),
+            metrics: observed,
         })
     }
 
@@ -400,6 +495,13 @@ impl Application {
                 }
             }
         });
+        let stop_courier = Arc::new(tokio::sync::Notify::new());
+        let courier = tokio::spawn(deliver_mail(
+            self.delivery,
+            self.mail_interval,
+            self.metrics,
+            stop_courier.clone(),
+        ));
         let handle = self.server.handle();
         let stopper = tokio::spawn(async move {
             stop_signal().await;
@@ -409,10 +511,44 @@ impl Application {
         let served = self.server.await;
         stopper.abort();
         key_keeper.abort();
+        // A round in flight finishes (its messages would otherwise wait out their claim).
+        stop_courier.notify_one();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), courier).await;
         if let Some(janitor) = janitor {
             janitor.abort();
         }
         served
+    }
+}
+
+/// Delivers the outbox every `interval` until `stop`, and at once again after a full round.
+async fn deliver_mail(
+    delivery: MailDelivery,
+    interval: std::time::Duration,
+    metrics: Arc<Metrics>,
+    stop: Arc<tokio::sync::Notify>,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stop.notified() => return,
+        }
+        loop {
+            match delivery.run_once().await {
+                Ok(report) => {
+                    metrics.mail_delivered(report);
+                    if report.sent + report.retried + report.given_up < MAIL_BATCH {
+                        break;
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "mail delivery round failed; retrying next interval");
+                    break;
+                }
+            }
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use domain::{AuthService, KeyService, RateLimiter, StoreHealth, UserService};
+use domain::{AuthService, KeyService, RateLimiter, RecoveryService, StoreHealth, UserService};
 
 use crate::client_ip::TrustedProxies;
 
@@ -8,6 +8,7 @@ use crate::client_ip::TrustedProxies;
 pub struct AppState {
     pub auth: AuthService,
     pub users: UserService,
+    pub recovery: RecoveryService,
     pub keys: Arc<KeyService>,
     /// The service's base URL, for the discovery documents.
     pub public_url: String,

@@ -60,6 +60,13 @@ macro_rules! storage_contract_tests {
             concurrent_rotations_from_one_state_let_one_win,
             concurrent_first_keys_make_one_current,
             service_clients_round_trip_and_are_deleted,
+            a_token_is_stored_with_its_message_and_voids_the_older_one,
+            a_reset_takes_the_token_and_makes_every_change_at_once,
+            expired_tokens_are_refused_and_deleted,
+            concurrent_redemptions_of_one_token_let_one_win,
+            a_verification_proves_only_the_address_it_was_sent_to,
+            the_outbox_hands_each_due_message_to_one_claim_at_a_time,
+            concurrent_claims_take_each_message_once,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -72,6 +79,10 @@ macro_rules! storage_contract_tests {
         )*
     };
 }
+
+#[path = "contract_mail.rs"]
+mod mail;
+pub use mail::*;
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 21, 9, 0, 0).unwrap() + Duration::microseconds(123_456)
@@ -88,6 +99,7 @@ pub fn user(username: &str) -> User {
         password_hash: HASH.into(),
         locked_until: None,
         mfa_enabled: false,
+        email_verified: false,
         created_at: t0(),
         updated_at: t0(),
     }
@@ -192,6 +204,7 @@ pub async fn updates_are_stored_and_checked_for_uniqueness(stores: &Stores) {
         name: Some(None),
         role: Some(Role::Admin),
         is_active: Some(false),
+        email_verified: Some(true),
     };
     assert!(
         stores
@@ -206,6 +219,7 @@ pub async fn updates_are_stored_and_checked_for_uniqueness(stores: &Stores) {
         name: None,
         role: Role::Admin,
         is_active: false,
+        email_verified: true,
         updated_at: at,
         ..alice.clone()
     };

@@ -13,4 +13,6 @@ pub struct AuthPolicy {
     pub leeway: Duration,
     pub max_failed_attempts: u32,
     pub lockout_duration: Duration,
+    /// A login with the right password of an unverified address is refused.
+    pub require_verified_email: bool,
 }

@@ -19,8 +19,9 @@ use uuid::Uuid;
 use crate::error::DomainError;
 pub use crate::error::{StoreError, StoreResult};
 use crate::model::{
-    AuditRecord, Claims, KeyAlgorithm, KeyPair, Keyring, MfaChallenge, Page, Role, ServiceClient,
-    Session, SigningKey, TotpEnrolment, TotpFactor, User, UserPatch,
+    AuditRecord, Claims, KeyAlgorithm, KeyPair, Keyring, Mail, MailToken, MfaChallenge,
+    OutboxMessage, Page, Role, ServiceClient, Session, SigningKey, TokenPurpose, TotpEnrolment,
+    TotpFactor, User, UserPatch,
 };
 
 /// What must still hold when an admin's write to an account lands.
@@ -411,6 +412,87 @@ pub trait MfaRepository: Send + Sync {
     async fn delete_expired_challenges(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
+/// Single-use tokens sent by mail (stored as fingerprints) and what redeeming one does. Each
+/// token is queued with its message in one transaction, and each redemption takes the token and
+/// makes its change at once, so a token sent twice at once is redeemed once.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait MailTokenRepository: Send + Sync {
+    /// At once: deletes the user's other tokens of the same purpose (a newer token voids the
+    /// older), stores `token` and queues `message`. Either all of it is stored or nothing.
+    async fn issue(&self, token: &MailToken, message: &OutboxMessage) -> StoreResult<()>;
+    /// The token with this fingerprint and purpose, if it is unspent and unexpired at `now`.
+    async fn find(
+        &self,
+        fingerprint: &str,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<MailToken>>;
+    /// A password reset, at once: takes (deletes) the unexpired reset token, sets its user's
+    /// password hash to `new_hash`, revokes every session of the user, clears the account's
+    /// failure count and lock, and marks the email verified while it is still the address the
+    /// token was sent to (the link proved it). Returns the user's id if the token was there.
+    async fn redeem_reset(
+        &self,
+        fingerprint: &str,
+        new_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Uuid>>;
+    /// An address verification, at once: takes the unexpired verification token and marks its
+    /// user's email verified, only while the account's address is still the one the token was
+    /// sent to (else the token is taken and nothing else changes). Returns the user's id if it
+    /// verified.
+    async fn redeem_verification(
+        &self,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Uuid>>;
+    /// Deletes the tokens expired at `now`; returns how many.
+    async fn delete_expired(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// Messages waiting to be delivered. A claim is a lease: one caller holds a message until the
+/// lease ends, however many servers claim at once; a message whose holder died is claimed again
+/// once its lease is over.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Queues a message that carries no token.
+    async fn enqueue(&self, message: &OutboxMessage) -> StoreResult<()>;
+    /// Claims at most `limit` messages due at `now` that nobody holds, until `lease_until`,
+    /// counting one attempt on each; returns them with that attempt counted.
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxMessage>>;
+    /// Removes a message (delivered, or given up). Returns whether it was there.
+    async fn remove(&self, id: Uuid) -> StoreResult<bool>;
+    /// A failed attempt: lets go of the message until `next_attempt_at`.
+    async fn retry_at(&self, id: Uuid, next_attempt_at: DateTime<Utc>) -> StoreResult<()>;
+    /// Messages queued, for monitoring.
+    async fn pending(&self) -> StoreResult<u64>;
+}
+
+/// Why a message could not be handed over. Never holds the message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MailError {
+    /// Worth trying again later: the server cannot be reached, or it said "try later".
+    #[error("mail transport unavailable: {0}")]
+    Transient(String),
+    /// The server refused the message for good (a bad address).
+    #[error("mail refused: {0}")]
+    Permanent(String),
+}
+
+/// Hands a message to a mail system.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, mail: &Mail) -> Result<(), MailError>;
+}
+
 /// Where security events are kept.
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
@@ -435,6 +517,8 @@ pub struct Stores {
     pub mfa: Arc<dyn MfaRepository>,
     pub keys: Arc<dyn SigningKeyRepository>,
     pub clients: Arc<dyn ClientRepository>,
+    pub mail_tokens: Arc<dyn MailTokenRepository>,
+    pub outbox: Arc<dyn Outbox>,
     pub health: Arc<dyn StoreHealth>,
 }
 
@@ -450,6 +534,8 @@ impl Stores {
             + MfaRepository
             + SigningKeyRepository
             + ClientRepository
+            + MailTokenRepository
+            + Outbox
             + StoreHealth
             + Clone
             + 'static,
@@ -463,6 +549,8 @@ impl Stores {
             mfa: Arc::new(store.clone()),
             keys: Arc::new(store.clone()),
             clients: Arc::new(store.clone()),
+            mail_tokens: Arc::new(store.clone()),
+            outbox: Arc::new(store.clone()),
             health: Arc::new(store),
         }
     }

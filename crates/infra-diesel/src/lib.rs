@@ -6,6 +6,7 @@ mod connection;
 mod error;
 mod executor;
 mod keys;
+mod mail;
 mod mfa;
 mod migrations;
 mod rate_limits;

@@ -34,6 +34,7 @@ pub struct UserRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub mfa_enabled: bool,
+    pub email_verified: bool,
 }
 
 /// The columns a patch names; diesel leaves out every `None` (`name: Some(None)` writes NULL).
@@ -46,6 +47,7 @@ pub struct UserChanges {
     pub name: Option<Option<String>>,
     pub role: Option<String>,
     pub is_active: Option<bool>,
+    pub email_verified: Option<bool>,
     pub updated_at: NaiveDateTime,
 }
 
@@ -61,6 +63,7 @@ impl UserChanges {
                 .map(|name| name.as_ref().map(|n| n.as_str().to_owned())),
             role: patch.role.map(|role| role.as_str().to_owned()),
             is_active: patch.is_active,
+            email_verified: patch.email_verified,
             updated_at: naive(updated_at),
         }
     }
@@ -80,6 +83,7 @@ impl From<&User> for UserRow {
             created_at: naive(user.created_at),
             updated_at: naive(user.updated_at),
             mfa_enabled: user.mfa_enabled,
+            email_verified: user.email_verified,
         }
     }
 }
@@ -97,6 +101,7 @@ impl UserRow {
             password_hash: self.password_hash,
             locked_until: locked_until.map(utc),
             mfa_enabled: self.mfa_enabled,
+            email_verified: self.email_verified,
             created_at: utc(self.created_at),
             updated_at: utc(self.updated_at),
         })

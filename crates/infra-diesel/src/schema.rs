@@ -13,6 +13,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         mfa_enabled -> Bool,
+        email_verified -> Bool,
     }
 }
 
@@ -75,8 +76,35 @@ diesel::allow_tables_to_appear_in_same_query!(
     recovery_codes,
     mfa_challenges,
     signing_keys,
-    service_clients
+    service_clients,
+    mail_tokens,
+    outbox
 );
+
+diesel::table! {
+    mail_tokens (fingerprint) {
+        fingerprint -> Text,
+        user_id -> Text,
+        purpose -> Text,
+        email -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        kind -> Text,
+        user_id -> Nullable<Text>,
+        sealed_mail -> Binary,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        claim_id -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
 
 diesel::table! {
     totp_factors (user_id) {

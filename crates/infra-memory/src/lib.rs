@@ -3,6 +3,7 @@
 //! rate limiter's counts for a single process.
 
 mod keys;
+mod mail;
 mod mfa;
 mod rate_limit;
 
@@ -39,6 +40,8 @@ struct State {
     challenges: HashMap<String, domain::MfaChallenge>,
     keys: Vec<domain::SigningKey>,
     clients: Vec<domain::ServiceClient>,
+    mail_tokens: HashMap<String, domain::MailToken>,
+    outbox: Vec<mail::Queued>,
 }
 
 impl State {
@@ -99,6 +102,9 @@ impl State {
         if let Some(is_active) = changes.is_active {
             user.is_active = is_active;
         }
+        if let Some(email_verified) = changes.email_verified {
+            user.email_verified = email_verified;
+        }
         user.updated_at = updated_at;
         Ok(true)
     }
@@ -109,6 +115,7 @@ impl State {
         self.totp.remove(&id);
         self.recovery_codes.remove(&id);
         self.challenges.retain(|_, c| c.user_id != id);
+        self.mail_tokens.retain(|_, t| t.user_id != id);
         self.users.remove(&id).is_some()
     }
 

@@ -5,6 +5,8 @@ pub(crate) mod auth;
 pub(crate) mod keys;
 pub(crate) mod mfa;
 pub(crate) mod oauth;
+pub(crate) mod pages;
+pub(crate) mod recovery;
 pub(crate) mod service;
 pub(crate) mod users;
 
@@ -38,11 +40,28 @@ impl Router<'_> {
             Router::List(list) => list.push((path, allowed)),
         }
     }
+
+    /// An HTML page for people: served like any route, but not part of the API's description.
+    fn add_page<F, R>(&mut self, path: &'static str, build: F)
+    where
+        F: FnOnce(Resource) -> R,
+        R: HttpServiceFactory + 'static,
+    {
+        if let Router::Serve(cfg) = self {
+            const ALLOWED: &[&str] = &["GET", "HEAD", "POST"];
+            let resource = web::resource(path).default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::MethodNotAllowed(ALLOWED))
+            }));
+            cfg.service(build(resource));
+        }
+    }
 }
 
 fn routes(router: &mut Router<'_>) {
     auth::routes(router);
     mfa::routes(router);
+    recovery::routes(router);
+    pages::routes(router);
     users::routes(router);
     audit::routes(router);
     keys::routes(router);

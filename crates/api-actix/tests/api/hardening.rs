@@ -522,6 +522,7 @@ async fn legacy_user(app: &TestApp, username: &str, cost: u32) {
             .unwrap(),
         locked_until: None,
         mfa_enabled: false,
+        email_verified: false,
         created_at: now,
         updated_at: now,
     };

@@ -22,10 +22,14 @@ pub enum AuditEvent {
     KeyRetired,
     ClientCreated,
     ClientDeleted,
+    PasswordResetRequested,
+    PasswordReset,
+    EmailVerified,
+    MailFailed,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 18] = [
+    pub const ALL: [AuditEvent; 22] = [
         AuditEvent::Register,
         AuditEvent::Login,
         AuditEvent::Lockout,
@@ -44,6 +48,10 @@ impl AuditEvent {
         AuditEvent::KeyRetired,
         AuditEvent::ClientCreated,
         AuditEvent::ClientDeleted,
+        AuditEvent::PasswordResetRequested,
+        AuditEvent::PasswordReset,
+        AuditEvent::EmailVerified,
+        AuditEvent::MailFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +74,10 @@ impl AuditEvent {
             AuditEvent::KeyRetired => "key_retired",
             AuditEvent::ClientCreated => "client_created",
             AuditEvent::ClientDeleted => "client_deleted",
+            AuditEvent::PasswordResetRequested => "password_reset_requested",
+            AuditEvent::PasswordReset => "password_reset",
+            AuditEvent::EmailVerified => "email_verified",
+            AuditEvent::MailFailed => "mail_failed",
         }
     }
 

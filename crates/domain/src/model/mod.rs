@@ -2,6 +2,7 @@ mod audit;
 mod client;
 mod input;
 mod keys;
+mod mail;
 mod mfa;
 mod session;
 mod token;
@@ -14,6 +15,7 @@ pub use keys::{
     KeyAlgorithm, KeyPair, KeyState, Keyring, LiveKey, PublicJwk, SharedSecretUse, SigningKey,
     key_purpose,
 };
+pub use mail::{Mail, MailKind, MailToken, OutboxMessage, TokenPurpose, outbox_purpose};
 pub use mfa::{MfaChallenge, TotpEnrolment, TotpFactor, totp_purpose};
 pub use session::{ClientInfo, Session};
 pub use token::{

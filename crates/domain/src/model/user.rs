@@ -43,6 +43,8 @@ pub struct User {
     pub locked_until: Option<DateTime<Utc>>,
     /// Whether a confirmed second factor guards its logins (kept by storage with the factor).
     pub mfa_enabled: bool,
+    /// Whether the owner proved they read mail at `email` (a link from it was used).
+    pub email_verified: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -92,6 +94,9 @@ pub struct UserPatch {
     pub role: Option<Role>,
     #[garde(skip)]
     pub is_active: Option<bool>,
+    /// Set by the service, never by a client: a new address is unverified.
+    #[garde(skip)]
+    pub email_verified: Option<bool>,
 }
 
 /// One page of a listing.

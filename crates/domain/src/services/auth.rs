@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use super::keys::KeyService;
+use super::mail::AccountMail;
 use super::ports::{Audit, Ports};
 use super::users::create_user;
 use crate::error::DomainError;
@@ -30,6 +31,8 @@ pub struct AuthService {
     dummy_hash: OnceLock<String>,
     /// Reloads the keyring when a token names a key this replica has not loaded yet.
     keys: Option<Arc<KeyService>>,
+    /// Sends new accounts their verification link.
+    mail: Option<Arc<AccountMail>>,
 }
 
 impl AuthService {
@@ -39,7 +42,14 @@ impl AuthService {
             policy,
             dummy_hash: OnceLock::new(),
             keys: None,
+            mail: None,
         }
+    }
+
+    /// New accounts are sent a link that verifies their address.
+    pub fn with_mail(mut self, mail: Arc<AccountMail>) -> Self {
+        self.mail = Some(mail);
+        self
     }
 
     /// Tokens signed by a key another replica just made are accepted after one reload.
@@ -62,8 +72,15 @@ impl AuthService {
         new_user: NewUser,
         client: &ClientInfo,
     ) -> Result<IssuedTokens, DomainError> {
-        let user = create_user(&self.ports, new_user, Role::User).await?;
+        let user = create_user(&self.ports, new_user, Role::User, false).await?;
         tracing::info!(user_id = %user.id, "user registered");
+        if let Some(mail) = &self.mail {
+            // The account exists whatever happens to its mail: a failure here is logged, and
+            // `POST /api/auth/email/resend` sends another link.
+            if let Err(err) = mail.queue_verification(&user).await {
+                tracing::warn!(user_id = %user.id, error = %err, "verification mail not queued");
+            }
+        }
         self.ports
             .audit(Audit {
                 event: AuditEvent::Register,
@@ -127,6 +144,12 @@ impl AuthService {
                     self.audit_login(user_id, client, AuditOutcome::Failure, "account disabled")
                         .await?;
                     return Err(DomainError::AccountDisabled);
+                }
+                if self.policy.require_verified_email && !user.email_verified {
+                    self.ports.stores.throttle.clear(&key).await?;
+                    self.audit_login(user_id, client, AuditOutcome::Failure, "email not verified")
+                        .await?;
+                    return Err(DomainError::EmailNotVerified);
                 }
                 self.rehash_if_outdated(&mut user, password).await;
                 if user.mfa_enabled {

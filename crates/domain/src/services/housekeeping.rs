@@ -14,7 +14,8 @@ const SESSION_RETENTION_HOURS: i64 = 24;
 /// Failure counts untouched this long (and not locking) are forgotten.
 const THROTTLE_RETENTION_HOURS: i64 = 24;
 /// Rate-limit windows older than this are over.
-const RATE_WINDOW_RETENTION_SECONDS: i64 = 120;
+/// (The hourly per-address mail budgets' among them.)
+const RATE_WINDOW_RETENTION_SECONDS: i64 = 3660;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct HousekeepingReport {
@@ -23,6 +24,7 @@ pub struct HousekeepingReport {
     pub rate_windows: u64,
     pub audit_records: u64,
     pub mfa_challenges: u64,
+    pub mail_tokens: u64,
 }
 
 pub struct Housekeeping {
@@ -65,6 +67,7 @@ impl Housekeeping {
                 .delete_before(now - self.audit_retention)
                 .await?,
             mfa_challenges: self.stores.mfa.delete_expired_challenges(now).await?,
+            mail_tokens: self.stores.mail_tokens.delete_expired(now).await?,
         };
         tracing::info!(
             sessions = report.sessions,
@@ -72,6 +75,7 @@ impl Housekeeping {
             rate_windows = report.rate_windows,
             audit_records = report.audit_records,
             mfa_challenges = report.mfa_challenges,
+            mail_tokens = report.mail_tokens,
             "housekeeping done"
         );
         Ok(report)
@@ -85,7 +89,7 @@ mod tests {
 
     use super::*;
     use crate::ports::{
-        MockAuditLog, MockClock, MockLoginThrottleRepository, MockMfaRepository,
+        MockAuditLog, MockClock, MockLoginThrottleRepository, MockMailTokenRepository, MockMfaRepository,
         MockRateLimitStore, MockSessionRepository,
     };
     use crate::services::test_support::{self, now};
@@ -107,7 +111,7 @@ mod tests {
         let mut rate_limits = MockRateLimitStore::new();
         rate_limits
             .expect_delete_windows_before()
-            .with(eq(now() - Duration::seconds(120)))
+            .with(eq(now() - Duration::seconds(3660)))
             .times(1)
             .returning(|_| Ok(7));
         let mut audit = MockAuditLog::new();
@@ -121,6 +125,12 @@ mod tests {
             .with(eq(now()))
             .times(1)
             .returning(|_| Ok(5));
+        let mut mail_tokens = MockMailTokenRepository::new();
+        mail_tokens
+            .expect_delete_expired()
+            .with(eq(now()))
+            .times(1)
+            .returning(|_| Ok(6));
         let mut clock = MockClock::new();
         clock.expect_now().return_const(now());
         let stores = Stores {
@@ -129,6 +139,7 @@ mod tests {
             throttle: Arc::new(throttle),
             rate_limits: Arc::new(rate_limits),
             audit: Arc::new(audit),
+            mail_tokens: Arc::new(mail_tokens),
             ..test_support::Mocks::new().into_ports().stores
         };
         let housekeeping = Housekeeping::new(stores, Duration::days(365), Arc::new(clock));
@@ -140,6 +151,7 @@ mod tests {
                 rate_windows: 7,
                 audit_records: 4,
                 mfa_challenges: 5,
+                mail_tokens: 6,
             }
         );
     }

@@ -1,16 +1,22 @@
 mod auth;
+mod delivery;
 mod housekeeping;
 mod keys;
+mod mail;
 mod mfa;
 mod oauth;
 mod ports;
 mod rate_limit;
+mod recovery;
 mod users;
 
 #[cfg(test)]
 mod test_support;
 
 pub use auth::AuthService;
+pub use delivery::{DeliveryPolicy, DeliveryReport, MailDelivery};
+pub use mail::{AccountMail, MailPolicy};
+pub use recovery::RecoveryService;
 pub use housekeeping::{Housekeeping, HousekeepingReport};
 pub use keys::{KeyPolicy, KeyService};
 pub use mfa::{RECOVERY_CODES, SecondFactor};

@@ -1,4 +1,5 @@
-//! Per-client request budgets for the endpoints worth attacking: fixed one-minute windows.
+//! Per-client request budgets for the endpoints worth attacking: fixed one-minute windows; and
+//! per-address budgets for the mail a request sends there: fixed one-hour windows.
 
 use std::sync::Arc;
 
@@ -19,6 +20,14 @@ pub enum LimitedAction {
     Mfa,
     /// Token introspection (`POST /oauth/introspect`).
     Introspect,
+    /// Asking for a reset link.
+    ForgotPassword,
+    /// Using a reset link.
+    PasswordReset,
+    /// Using a verification link.
+    EmailVerify,
+    /// Anything else that sends mail (a new verification link, an admin's reset link).
+    MailSend,
 }
 
 impl LimitedAction {
@@ -32,6 +41,10 @@ impl LimitedAction {
             LimitedAction::Revoke => "revoke",
             LimitedAction::Mfa => "mfa",
             LimitedAction::Introspect => "introspect",
+            LimitedAction::ForgotPassword => "forgot_password",
+            LimitedAction::PasswordReset => "password_reset",
+            LimitedAction::EmailVerify => "email_verify",
+            LimitedAction::MailSend => "mail_send",
         }
     }
 }
@@ -47,6 +60,13 @@ pub struct RateLimitPolicy {
     pub revoke_per_minute: u32,
     pub mfa_per_minute: u32,
     pub introspect_per_minute: u32,
+    pub forgot_password_per_minute: u32,
+    pub password_reset_per_minute: u32,
+    pub email_verify_per_minute: u32,
+    pub mail_send_per_minute: u32,
+    /// Messages a mail-sending request may queue for one address per hour, whoever asks and
+    /// whether or not an account has that address.
+    pub mail_per_address_per_hour: u32,
 }
 
 impl RateLimitPolicy {
@@ -60,6 +80,10 @@ impl RateLimitPolicy {
             LimitedAction::Revoke => self.revoke_per_minute,
             LimitedAction::Mfa => self.mfa_per_minute,
             LimitedAction::Introspect => self.introspect_per_minute,
+            LimitedAction::ForgotPassword => self.forgot_password_per_minute,
+            LimitedAction::PasswordReset => self.password_reset_per_minute,
+            LimitedAction::EmailVerify => self.email_verify_per_minute,
+            LimitedAction::MailSend => self.mail_send_per_minute,
         }
     }
 }
@@ -80,6 +104,7 @@ pub struct RateLimiter {
 }
 
 const WINDOW_SECONDS: i64 = 60;
+const ADDRESS_WINDOW_SECONDS: i64 = 3600;
 
 impl RateLimiter {
     pub fn new(
@@ -101,7 +126,41 @@ impl RateLimiter {
         action: LimitedAction,
         client: &str,
     ) -> Result<RateDecision, DomainError> {
-        let window = Duration::seconds(WINDOW_SECONDS);
+        let key = format!("{}:{client}", action.as_str());
+        let limit = self.policy.limit(action);
+        self.count(&key, limit, Duration::seconds(WINDOW_SECONDS))
+            .await
+            .inspect_err(|err| {
+                if matches!(err, DomainError::RateLimited { .. }) {
+                    tracing::warn!(action = action.as_str(), client, "rate limit exceeded")
+                }
+            })
+    }
+
+    /// Counts one message for `address` (lower-cased by the caller); over the hourly budget it
+    /// is refused. The same for every address, known or not.
+    pub async fn check_address(
+        &self,
+        action: LimitedAction,
+        address: &str,
+    ) -> Result<RateDecision, DomainError> {
+        let key = format!("{}:address:{address}", action.as_str());
+        let limit = self.policy.mail_per_address_per_hour;
+        self.count(&key, limit, Duration::seconds(ADDRESS_WINDOW_SECONDS))
+            .await
+            .inspect_err(|err| {
+                if matches!(err, DomainError::RateLimited { .. }) {
+                    tracing::warn!(action = action.as_str(), "per-address mail limit exceeded")
+                }
+            })
+    }
+
+    async fn count(
+        &self,
+        key: &str,
+        limit: u32,
+        window: Duration,
+    ) -> Result<RateDecision, DomainError> {
         let now = self.clock.now();
         let window_start: DateTime<Utc> = now
             .duration_trunc(window)
@@ -109,11 +168,8 @@ impl RateLimiter {
         let reset_after = window_start + window - now;
         let reset_after_seconds = reset_after.num_microseconds().unwrap_or(0).max(0) as u64;
         let reset_after_seconds = reset_after_seconds.div_ceil(1_000_000).max(1);
-        let limit = self.policy.limit(action);
-        let key = format!("{}:{client}", action.as_str());
-        let count = self.store.hit(&key, window_start).await?;
+        let count = self.store.hit(key, window_start).await?;
         if count > limit {
-            tracing::warn!(action = action.as_str(), client, "rate limit exceeded");
             return Err(DomainError::RateLimited {
                 limit,
                 retry_after_seconds: reset_after_seconds,
@@ -153,6 +209,11 @@ mod tests {
             revoke_per_minute: 60,
             mfa_per_minute: 10,
             introspect_per_minute: 600,
+            forgot_password_per_minute: 5,
+            password_reset_per_minute: 10,
+            email_verify_per_minute: 10,
+            mail_send_per_minute: 5,
+            mail_per_address_per_hour: 5,
         };
         RateLimiter::new(Arc::new(store), Arc::new(clock), policy)
     }
@@ -188,6 +249,35 @@ mod tests {
             DomainError::RateLimited {
                 limit: 10,
                 retry_after_seconds: 45
+            }
+        );
+    }
+
+    #[test]
+    fn mail_to_one_address_is_counted_per_hour() {
+        let mut store = MockRateLimitStore::new();
+        let hour = Utc.with_ymd_and_hms(2026, 11, 21, 9, 0, 0).unwrap();
+        store
+            .expect_hit()
+            .withf(move |key, start| {
+                key == "forgot_password:address:alice@example.com" && *start == hour
+            })
+            .returning(|_, _| Ok(6));
+        let mut clock = MockClock::new();
+        clock
+            .expect_now()
+            .return_const(hour + Duration::minutes(20));
+        let policy = limiter(0, at(0, 0)).policy;
+        let limiter = RateLimiter::new(Arc::new(store), Arc::new(clock), policy);
+        let err = block_on(
+            limiter.check_address(LimitedAction::ForgotPassword, "alice@example.com"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            DomainError::RateLimited {
+                limit: 5,
+                retry_after_seconds: 40 * 60
             }
         );
     }

@@ -10,7 +10,7 @@ use crate::model::{Claims, Role, Session, TokenType, User};
 use crate::policy::AuthPolicy;
 use crate::ports::{
     Fingerprints, MockAuditLog, MockClientRepository, MockClock, MockKeyGenerator,
-    MockLoginThrottleRepository, MockMfaRepository, MockOneTimeCodes, MockPasswordHasher,
+    MockLoginThrottleRepository, MockMailTokenRepository, MockMfaRepository, MockOutbox, MockOneTimeCodes, MockPasswordHasher,
     MockRateLimitStore, MockSessionRepository, MockSigningKeyRepository, MockStoreHealth,
     MockTokenCodec, MockUserRepository, SecretSealer, Stores, Unsealable,
 };
@@ -30,6 +30,8 @@ pub struct Mocks {
     pub mfa: MockMfaRepository,
     pub keys: MockSigningKeyRepository,
     pub clients: MockClientRepository,
+    pub mail_tokens: MockMailTokenRepository,
+    pub outbox: MockOutbox,
     pub key_generator: MockKeyGenerator,
     pub codes: MockOneTimeCodes,
     pub sealer: FakeSealer,
@@ -85,6 +87,8 @@ impl Mocks {
             mfa: MockMfaRepository::new(),
             keys: MockSigningKeyRepository::new(),
             clients: MockClientRepository::new(),
+            mail_tokens: MockMailTokenRepository::new(),
+            outbox: MockOutbox::new(),
             key_generator: MockKeyGenerator::new(),
             codes: MockOneTimeCodes::new(),
             sealer: FakeSealer,
@@ -111,6 +115,8 @@ impl Mocks {
                 mfa: Arc::new(self.mfa),
                 keys: Arc::new(self.keys),
                 clients: Arc::new(self.clients),
+                mail_tokens: Arc::new(self.mail_tokens),
+                outbox: Arc::new(self.outbox),
                 health: Arc::new(MockStoreHealth::new()),
             },
             hasher: Arc::new(self.hasher),
@@ -137,6 +143,7 @@ pub fn policy() -> AuthPolicy {
         leeway: chrono::Duration::zero(),
         max_failed_attempts: 5,
         lockout_duration: chrono::Duration::seconds(900),
+        require_verified_email: false,
     }
 }
 
@@ -155,6 +162,7 @@ pub fn user(role: Role) -> User {
         password_hash: "hash-of-password1".into(),
         locked_until: None,
         mfa_enabled: false,
+        email_verified: false,
         created_at: now(),
         updated_at: now(),
     }

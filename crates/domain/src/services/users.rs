@@ -1,7 +1,10 @@
 //! Accounts: creation, the first admin, and what admins and users may do to accounts.
 
+use std::sync::Arc;
+
 use uuid::Uuid;
 
+use super::mail::AccountMail;
 use super::ports::{Audit, Ports};
 use crate::error::DomainError;
 use crate::model::{
@@ -17,11 +20,19 @@ pub const MAX_PAGE: u32 = i32::MAX as u32;
 
 pub struct UserService {
     ports: Ports,
+    /// Tells both addresses of an address change.
+    mail: Option<Arc<AccountMail>>,
 }
 
 impl UserService {
     pub fn new(ports: Ports) -> Self {
-        Self { ports }
+        Self { ports, mail: None }
+    }
+
+    /// A changed address is sent a verification link, and the old one a notice.
+    pub fn with_mail(mut self, mail: Arc<AccountMail>) -> Self {
+        self.mail = Some(mail);
+        self
     }
 
     /// Creates an admin, or promotes (and reactivates) the existing user of that username; an
@@ -61,7 +72,7 @@ impl UserService {
             .await?;
             return Ok((user, false));
         }
-        let user = create_user(&self.ports, new_user, Role::Admin).await?;
+        let user = create_user(&self.ports, new_user, Role::Admin, true).await?;
         tracing::info!(user_id = %user.id, "admin created");
         self.audit_command(
             AuditEvent::Register,
@@ -134,7 +145,13 @@ impl UserService {
         }
         let before = self.find(id).await?;
 
-        let patch = validated(patch, "patch")?.into_inner();
+        let mut patch = validated(patch, "patch")?.into_inner();
+        // A new address is unverified until a link sent to it is used.
+        let address_changed = patch
+            .email
+            .as_ref()
+            .is_some_and(|email| email.as_str() != before.email);
+        patch.email_verified = address_changed.then_some(false);
         let username = patch
             .username
             .as_ref()
@@ -217,7 +234,23 @@ impl UserService {
             };
             audit_by_admin(&self.ports, actor, AuditEvent::RoleChange, id, Some(detail)).await?;
         }
-        self.find(id).await
+        let after = self.find(id).await?;
+        if address_changed {
+            self.address_changed(&before.email, &after).await;
+        }
+        Ok(after)
+    }
+
+    /// The new address gets a verification link, the old one a notice. The change is stored
+    /// already: a mail that cannot be queued is logged (and the owner can ask for another link).
+    async fn address_changed(&self, old_email: &str, user: &User) {
+        let Some(mail) = &self.mail else { return };
+        if let Err(err) = mail.queue_verification(user).await {
+            tracing::warn!(user_id = %user.id, error = %err, "verification mail not queued");
+        }
+        if let Err(err) = mail.queue_address_changed(old_email, user).await {
+            tracing::warn!(user_id = %user.id, error = %err, "address change notice not queued");
+        }
     }
 
     /// Admins only; the user's sessions go with them. The last active admin stays.
@@ -334,7 +367,7 @@ fn check_page(page: u32, per_page: u32) -> Result<(), DomainError> {
     }
 }
 
-fn ensure_admin(actor: &Principal) -> Result<(), DomainError> {
+pub(super) fn ensure_admin(actor: &Principal) -> Result<(), DomainError> {
     if actor.user.is_admin() {
         Ok(())
     } else {
@@ -352,10 +385,12 @@ fn ensure_self_or_admin(actor: &Principal, id: Uuid) -> Result<(), DomainError> 
 
 /// Validates and stores a new account. The store's unique indexes are the last word when two
 /// registrations race; the checks before them only pick the right error.
+/// `email_verified`: someone vouches for the address already (the operator, for an admin).
 pub(super) async fn create_user(
     ports: &Ports,
     new_user: NewUser,
     role: Role,
+    email_verified: bool,
 ) -> Result<User, DomainError> {
     let new_user = validated(new_user, "user")?.into_inner();
     let name = new_user
@@ -378,6 +413,7 @@ pub(super) async fn create_user(
         password_hash: ports.hasher.hash(new_user.password.as_str()).await?,
         locked_until: None,
         mfa_enabled: false,
+        email_verified,
         created_at: now,
         updated_at: now,
     };

@@ -1,0 +1,258 @@
+use std::sync::{Arc, Mutex};
+
+use chrono::Duration;
+use futures::executor::block_on;
+use mockall::predicate::eq;
+use uuid::Uuid;
+
+use super::RecoveryService;
+use crate::error::DomainError;
+use crate::model::{
+    AuditEvent, AuditOutcome, ClientInfo, Mail, MailToken, OutboxMessage, Principal, Role,
+    TokenPurpose, User, outbox_purpose,
+};
+use crate::ports::{MockAuditLog, SecretSealer};
+use crate::services::mail::{AccountMail, MailPolicy};
+use crate::services::test_support::{FakeSealer, Mocks, now, user};
+
+fn mail_policy() -> MailPolicy {
+    MailPolicy {
+        reset_link: "https://auth.example.com/reset-password?token={token}".into(),
+        verify_link: "https://auth.example.com/verify-email?token={token}".into(),
+        reset_ttl: Duration::seconds(1800),
+        verify_ttl: Duration::seconds(86_400),
+    }
+}
+
+fn service(mocks: Mocks) -> RecoveryService {
+    let ports = mocks.into_ports();
+    let mail = Arc::new(AccountMail::new(ports.clone(), mail_policy()));
+    RecoveryService::new(ports, mail)
+}
+
+fn principal(user: &User) -> Principal {
+    Principal {
+        user: user.clone(),
+        session_id: Uuid::new_v4(),
+        client: ClientInfo::default(),
+    }
+}
+
+/// What `issue` was given.
+type Issued = Arc<Mutex<Vec<(MailToken, OutboxMessage)>>>;
+
+fn issuing(mocks: &mut Mocks) -> Issued {
+    let issued: Issued = Arc::default();
+    let seen = issued.clone();
+    mocks.mail_tokens.expect_issue().returning(move |t, m| {
+        seen.lock().unwrap().push((t.clone(), m.clone()));
+        Ok(())
+    });
+    issued
+}
+
+fn audited(mocks: &mut Mocks) -> Arc<Mutex<Vec<(AuditEvent, AuditOutcome)>>> {
+    let events: Arc<Mutex<Vec<_>>> = Arc::default();
+    let seen = events.clone();
+    let mut audit = MockAuditLog::new();
+    audit.expect_record().returning(move |r| {
+        seen.lock().unwrap().push((r.event, r.outcome));
+        Ok(())
+    });
+    mocks.audit = audit;
+    events
+}
+
+fn opened(message: &OutboxMessage) -> Mail {
+    let plain = FakeSealer
+        .open(&message.sealed_mail, &outbox_purpose(message.id))
+        .expect("sealed for this message");
+    serde_json::from_slice(&plain).unwrap()
+}
+
+#[test]
+fn a_known_address_is_sent_a_link_whose_token_is_stored_only_as_a_fingerprint() {
+    let alice = user(Role::User);
+    let mut mocks = Mocks::new();
+    let found = alice.clone();
+    mocks
+        .users
+        .expect_find_by_email()
+        .with(eq("alice@example.com"))
+        .returning(move |_| Ok(Some(found.clone())));
+    let issued = issuing(&mut mocks);
+    let events = audited(&mut mocks);
+    block_on(service(mocks).forgot_password(" Alice@Example.com ", &ClientInfo::default()))
+        .unwrap();
+
+    let issued = issued.lock().unwrap();
+    let [(token, message)] = issued.as_slice() else {
+        panic!("one token and one message: {issued:?}")
+    };
+    assert_eq!(token.purpose, TokenPurpose::PasswordReset);
+    assert_eq!(token.user_id, alice.id);
+    assert_eq!(token.email, "alice@example.com");
+    assert_eq!(token.expires_at, now() + Duration::seconds(1800));
+    let mail = opened(message);
+    assert_eq!(mail.to, "alice@example.com");
+    let link = mail
+        .text
+        .lines()
+        .find(|l| l.starts_with("https://auth.example.com/reset-password?token="))
+        .expect("the link, on a line of its own");
+    let raw = link.rsplit('=').next().unwrap();
+    assert_eq!(raw.len(), 64);
+    assert_eq!(token.fingerprint, format!("fp({raw})"));
+    assert!(mail.html.contains(&format!("token={raw}")));
+    assert_eq!(
+        *events.lock().unwrap(),
+        [(AuditEvent::PasswordResetRequested, AuditOutcome::Success)]
+    );
+}
+
+#[test]
+fn unknown_and_deactivated_addresses_get_the_same_answer_and_no_mail() {
+    for found in [None, Some(User { is_active: false, ..user(Role::User) })] {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_find_by_email()
+            .returning(move |_| Ok(found.clone()));
+        mocks.mail_tokens.expect_issue().never();
+        let events = audited(&mut mocks);
+        block_on(service(mocks).forgot_password("bob@example.com", &ClientInfo::default()))
+            .unwrap();
+        assert_eq!(
+            *events.lock().unwrap(),
+            [(AuditEvent::PasswordResetRequested, AuditOutcome::Failure)]
+        );
+    }
+}
+
+#[test]
+fn a_malformed_address_is_a_validation_error() {
+    let mut mocks = Mocks::new();
+    mocks.users.expect_find_by_email().never();
+    let err = block_on(service(mocks).forgot_password("not an address", &ClientInfo::default()))
+        .unwrap_err();
+    assert!(matches!(err, DomainError::Validation(_)), "{err:?}");
+}
+
+#[test]
+fn an_unknown_reset_token_is_refused_before_any_hashing() {
+    let mut mocks = Mocks::new();
+    mocks
+        .mail_tokens
+        .expect_find()
+        .with(eq("fp(guess)"), eq(TokenPurpose::PasswordReset), eq(now()))
+        .returning(|_, _, _| Ok(None));
+    mocks.hasher.expect_hash().never();
+    mocks.mail_tokens.expect_redeem_reset().never();
+    let err = block_on(service(mocks).reset_password(
+        "guess",
+        "new-password-1",
+        &ClientInfo::default(),
+    ))
+    .unwrap_err();
+    assert_eq!(err, DomainError::InvalidResetToken);
+}
+
+fn live_reset_token(mocks: &mut Mocks, user_id: Uuid) {
+    mocks.mail_tokens.expect_find().returning(move |fp, _, _| {
+        Ok(Some(MailToken {
+            fingerprint: fp.to_owned(),
+            user_id,
+            purpose: TokenPurpose::PasswordReset,
+            email: "alice@example.com".into(),
+            created_at: now(),
+            expires_at: now() + Duration::minutes(30),
+        }))
+    });
+    mocks
+        .hasher
+        .expect_hash()
+        .with(eq("new-password-1"))
+        .returning(|_| Ok("hash-of-new".into()));
+}
+
+#[test]
+fn a_live_token_sets_the_password_in_one_redemption_and_is_audited() {
+    let id = Uuid::new_v4();
+    let mut mocks = Mocks::new();
+    live_reset_token(&mut mocks, id);
+    mocks
+        .mail_tokens
+        .expect_redeem_reset()
+        .with(eq("fp(tok)"), eq("hash-of-new"), eq(now()))
+        .times(1)
+        .returning(move |_, _, _| Ok(Some(id)));
+    let events = audited(&mut mocks);
+    block_on(service(mocks).reset_password("tok", "new-password-1", &ClientInfo::default()))
+        .unwrap();
+    assert_eq!(
+        *events.lock().unwrap(),
+        [(AuditEvent::PasswordReset, AuditOutcome::Success)]
+    );
+}
+
+#[test]
+fn a_token_spent_by_a_concurrent_reset_is_refused() {
+    let mut mocks = Mocks::new();
+    live_reset_token(&mut mocks, Uuid::new_v4());
+    mocks
+        .mail_tokens
+        .expect_redeem_reset()
+        .returning(|_, _, _| Ok(None));
+    mocks.audit.expect_record().never();
+    let err = block_on(service(mocks).reset_password(
+        "tok",
+        "new-password-1",
+        &ClientInfo::default(),
+    ))
+    .unwrap_err();
+    assert_eq!(err, DomainError::InvalidResetToken);
+}
+
+#[test]
+fn a_weak_new_password_is_refused_before_the_token_is_looked_at() {
+    let mut mocks = Mocks::new();
+    mocks.mail_tokens.expect_find().never();
+    let err = block_on(service(mocks).reset_password("tok", "short", &ClientInfo::default()))
+        .unwrap_err();
+    let DomainError::Validation(errors) = err else {
+        panic!("a validation error")
+    };
+    assert!(errors.iter().all(|e| e.field == "new_password"), "{errors:?}");
+}
+
+#[test]
+fn a_verification_token_that_does_not_redeem_is_refused() {
+    let mut mocks = Mocks::new();
+    mocks
+        .mail_tokens
+        .expect_redeem_verification()
+        .with(eq("fp(tok)"), eq(now()))
+        .returning(|_, _| Ok(None));
+    let err = block_on(service(mocks).verify_email("tok", &ClientInfo::default())).unwrap_err();
+    assert_eq!(err, DomainError::InvalidVerificationToken);
+}
+
+#[test]
+fn a_verified_address_is_not_sent_another_link() {
+    let alice = User {
+        email_verified: true,
+        ..user(Role::User)
+    };
+    let mut mocks = Mocks::new();
+    mocks.mail_tokens.expect_issue().never();
+    block_on(service(mocks).resend_verification(&principal(&alice))).unwrap();
+}
+
+#[test]
+fn only_an_admin_sends_someone_a_reset_link() {
+    let alice = user(Role::User);
+    let mut mocks = Mocks::new();
+    mocks.mail_tokens.expect_issue().never();
+    let err = block_on(service(mocks).send_reset(&principal(&alice), Uuid::new_v4())).unwrap_err();
+    assert_eq!(err, DomainError::Forbidden);
+}
