@@ -432,8 +432,16 @@ impl MailSettings {
     /// Empty links point at this service's own pages; `{public_url}` is the public URL.
     fn fill_in_links(&mut self, public_url: &PublicUrl) -> Result<(), ConfigError> {
         for (link, page, key) in [
-            (&mut self.reset_link, "reset-password", "APP__MAIL__RESET_LINK"),
-            (&mut self.verify_link, "verify-email", "APP__MAIL__VERIFY_LINK"),
+            (
+                &mut self.reset_link,
+                "reset-password",
+                "APP__MAIL__RESET_LINK",
+            ),
+            (
+                &mut self.verify_link,
+                "verify-email",
+                "APP__MAIL__VERIFY_LINK",
+            ),
         ] {
             if link.trim().is_empty() {
                 *link = format!("{{public_url}}/{page}?token={{token}}");
@@ -684,9 +692,82 @@ mod tests {
                 .get(),
             4
         );
-        let s = load(&[("APP_ENV", "production"), ("JWT_SECRET_KEY", STRONG)]).unwrap();
+        let s = load(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET_KEY", STRONG),
+            ("APP__MAIL__SMTP_URL", "smtp://relay.example.com:587"),
+        ])
+        .unwrap();
         assert_eq!(s.log.format, LogFormat::Json);
         assert_eq!(s.server.host, "0.0.0.0");
+        assert_eq!(s.mail.transport, MailTransport::Smtp);
+    }
+
+    #[test]
+    fn mail_links_default_to_the_services_own_pages() {
+        let s = load(&[("APP__SERVER__PUBLIC_URL", "https://auth.example.com/")]).unwrap();
+        assert_eq!(s.mail.transport, MailTransport::File);
+        assert_eq!(
+            s.mail.reset_link,
+            "https://auth.example.com/reset-password?token={token}"
+        );
+        assert_eq!(
+            s.mail.verify_link,
+            "https://auth.example.com/verify-email?token={token}"
+        );
+        let own = load(&[(
+            "APP__MAIL__VERIFY_LINK",
+            "https://app.example.com/#/verify/{token}",
+        )])
+        .unwrap();
+        assert_eq!(
+            own.mail.verify_link,
+            "https://app.example.com/#/verify/{token}"
+        );
+    }
+
+    #[test]
+    fn mail_settings_are_refused_naming_their_key_and_never_echoing_the_url() {
+        let production = [("APP_ENV", "production"), ("JWT_SECRET_KEY", STRONG)];
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&production, "APP__MAIL__SMTP_URL"),
+            (
+                &[
+                    production[0],
+                    production[1],
+                    ("APP__MAIL__TRANSPORT", "file"),
+                ],
+                "APP__MAIL__TRANSPORT",
+            ),
+            (
+                &[
+                    ("APP__MAIL__TRANSPORT", "smtp"),
+                    ("APP__MAIL__SMTP_URL", "http://u:hunter2@x"),
+                ],
+                "APP__MAIL__SMTP_URL",
+            ),
+            (
+                &[("APP__MAIL__TRANSPORT", "carrier-pigeon")],
+                "APP__MAIL__TRANSPORT",
+            ),
+            (
+                &[("APP__MAIL__RESET_LINK", "https://x.example.com/reset")],
+                "APP__MAIL__RESET_LINK",
+            ),
+            (
+                &[("APP__MAIL__VERIFY_LINK", "/verify?t={token}")],
+                "APP__MAIL__VERIFY_LINK",
+            ),
+            (
+                &[("APP__MAIL__MAX_ATTEMPTS", "0")],
+                "APP__MAIL__MAX_ATTEMPTS",
+            ),
+        ];
+        for (pairs, key) in cases {
+            let err = load(pairs).unwrap_err();
+            assert_eq!(err.key, *key, "{pairs:?}: {err}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
     }
 
     #[test]

@@ -195,9 +195,7 @@ impl Metrics {
             ("retried", report.retried),
             ("given_up", report.given_up),
         ] {
-            self.mail
-                .with_label_values(&[outcome])
-                .inc_by(count.into());
+            self.mail.with_label_values(&[outcome]).inc_by(count.into());
         }
     }
 

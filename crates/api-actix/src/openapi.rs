@@ -6,6 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
+use crate::dto::{Accepted, ForgotPasswordRequest, ResetPasswordRequest, VerifyEmailRequest};
 use crate::dto::{
     AuditEntryResponse, ChangePasswordRequest, CodeRequest, DisableTotpRequest, Items,
     LoginRequest, LoginResponse, MfaRequiredResponse, MfaVerifyRequest, PageResponse,
@@ -17,7 +18,6 @@ use crate::error::{FieldErrorBody, Problem};
 use crate::routes::keys::{JwkSet, ServerMetadata};
 use crate::routes::oauth::{IntrospectionResponse, OAuthTokenResponse};
 use crate::routes::service::OpenApiJson;
-use crate::dto::{Accepted, ForgotPasswordRequest, ResetPasswordRequest, VerifyEmailRequest};
 use crate::routes::{audit, auth, keys, mfa, oauth, recovery, service, users};
 
 #[derive(OpenApi)]

@@ -15,13 +15,13 @@ use domain::{
     Housekeeping, KeyPolicy, KeyService, MailDelivery, MailPolicy, Mailer, MfaPorts, NewUser,
     Ports, RateLimitPolicy, RateLimiter, RecoveryService, Stores, UserService,
 };
-use infra_file_mail::FileMailer;
-use infra_smtp::SmtpMailer;
 use infra_bcrypt::BcryptHasher;
 use infra_crypto::{Fingerprinter, Sealer};
 use infra_diesel::{Backend, DieselStore};
+use infra_file_mail::FileMailer;
 use infra_jwt::{JwtCodec, KeyPairs};
 use infra_memory::MemoryRateLimitStore;
+use infra_smtp::SmtpMailer;
 use infra_totp::TotpCodes;
 
 use crate::audit::ObservedAudit;
@@ -230,10 +230,11 @@ pub fn mail_policy(settings: &Settings) -> MailPolicy {
     }
 }
 
-/// A claim holds a message this long: far longer than a delivery may take.
-const MAIL_LEASE_SECONDS: i64 = 300;
-/// Messages one round of the outbox takes.
-const MAIL_BATCH: u32 = 20;
+/// Messages one round of the outbox takes (and sends one after another).
+const MAIL_BATCH: u32 = 5;
+/// The steps of one delivery that each may take the whole timeout (connect, greeting, TLS,
+/// auth, the envelope, the data), with room to spare.
+const STEPS_PER_DELIVERY: i64 = 8;
 
 pub fn delivery_policy(settings: &Settings) -> DeliveryPolicy {
     let mail = &settings.mail;
@@ -241,7 +242,11 @@ pub fn delivery_policy(settings: &Settings) -> DeliveryPolicy {
         max_attempts: mail.max_attempts.get(),
         first_retry: Duration::seconds(mail.retry_after_seconds.get().into()),
         max_retry: Duration::hours(1),
-        lease: Duration::seconds(MAIL_LEASE_SECONDS.max(i64::from(mail.timeout_seconds.get()) * 10)),
+        // The whole round must end before its claim does, or another replica would send the
+        // round's last messages again.
+        lease: Duration::seconds(
+            i64::from(MAIL_BATCH) * STEPS_PER_DELIVERY * i64::from(mail.timeout_seconds.get()),
+        ),
         batch: MAIL_BATCH,
     }
 }

@@ -136,7 +136,11 @@ fn a_bad_configuration_stops_the_start_with_one_line_naming_the_key() {
     let dev_secret = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978";
     std::fs::create_dir_all(dir.path().join("data")).unwrap();
     std::fs::write(dir.path().join("data/jwt-secret"), dev_secret).unwrap();
-    let reused: &[(&str, &str)] = &[("APP_ENV", "production"), ("JWT_SECRET_KEY", dev_secret)];
+    let reused: &[(&str, &str)] = &[
+        ("APP_ENV", "production"),
+        ("JWT_SECRET_KEY", dev_secret),
+        ("APP__MAIL__SMTP_URL", "smtp://127.0.0.1:2525?tls=none"),
+    ];
     let cases = [cases, &[(reused, "JWT_SECRET_KEY")]].concat();
     for (vars, key) in &cases {
         let output = api_actix(&dir, vars).arg("serve").output().unwrap();

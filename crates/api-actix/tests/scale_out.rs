@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use infra_diesel::testing::TestDatabase;
 
+#[path = "support/smtp.rs"]
+mod smtp;
 #[path = "support/totp.rs"]
 mod totp_by_hand;
 use reqwest::StatusCode;
@@ -453,4 +455,70 @@ async fn a_key_rotated_on_one_replica_signs_and_verifies_on_every_replica() {
             "{url}: {kids}"
         );
     }
+}
+
+/// Replicas deliver one outbox together: every message goes out once, whichever replica queued
+/// it and however many claim at the same moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_message_is_delivered_once_by_replicas_sharing_the_outbox() {
+    let sink = smtp::SmtpSink::start();
+    let url = sink.url();
+    let cluster = Cluster::start(&[
+        ("APP__RATE_LIMIT__ENABLED", "false"),
+        ("APP__MAIL__TRANSPORT", "smtp"),
+        ("APP__MAIL__SMTP_URL", &url),
+        ("APP__MAIL__POLL_INTERVAL_MS", "20"),
+    ])
+    .await;
+    const USERS: usize = 30;
+    let registers = futures::future::join_all((0..USERS).map(|i| {
+        let body = json!({
+            "username": format!("user_{i}"),
+            "email": format!("user{i}@example.com"),
+            "password": PASSWORD,
+        });
+        cluster.post(i % 3, "/api/auth/register", None, Some(body))
+    }))
+    .await;
+    assert!(
+        registers
+            .iter()
+            .all(|(status, _)| *status == StatusCode::CREATED)
+    );
+    let forgots = futures::future::join_all((0..USERS).map(|i| {
+        let body = json!({ "email": format!("user{i}@example.com") });
+        cluster.post((i + 1) % 3, "/api/auth/password/forgot", None, Some(body))
+    }))
+    .await;
+    assert!(
+        forgots
+            .iter()
+            .all(|(status, _)| *status == StatusCode::ACCEPTED)
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sink.messages().len() < 2 * USERS {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} delivered",
+            sink.messages().len(),
+            2 * USERS
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Long enough for any replica holding a duplicate to have sent it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut received: Vec<(String, String)> = sink
+        .messages()
+        .into_iter()
+        .map(|m| (m.to.join(","), m.subject))
+        .collect();
+    assert_eq!(received.len(), 2 * USERS, "no message twice");
+    received.sort();
+    received.dedup();
+    assert_eq!(
+        received.len(),
+        2 * USERS,
+        "one verification and one reset link each"
+    );
 }

@@ -38,7 +38,10 @@ pub async fn a_token_is_stored_with_its_message_and_voids_the_older_one(stores: 
     let alice = stored(stores, "Alice_1").await;
     let tokens = &stores.mail_tokens;
     let first = token(&alice, TokenPurpose::PasswordReset, in_an_hour());
-    tokens.issue(&first, &message(Some(&alice), t0())).await.unwrap();
+    tokens
+        .issue(&first, &message(Some(&alice), t0()))
+        .await
+        .unwrap();
     let found = tokens
         .find(&first.fingerprint, TokenPurpose::PasswordReset, t0())
         .await
@@ -55,8 +58,14 @@ pub async fn a_token_is_stored_with_its_message_and_voids_the_older_one(stores: 
 
     let second = token(&alice, TokenPurpose::PasswordReset, in_an_hour());
     let verify = token(&alice, TokenPurpose::EmailVerification, in_an_hour());
-    tokens.issue(&second, &message(Some(&alice), t0())).await.unwrap();
-    tokens.issue(&verify, &message(Some(&alice), t0())).await.unwrap();
+    tokens
+        .issue(&second, &message(Some(&alice), t0()))
+        .await
+        .unwrap();
+    tokens
+        .issue(&verify, &message(Some(&alice), t0()))
+        .await
+        .unwrap();
     let live = |t: &MailToken| {
         let (fp, purpose) = (t.fingerprint.clone(), t.purpose);
         async move { tokens.find(&fp, purpose, t0()).await.unwrap().is_some() }
@@ -64,7 +73,11 @@ pub async fn a_token_is_stored_with_its_message_and_voids_the_older_one(stores: 
     assert!(!live(&first).await, "a newer token voids the older");
     assert!(live(&second).await);
     assert!(live(&verify).await, "other purposes are left alone");
-    assert_eq!(stores.outbox.pending().await.unwrap(), 3, "each queued its message");
+    assert_eq!(
+        stores.outbox.pending().await.unwrap(),
+        3,
+        "each queued its message"
+    );
 
     deleted(stores, alice.id).await;
     assert!(!live(&second).await, "a deleted user's tokens go with them");
@@ -81,7 +94,11 @@ pub async fn a_reset_takes_the_token_and_makes_every_change_at_once(stores: &Sto
         lock_until: in_an_hour(),
     };
     assert_eq!(
-        stores.throttle.count_attempt(&key, t0(), limit).await.unwrap(),
+        stores
+            .throttle
+            .count_attempt(&key, t0(), limit)
+            .await
+            .unwrap(),
         Attempt::Counted { last: true },
         "the account is locked"
     );
@@ -106,7 +123,11 @@ pub async fn a_reset_takes_the_token_and_makes_every_change_at_once(stores: &Sto
     let revoked = stores.sessions.find(live.id).await.unwrap().unwrap();
     assert_eq!(revoked.revoked_at, Some(now), "every session is revoked");
     assert_eq!(
-        stores.throttle.count_attempt(&key, now, limit).await.unwrap(),
+        stores
+            .throttle
+            .count_attempt(&key, now, limit)
+            .await
+            .unwrap(),
         Attempt::Counted { last: true },
         "the count starts afresh"
     );
@@ -120,7 +141,11 @@ pub async fn a_reset_takes_the_token_and_makes_every_change_at_once(stores: &Sto
         "a token works once"
     );
     assert!(
-        !stores.sessions.open(&session(&alice, now), HASH).await.unwrap(),
+        !stores
+            .sessions
+            .open(&session(&alice, now), HASH)
+            .await
+            .unwrap(),
         "the old password opens nothing"
     );
 }
@@ -131,8 +156,14 @@ pub async fn expired_tokens_are_refused_and_deleted(stores: &Stores) {
     let reset = token(&alice, TokenPurpose::PasswordReset, expires);
     let verify = token(&alice, TokenPurpose::EmailVerification, expires);
     let tokens = &stores.mail_tokens;
-    tokens.issue(&reset, &message(Some(&alice), t0())).await.unwrap();
-    tokens.issue(&verify, &message(Some(&alice), t0())).await.unwrap();
+    tokens
+        .issue(&reset, &message(Some(&alice), t0()))
+        .await
+        .unwrap();
+    tokens
+        .issue(&verify, &message(Some(&alice), t0()))
+        .await
+        .unwrap();
     assert_eq!(
         tokens
             .find(&reset.fingerprint, TokenPurpose::PasswordReset, expires)
@@ -157,7 +188,13 @@ pub async fn expired_tokens_are_refused_and_deleted(stores: &Stores) {
     let user = stores.users.find_by_id(alice.id).await.unwrap().unwrap();
     assert_eq!(user.password_hash, HASH, "nothing changed");
     assert!(!user.email_verified);
-    assert_eq!(tokens.delete_expired(expires - Duration::seconds(1)).await.unwrap(), 0);
+    assert_eq!(
+        tokens
+            .delete_expired(expires - Duration::seconds(1))
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(tokens.delete_expired(expires).await.unwrap(), 2);
 }
 
@@ -166,8 +203,14 @@ pub async fn concurrent_redemptions_of_one_token_let_one_win(stores: &Stores) {
     let reset = token(&alice, TokenPurpose::PasswordReset, in_an_hour());
     let verify = token(&alice, TokenPurpose::EmailVerification, in_an_hour());
     let tokens = &stores.mail_tokens;
-    tokens.issue(&reset, &message(Some(&alice), t0())).await.unwrap();
-    tokens.issue(&verify, &message(Some(&alice), t0())).await.unwrap();
+    tokens
+        .issue(&reset, &message(Some(&alice), t0()))
+        .await
+        .unwrap();
+    tokens
+        .issue(&verify, &message(Some(&alice), t0()))
+        .await
+        .unwrap();
     let resets = futures::future::join_all((0..8).map(|i| {
         let hash = format!("$2b$04$new{i}");
         let fp = reset.fingerprint.clone();
@@ -190,11 +233,14 @@ pub async fn concurrent_redemptions_of_one_token_let_one_win(stores: &Stores) {
 pub async fn a_verification_proves_only_the_address_it_was_sent_to(stores: &Stores) {
     let alice = stored(stores, "Alice_1").await;
     let verify = token(&alice, TokenPurpose::EmailVerification, in_an_hour());
-    stores
-        .mail_tokens
-        .issue(&verify, &message(Some(&alice), t0()))
-        .await
-        .unwrap();
+    let reset = token(&alice, TokenPurpose::PasswordReset, in_an_hour());
+    for t in [&verify, &reset] {
+        stores
+            .mail_tokens
+            .issue(t, &message(Some(&alice), t0()))
+            .await
+            .unwrap();
+    }
     let moved = UserPatch {
         email: Some("alice.new@example.com".into()),
         email_verified: Some(false),
@@ -209,8 +255,21 @@ pub async fn a_verification_proves_only_the_address_it_was_sent_to(stores: &Stor
             .unwrap(),
         None
     );
+    assert_eq!(
+        stores
+            .mail_tokens
+            .redeem_reset(&reset.fingerprint, "$2b$04$new", t0())
+            .await
+            .unwrap(),
+        None,
+        "a reset link sent to the old address is dead"
+    );
     let user = stores.users.find_by_id(alice.id).await.unwrap().unwrap();
-    assert!(!user.email_verified, "the new address is not proven by the old link");
+    assert!(
+        !user.email_verified,
+        "the new address is not proven by the old link"
+    );
+    assert_eq!(user.password_hash, HASH);
 
     let again = token(&user, TokenPurpose::EmailVerification, in_an_hour());
     stores
@@ -226,13 +285,35 @@ pub async fn a_verification_proves_only_the_address_it_was_sent_to(stores: &Stor
             .unwrap(),
         Some(alice.id)
     );
-    assert!(stores.users.find_by_id(alice.id).await.unwrap().unwrap().email_verified);
+    assert!(
+        stores
+            .users
+            .find_by_id(alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .email_verified
+    );
     let unverified = UserPatch {
         email_verified: Some(false),
         ..UserPatch::default()
     };
-    assert!(stores.users.update(alice.id, &unverified, t0()).await.unwrap());
-    assert!(!stores.users.find_by_id(alice.id).await.unwrap().unwrap().email_verified);
+    assert!(
+        stores
+            .users
+            .update(alice.id, &unverified, t0())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !stores
+            .users
+            .find_by_id(alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .email_verified
+    );
 }
 
 pub async fn the_outbox_hands_each_due_message_to_one_claim_at_a_time(stores: &Stores) {
@@ -252,8 +333,15 @@ pub async fn the_outbox_hands_each_due_message_to_one_claim_at_a_time(stores: &S
         outbox.claim_due(t0(), lease, 10).await.unwrap().is_empty(),
         "a held message is not claimed again"
     );
-    let after_lease = outbox.claim_due(lease, lease + Duration::minutes(5), 10).await.unwrap();
-    assert_eq!(after_lease.len(), 1, "a claim whose holder died ends with its lease");
+    let after_lease = outbox
+        .claim_due(lease, lease + Duration::minutes(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        after_lease.len(),
+        1,
+        "a claim whose holder died ends with its lease"
+    );
     assert_eq!(after_lease[0].attempts, 2);
 
     let retry = lease + Duration::minutes(1);
@@ -267,7 +355,10 @@ pub async fn the_outbox_hands_each_due_message_to_one_claim_at_a_time(stores: &S
             .all(|m| m.id != due.id),
         "a retry waits for its time"
     );
-    let third = outbox.claim_due(retry, retry + Duration::minutes(5), 10).await.unwrap();
+    let third = outbox
+        .claim_due(retry, retry + Duration::minutes(5), 10)
+        .await
+        .unwrap();
     assert!(third.iter().any(|m| m.id == due.id && m.attempts == 3));
 
     assert!(outbox.remove(due.id).await.unwrap());
@@ -280,10 +371,8 @@ pub async fn concurrent_claims_take_each_message_once(stores: &Stores) {
         stores.outbox.enqueue(&message(None, t0())).await.unwrap();
     }
     let lease = t0() + Duration::minutes(5);
-    let claims = futures::future::join_all(
-        (0..6).map(|_| stores.outbox.claim_due(t0(), lease, 5)),
-    )
-    .await;
+    let claims =
+        futures::future::join_all((0..6).map(|_| stores.outbox.claim_due(t0(), lease, 5))).await;
     let mut ids: Vec<Uuid> = claims
         .into_iter()
         .flat_map(|claimed| claimed.unwrap())

@@ -40,13 +40,17 @@ pub enum DomainError {
     MfaAlreadyEnabled,
     #[error("multi-factor authentication is not on")]
     MfaNotEnabled,
-    #[error("the reset token is not valid: it is unknown, used, expired or replaced by a newer one")]
+    #[error(
+        "the reset token is not valid: it is unknown, used, expired or replaced by a newer one"
+    )]
     InvalidResetToken,
     #[error(
         "the verification token is not valid: it is unknown, used, expired, or for another address"
     )]
     InvalidVerificationToken,
-    #[error("the email address is not verified yet: use the link sent to it, or reset the password by mail")]
+    #[error(
+        "the email address is not verified yet: use the link sent to it, or reset the password by mail"
+    )]
     EmailNotVerified,
     #[error("no such signing key")]
     KeyNotFound,

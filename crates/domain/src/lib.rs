@@ -16,23 +16,23 @@ pub use error::DomainError;
 pub use model::{
     AuditEvent, AuditOutcome, AuditRecord, Claims, ClientInfo, ClientToken, CreatedClient,
     DisplayName, Email, Introspection, IssuedTokens, KeyAlgorithm, KeyPair, KeyState, Keyring,
-    LiveKey, LoginOutcome, Mail, MailKind, MailToken, MfaChallenge, OutboxMessage, TokenPurpose,
-    outbox_purpose, NewUser, Page, Password, Principal, PublicJwk, Role,
-    ServiceClient, Session, SharedSecretUse, SigningKey, TokenType, TotpEnrolment, TotpFactor,
-    User, UserPatch, Username, key_purpose, totp_purpose, validated,
+    LiveKey, LoginOutcome, Mail, MailKind, MailToken, MfaChallenge, NewUser, OutboxMessage, Page,
+    Password, Principal, PublicJwk, Role, ServiceClient, Session, SharedSecretUse, SigningKey,
+    TokenPurpose, TokenType, TotpEnrolment, TotpFactor, User, UserPatch, Username, key_purpose,
+    outbox_purpose, totp_purpose, validated,
 };
 pub use policy::AuthPolicy;
 pub use ports::{
     AdminGuard, AdminWrite, Attempt, AttemptLimit, AuditLog, ClientRepository, Clock,
     ConnectionUsage, Fingerprints, KeyGenerator, LoginThrottleRepository, MailError,
-    MailTokenRepository, Mailer, MfaRepository, Outbox,
-    OneTimeCodes, PasswordHasher, RateLimitStore, SecretSealer, SessionRepository,
-    SigningKeyRepository, StoreError, StoreHealth, Stores, ThrottleKey, TokenCodec, TokenRejection,
-    Unsealable, UserRepository,
+    MailTokenRepository, Mailer, MfaRepository, OneTimeCodes, Outbox, PasswordHasher,
+    RateLimitStore, SecretSealer, SessionRepository, SigningKeyRepository, StoreError, StoreHealth,
+    Stores, ThrottleKey, TokenCodec, TokenRejection, Unsealable, UserRepository,
 };
 pub use services::{
-    AccountMail, AuthService, DeliveryPolicy, DeliveryReport, Housekeeping, MailDelivery,
-    MailPolicy, RecoveryService, HousekeepingReport, KeyPolicy, KeyService, LimitedAction, MfaPorts,
-    Ports, RECOVERY_CODES, RateDecision, RateLimitPolicy, RateLimiter, SecondFactor, UserService,
+    AccountMail, AuthService, DeliveryPolicy, DeliveryReport, Housekeeping, HousekeepingReport,
+    KeyPolicy, KeyService, LimitedAction, MailDelivery, MailPolicy, MfaPorts, Ports,
+    RECOVERY_CODES, RateDecision, RateLimitPolicy, RateLimiter, RecoveryService, SecondFactor,
+    UserService,
 };
 pub use validation::FieldError;

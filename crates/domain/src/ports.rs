@@ -428,10 +428,11 @@ pub trait MailTokenRepository: Send + Sync {
         purpose: TokenPurpose,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<MailToken>>;
-    /// A password reset, at once: takes (deletes) the unexpired reset token, sets its user's
-    /// password hash to `new_hash`, revokes every session of the user, clears the account's
-    /// failure count and lock, and marks the email verified while it is still the address the
-    /// token was sent to (the link proved it). Returns the user's id if the token was there.
+    /// A password reset, at once: takes (deletes) the unexpired reset token and, only while the
+    /// account's address is still the one the token was sent to, sets its password hash to
+    /// `new_hash`, revokes every session of the user, clears the account's failure count and
+    /// lock, and marks the email verified (the link proved it). Returns the user's id if it
+    /// reset.
     async fn redeem_reset(
         &self,
         fingerprint: &str,

@@ -150,14 +150,10 @@ fn take(
 
 /// Marks the user's address verified while it is still `email`. Returns whether it did.
 fn verify_address(conn: &mut DbConnection, user_id: &str, email: &str) -> QueryResult<bool> {
-    diesel::update(
-        users::table
-            .find(user_id)
-            .filter(users::email.eq(email)),
-    )
-    .set(users::email_verified.eq(true))
-    .execute(conn)
-    .map(|n| n == 1)
+    diesel::update(users::table.find(user_id).filter(users::email.eq(email)))
+        .set(users::email_verified.eq(true))
+        .execute(conn)
+        .map(|n| n == 1)
 }
 
 #[async_trait]
@@ -166,6 +162,11 @@ impl MailTokenRepository for DieselStore {
         let (token, message) = (TokenRow::from(token), OutboxRow::from(message));
         self.write(Stale::Nothing, move |conn| {
             conn.transaction(|conn| {
+                // Holds the user's row first (a no-op update): two issues for one user take
+                // turns, so the newer always voids the older.
+                diesel::update(users::table.find(&token.user_id))
+                    .set(users::id.eq(users::id))
+                    .execute(conn)?;
                 diesel::delete(
                     mail_tokens::table
                         .filter(mail_tokens::user_id.eq(&token.user_id))
@@ -208,7 +209,8 @@ impl MailTokenRepository for DieselStore {
         new_hash: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<Uuid>> {
-        let (fingerprint, new_hash, now) = (fingerprint.to_owned(), new_hash.to_owned(), naive(now));
+        let (fingerprint, new_hash, now) =
+            (fingerprint.to_owned(), new_hash.to_owned(), naive(now));
         let user_id = self
             .write(Stale::Everything, move |conn| {
                 conn.transaction(|conn| {
@@ -217,12 +219,14 @@ impl MailTokenRepository for DieselStore {
                         return Ok(None);
                     };
                     let id = token.user_id.as_str();
-                    let set = diesel::update(users::table.find(id))
-                        .set((
-                            users::password_hash.eq(&new_hash),
-                            users::updated_at.eq(now),
-                        ))
-                        .execute(conn)?;
+                    // Only while the address the link went to is still the account's.
+                    let set =
+                        diesel::update(users::table.find(id).filter(users::email.eq(&token.email)))
+                            .set((
+                                users::password_hash.eq(&new_hash),
+                                users::updated_at.eq(now),
+                            ))
+                            .execute(conn)?;
                     if set == 0 {
                         return Ok(None);
                     }

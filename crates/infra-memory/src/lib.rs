@@ -116,6 +116,7 @@ impl State {
         self.recovery_codes.remove(&id);
         self.challenges.retain(|_, c| c.user_id != id);
         self.mail_tokens.retain(|_, t| t.user_id != id);
+        self.outbox.retain(|q| q.message.user_id != Some(id));
         self.users.remove(&id).is_some()
     }
 

@@ -11,7 +11,7 @@ use crate::MemoryStore;
 
 /// A queued message and the end of the claim that holds it, if any.
 pub(crate) struct Queued {
-    message: OutboxMessage,
+    pub(crate) message: OutboxMessage,
     claimed_until: Option<DateTime<Utc>>,
 }
 
@@ -27,8 +27,7 @@ impl crate::State {
             .mail_tokens
             .get(fingerprint)
             .is_some_and(|t| t.purpose == purpose && t.expires_at > now);
-        live.then(|| self.mail_tokens.remove(fingerprint))
-            .flatten()
+        live.then(|| self.mail_tokens.remove(fingerprint)).flatten()
     }
 }
 
@@ -73,22 +72,22 @@ impl MailTokenRepository for MemoryStore {
         let Some(token) = state.take_token(fingerprint, TokenPurpose::PasswordReset, now) else {
             return Ok(None);
         };
-        let Some(user) = state.users.get_mut(&token.user_id) else {
+        let Some(user) = state
+            .users
+            .get_mut(&token.user_id)
+            .filter(|u| u.email == token.email)
+        else {
             return Ok(None);
         };
         user.password_hash = new_hash.to_owned();
         user.updated_at = now;
-        if user.email == token.email {
-            user.email_verified = true;
-        }
+        user.email_verified = true;
         for session in state.sessions.values_mut() {
             if session.user_id == token.user_id && session.revoked_at.is_none() {
                 session.revoked_at = Some(now);
             }
         }
-        state
-            .throttles
-            .remove(&ThrottleKey::Account(token.user_id));
+        state.throttles.remove(&ThrottleKey::Account(token.user_id));
         Ok(Some(token.user_id))
     }
 
@@ -165,12 +164,7 @@ impl Outbox for MemoryStore {
     }
 
     async fn retry_at(&self, id: Uuid, next_attempt_at: DateTime<Utc>) -> StoreResult<()> {
-        if let Some(queued) = self
-            .state()
-            .outbox
-            .iter_mut()
-            .find(|q| q.message.id == id)
-        {
+        if let Some(queued) = self.state().outbox.iter_mut().find(|q| q.message.id == id) {
             queued.claimed_until = None;
             queued.message.next_attempt_at = next_attempt_at;
         }

@@ -17,7 +17,9 @@ use secrecy::{ExposeSecret, SecretString};
 /// Why a mail configuration is refused. Never holds the URL (it may hold a password).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SmtpConfigError {
-    #[error("not a URL of the form smtp://[user:password@]host[:port][?tls=required|opportunistic|none] or smtps://…")]
+    #[error(
+        "not a URL of the form smtp://[user:password@]host[:port][?tls=required|opportunistic|none] or smtps://…"
+    )]
     Url,
     #[error("the scheme must be smtp or smtps")]
     Scheme,
@@ -45,12 +47,23 @@ pub enum Security {
 }
 
 /// What an SMTP URL says.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SmtpTarget {
     pub host: String,
     pub port: u16,
     pub security: Security,
     credentials: Option<(String, String)>,
+}
+
+// Hand-written: the credentials never reach a log line.
+impl std::fmt::Debug for SmtpTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpTarget")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SmtpTarget {
@@ -81,17 +94,19 @@ impl SmtpTarget {
             Security::None => 25,
         });
         let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("v={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8()
+                .map(|v| v.into_owned())
+                .map_err(|_| SmtpConfigError::Url)
         };
-        let credentials = (!url.username().is_empty()).then(|| {
-            (
-                decode(url.username()),
-                decode(url.password().unwrap_or_default()),
-            )
-        });
+        let credentials = if url.username().is_empty() {
+            None
+        } else {
+            Some((
+                decode(url.username())?,
+                decode(url.password().unwrap_or_default())?,
+            ))
+        };
         Ok(Self {
             host,
             port,
@@ -113,11 +128,7 @@ pub struct SmtpMailer {
 
 impl SmtpMailer {
     /// `timeout` bounds every step of a delivery (connect, each command).
-    pub fn new(
-        url: &SecretString,
-        from: &str,
-        timeout: Duration,
-    ) -> Result<Self, SmtpConfigError> {
+    pub fn new(url: &SecretString, from: &str, timeout: Duration) -> Result<Self, SmtpConfigError> {
         let target = SmtpTarget::parse(url.expose_secret())?;
         let from = from.parse().map_err(|_| SmtpConfigError::From)?;
         let tls = |host: &str| {
@@ -173,12 +184,14 @@ pub fn message(mail: &Mail, from: &Mailbox) -> Result<Message, MailError> {
 impl Mailer for SmtpMailer {
     async fn send(&self, mail: &Mail) -> Result<(), MailError> {
         let message = message(mail, &self.from)?;
-        match self.transport.send(message).await {
-            Ok(_) => Ok(()),
-            // A 5xx reply: the server will never take it.
-            Err(err) if err.is_permanent() => Err(MailError::Permanent(err.to_string())),
-            Err(err) => Err(MailError::Transient(err.to_string())),
-        }
+        // Every refusal is tried again: a 5xx may be the relay's configuration (credentials,
+        // the sender), which an operator fixes, not the message's fault. A message the relay
+        // never takes is given up after its attempts.
+        self.transport
+            .send(message)
+            .await
+            .map(drop)
+            .map_err(|err| MailError::Transient(err.to_string()))
     }
 }
 
@@ -190,11 +203,19 @@ mod tests {
     fn each_url_form_picks_its_protection_and_port() {
         let cases = [
             ("smtp://mail.example.com", Security::StartTls, 587),
-            ("smtp://mail.example.com:2525?tls=required", Security::StartTls, 2525),
+            (
+                "smtp://mail.example.com:2525?tls=required",
+                Security::StartTls,
+                2525,
+            ),
             ("smtps://mail.example.com", Security::Wrapper, 465),
             ("smtp://localhost:25?tls=none", Security::None, 25),
             ("smtp://relay?tls=none", Security::None, 25),
-            ("smtp://relay?tls=opportunistic", Security::Opportunistic, 587),
+            (
+                "smtp://relay?tls=opportunistic",
+                Security::Opportunistic,
+                587,
+            ),
         ];
         for (url, security, port) in cases {
             let target = SmtpTarget::parse(url).unwrap();
@@ -204,12 +225,18 @@ mod tests {
 
     #[test]
     fn credentials_are_percent_decoded() {
-        let target = SmtpTarget::parse("smtp://apikey:p%40ss%3Aword@mail.example.com:587").unwrap();
+        let target =
+            SmtpTarget::parse("smtp://apikey:p%40ss%3Aword+1&2@mail.example.com:587").unwrap();
         assert_eq!(
             target.credentials,
-            Some(("apikey".into(), "p@ss:word".into()))
+            Some(("apikey".into(), "p@ss:word+1&2".into()))
         );
-        assert!(!SmtpTarget::parse("smtp://mail.example.com").unwrap().has_credentials());
+        assert!(!format!("{target:?}").contains("word"));
+        assert!(
+            !SmtpTarget::parse("smtp://mail.example.com")
+                .unwrap()
+                .has_credentials()
+        );
     }
 
     #[test]
@@ -217,8 +244,14 @@ mod tests {
         for (url, err) in [
             ("mail.example.com", SmtpConfigError::Url),
             ("http://mail.example.com", SmtpConfigError::Scheme),
-            ("smtps://mail.example.com?tls=none", SmtpConfigError::TlsMode),
-            ("smtp://mail.example.com?tls=maybe", SmtpConfigError::TlsMode),
+            (
+                "smtps://mail.example.com?tls=none",
+                SmtpConfigError::TlsMode,
+            ),
+            (
+                "smtp://mail.example.com?tls=maybe",
+                SmtpConfigError::TlsMode,
+            ),
         ] {
             assert_eq!(SmtpTarget::parse(url), Err(err), "{url}");
         }

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use sha2::Digest;
 
 use super::Router;
-use crate::extract::client_info;
+use crate::extract::{BODY_LIMIT, client_info};
 use crate::rate_limit::enforce;
 use crate::state::AppState;
 
@@ -42,14 +42,16 @@ pub const PAGES: [&str; 2] = ["/reset-password", "/verify-email"];
 
 pub fn routes(router: &mut Router<'_>) {
     router.add_page("/reset-password", |r| {
-        r.route(web::get().to(reset_form))
+        r.app_data(web::PayloadConfig::new(BODY_LIMIT))
+            .route(web::get().to(reset_form))
             .route(web::head().to(reset_form))
             .route(web::post().to(reset_submit).wrap(from_fn(|req, next| {
                 enforce(LimitedAction::PasswordReset, req, next)
             })))
     });
     router.add_page("/verify-email", |r| {
-        r.route(web::get().to(verify_form))
+        r.app_data(web::PayloadConfig::new(BODY_LIMIT))
+            .route(web::get().to(verify_form))
             .route(web::head().to(verify_form))
             .route(web::post().to(verify_submit).wrap(from_fn(|req, next| {
                 enforce(LimitedAction::EmailVerify, req, next)
@@ -109,7 +111,10 @@ fn incomplete_link() -> HttpResponse {
 
 fn reset_page(status: StatusCode, token: &str, problem: Option<&str>) -> HttpResponse {
     let problem = problem.map_or(String::new(), |p| {
-        format!("<p class=\"error\" role=\"alert\" id=\"problem\">{}</p>", text(p))
+        format!(
+            "<p class=\"error\" role=\"alert\" id=\"problem\">{}</p>",
+            text(p)
+        )
     });
     page(
         status,

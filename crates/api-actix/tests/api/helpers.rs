@@ -67,12 +67,18 @@ pub struct TestApp {
     pub users: Arc<dyn UserRepository>,
     /// The server's signing keys.
     pub keys: Arc<domain::KeyService>,
-    _database: Option<TestDatabase>,
+    database: Option<TestDatabase>,
 }
 
-/// Test settings: fast hashing, a fixed secret, a random port, and a first admin.
+/// Test settings: fast hashing, a fixed secret, a random port, a first admin, and mail written
+/// to files in a folder of the test's own (the mail tests send it over SMTP instead).
 pub fn test_settings() -> Settings {
+    let mail_dir =
+        std::env::temp_dir().join(format!("auth-api-test-mail-{}", uuid::Uuid::new_v4()));
+    let mail_dir = mail_dir.to_str().unwrap().to_owned();
     let vars: HashMap<String, String> = [
+        ("APP__MAIL__FILE_DIR", mail_dir.as_str()),
+        ("APP__MAIL__POLL_INTERVAL_MS", "50"),
         ("APP_ENV", "test"),
         ("APP__SERVER__PORT", "0"),
         // The suites log in far more than a client may; the rate-limit tests turn it back on.
@@ -86,6 +92,12 @@ pub fn test_settings() -> Settings {
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     Settings::from_vars(&vars, false).expect("test settings")
+}
+
+/// Mail goes over SMTP to `url`.
+pub fn smtp_to(settings: &mut Settings, url: &str) {
+    settings.mail.transport = api_actix::config::MailTransport::Smtp;
+    settings.mail.smtp_url = Some(secrecy::SecretString::from(url));
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -120,7 +132,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
         clock,
         users,
         keys,
-        _database: database,
+        database,
     }
 }
 
@@ -217,6 +229,11 @@ impl Tokens {
 }
 
 impl TestApp {
+    /// The database's URL (`None` in memory), for what a test reads behind the API's back.
+    pub fn database_url(&self) -> Option<&str> {
+        self.database.as_ref().map(TestDatabase::url)
+    }
+
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.client
             .request(method, format!("{}{}", self.address, path))

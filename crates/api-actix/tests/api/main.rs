@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod hardening;
 mod limits;
+mod mail;
 mod metrics;
 mod mfa;
 mod oauth;

@@ -8,4 +8,5 @@ mod helpers;
 
 mod bodies;
 mod logs;
+mod mail;
 mod tokens;

@@ -66,7 +66,9 @@ impl MailDelivery {
                     tracing::info!(message_id = %message.id, kind = message.kind.as_str(), "mail sent");
                     report.sent += 1;
                 }
-                Err(MailError::Transient(reason)) if message.attempts < self.policy.max_attempts => {
+                Err(MailError::Transient(reason))
+                    if message.attempts < self.policy.max_attempts =>
+                {
                     let next = self.ports.clock.now() + self.pause_after(message.attempts);
                     self.ports.stores.outbox.retry_at(message.id, next).await?;
                     tracing::warn!(

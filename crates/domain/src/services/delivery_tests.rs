@@ -14,7 +14,7 @@ fn policy() -> DeliveryPolicy {
     DeliveryPolicy {
         max_attempts: 8,
         first_retry: Duration::seconds(30),
-        max_retry: Duration::hours(1),
+        max_retry: Duration::minutes(20),
         lease: Duration::minutes(5),
         batch: 10,
     }
@@ -96,7 +96,7 @@ fn a_transient_failure_waits_twice_as_long_each_time() {
     for (attempts, pause) in [
         (1, Duration::seconds(30)),
         (3, Duration::seconds(120)),
-        (7, Duration::hours(1)),
+        (7, Duration::minutes(20)),
     ] {
         let message = queued(attempts);
         let id = message.id;
@@ -126,7 +126,11 @@ fn the_last_attempt_and_a_permanent_refusal_give_up_and_are_audited() {
         let mut mocks = Mocks::new();
         claiming(&mut mocks, queued(attempts));
         mocks.outbox.expect_retry_at().never();
-        mocks.outbox.expect_remove().times(1).returning(|_| Ok(true));
+        mocks
+            .outbox
+            .expect_remove()
+            .times(1)
+            .returning(|_| Ok(true));
         let events = audited(&mut mocks);
         let mut mailer = MockMailer::new();
         mailer.expect_send().returning(move |_| Err(error.clone()));
@@ -141,7 +145,11 @@ fn a_message_that_cannot_be_opened_is_given_up_unsent() {
     message.sealed_mail = b"tampered".to_vec();
     let mut mocks = Mocks::new();
     claiming(&mut mocks, message);
-    mocks.outbox.expect_remove().times(1).returning(|_| Ok(true));
+    mocks
+        .outbox
+        .expect_remove()
+        .times(1)
+        .returning(|_| Ok(true));
     let events = audited(&mut mocks);
     let mut mailer = MockMailer::new();
     mailer.expect_send().never();

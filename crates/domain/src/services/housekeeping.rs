@@ -89,8 +89,8 @@ mod tests {
 
     use super::*;
     use crate::ports::{
-        MockAuditLog, MockClock, MockLoginThrottleRepository, MockMailTokenRepository, MockMfaRepository,
-        MockRateLimitStore, MockSessionRepository,
+        MockAuditLog, MockClock, MockLoginThrottleRepository, MockMailTokenRepository,
+        MockMfaRepository, MockRateLimitStore, MockSessionRepository,
     };
     use crate::services::test_support::{self, now};
 

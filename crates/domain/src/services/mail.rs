@@ -178,7 +178,11 @@ impl AccountMail {
             TokenPurpose::EmailVerification => MailKind::EmailVerification,
         };
         let message = self.message(kind, user.id, &mail)?;
-        self.ports.stores.mail_tokens.issue(&stored, &message).await?;
+        self.ports
+            .stores
+            .mail_tokens
+            .issue(&stored, &message)
+            .await?;
         tracing::info!(user_id = %user.id, kind = kind.as_str(), "mail queued");
         Ok(())
     }

@@ -15,11 +15,11 @@ mod test_support;
 
 pub use auth::AuthService;
 pub use delivery::{DeliveryPolicy, DeliveryReport, MailDelivery};
-pub use mail::{AccountMail, MailPolicy};
-pub use recovery::RecoveryService;
 pub use housekeeping::{Housekeeping, HousekeepingReport};
 pub use keys::{KeyPolicy, KeyService};
+pub use mail::{AccountMail, MailPolicy};
 pub use mfa::{RECOVERY_CODES, SecondFactor};
 pub use ports::{MfaPorts, Ports};
 pub use rate_limit::{LimitedAction, RateDecision, RateLimitPolicy, RateLimiter};
+pub use recovery::RecoveryService;
 pub use users::{MAX_PAGE, MAX_PER_PAGE, UserService};

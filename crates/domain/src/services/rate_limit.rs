@@ -269,10 +269,9 @@ mod tests {
             .return_const(hour + Duration::minutes(20));
         let policy = limiter(0, at(0, 0)).policy;
         let limiter = RateLimiter::new(Arc::new(store), Arc::new(clock), policy);
-        let err = block_on(
-            limiter.check_address(LimitedAction::ForgotPassword, "alice@example.com"),
-        )
-        .unwrap_err();
+        let err =
+            block_on(limiter.check_address(LimitedAction::ForgotPassword, "alice@example.com"))
+                .unwrap_err();
         assert_eq!(
             err,
             DomainError::RateLimited {

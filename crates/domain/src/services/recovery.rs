@@ -11,8 +11,7 @@ use super::ports::{Audit, Ports};
 use super::users::ensure_admin;
 use crate::error::DomainError;
 use crate::model::{
-    AuditEvent, AuditOutcome, ClientInfo, Email, Password, Principal, TokenPurpose, User,
-    validated,
+    AuditEvent, AuditOutcome, ClientInfo, Email, Password, Principal, TokenPurpose, User, validated,
 };
 
 pub struct RecoveryService {
@@ -128,7 +127,11 @@ impl RecoveryService {
     }
 
     /// Marks the address the token was sent to as verified, while it is still the account's.
-    pub async fn verify_email(&self, token: &str, client: &ClientInfo) -> Result<User, DomainError> {
+    pub async fn verify_email(
+        &self,
+        token: &str,
+        client: &ClientInfo,
+    ) -> Result<User, DomainError> {
         let fingerprint = self.ports.mfa.fingerprints.of(token);
         let now = self.ports.clock.now();
         let user_id = self

@@ -112,7 +112,13 @@ fn a_known_address_is_sent_a_link_whose_token_is_stored_only_as_a_fingerprint() 
 
 #[test]
 fn unknown_and_deactivated_addresses_get_the_same_answer_and_no_mail() {
-    for found in [None, Some(User { is_active: false, ..user(Role::User) })] {
+    for found in [
+        None,
+        Some(User {
+            is_active: false,
+            ..user(Role::User)
+        }),
+    ] {
         let mut mocks = Mocks::new();
         mocks
             .users
@@ -148,12 +154,9 @@ fn an_unknown_reset_token_is_refused_before_any_hashing() {
         .returning(|_, _, _| Ok(None));
     mocks.hasher.expect_hash().never();
     mocks.mail_tokens.expect_redeem_reset().never();
-    let err = block_on(service(mocks).reset_password(
-        "guess",
-        "new-password-1",
-        &ClientInfo::default(),
-    ))
-    .unwrap_err();
+    let err =
+        block_on(service(mocks).reset_password("guess", "new-password-1", &ClientInfo::default()))
+            .unwrap_err();
     assert_eq!(err, DomainError::InvalidResetToken);
 }
 
@@ -204,12 +207,9 @@ fn a_token_spent_by_a_concurrent_reset_is_refused() {
         .expect_redeem_reset()
         .returning(|_, _, _| Ok(None));
     mocks.audit.expect_record().never();
-    let err = block_on(service(mocks).reset_password(
-        "tok",
-        "new-password-1",
-        &ClientInfo::default(),
-    ))
-    .unwrap_err();
+    let err =
+        block_on(service(mocks).reset_password("tok", "new-password-1", &ClientInfo::default()))
+            .unwrap_err();
     assert_eq!(err, DomainError::InvalidResetToken);
 }
 
@@ -222,7 +222,10 @@ fn a_weak_new_password_is_refused_before_the_token_is_looked_at() {
     let DomainError::Validation(errors) = err else {
         panic!("a validation error")
     };
-    assert!(errors.iter().all(|e| e.field == "new_password"), "{errors:?}");
+    assert!(
+        errors.iter().all(|e| e.field == "new_password"),
+        "{errors:?}"
+    );
 }
 
 #[test]

@@ -10,9 +10,10 @@ use crate::model::{Claims, Role, Session, TokenType, User};
 use crate::policy::AuthPolicy;
 use crate::ports::{
     Fingerprints, MockAuditLog, MockClientRepository, MockClock, MockKeyGenerator,
-    MockLoginThrottleRepository, MockMailTokenRepository, MockMfaRepository, MockOutbox, MockOneTimeCodes, MockPasswordHasher,
-    MockRateLimitStore, MockSessionRepository, MockSigningKeyRepository, MockStoreHealth,
-    MockTokenCodec, MockUserRepository, SecretSealer, Stores, Unsealable,
+    MockLoginThrottleRepository, MockMailTokenRepository, MockMfaRepository, MockOneTimeCodes,
+    MockOutbox, MockPasswordHasher, MockRateLimitStore, MockSessionRepository,
+    MockSigningKeyRepository, MockStoreHealth, MockTokenCodec, MockUserRepository, SecretSealer,
+    Stores, Unsealable,
 };
 
 pub fn now() -> DateTime<Utc> {
