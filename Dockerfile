@@ -18,6 +18,8 @@ COPY crates/infra-bcrypt/Cargo.toml crates/infra-bcrypt/
 COPY crates/infra-memory/Cargo.toml crates/infra-memory/
 COPY crates/infra-crypto/Cargo.toml crates/infra-crypto/
 COPY crates/infra-totp/Cargo.toml crates/infra-totp/
+COPY crates/infra-smtp/Cargo.toml crates/infra-smtp/
+COPY crates/infra-file-mail/Cargo.toml crates/infra-file-mail/
 COPY crates/api-actix/Cargo.toml crates/api-actix/
 COPY examples/resource-server/Cargo.toml examples/resource-server/
 RUN set -eux; \
