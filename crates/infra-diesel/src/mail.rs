@@ -219,18 +219,19 @@ impl MailTokenRepository for DieselStore {
                         return Ok(None);
                     };
                     let id = token.user_id.as_str();
-                    // Only while the address the link went to is still the account's.
+                    // Only while the address the link went to is still the account's, which
+                    // the link proves.
                     let set =
                         diesel::update(users::table.find(id).filter(users::email.eq(&token.email)))
                             .set((
                                 users::password_hash.eq(&new_hash),
+                                users::email_verified.eq(true),
                                 users::updated_at.eq(now),
                             ))
                             .execute(conn)?;
                     if set == 0 {
                         return Ok(None);
                     }
-                    verify_address(conn, id, &token.email)?;
                     diesel::update(
                         sessions::table
                             .filter(sessions::user_id.eq(id))
