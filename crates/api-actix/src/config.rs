@@ -316,6 +316,7 @@ pub struct MailSettings {
     pub verify_link: String,
     pub reset_ttl_seconds: NonZeroU32,
     pub verify_ttl_seconds: NonZeroU32,
+    pub per_recipient_per_hour: NonZeroU32,
     pub max_attempts: NonZeroU32,
     pub retry_after_seconds: NonZeroU32,
     pub poll_interval_ms: NonZeroU32,

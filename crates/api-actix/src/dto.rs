@@ -7,8 +7,8 @@ use domain::validation::{
     USERNAME_MIN_CHARS,
 };
 use domain::{
-    AuditRecord, IssuedTokens, LoginOutcome, NewUser, Page, Role, Session, TotpEnrolment, User,
-    UserPatch,
+    AuditRecord, IssuedTokens, LoginOutcome, NewUser, Page, Registration, Role, Session,
+    TotpEnrolment, User, UserPatch,
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
@@ -163,6 +163,10 @@ pub struct UpdateUserRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(nullable = false)]
     pub is_active: Option<bool>,
+    /// Required when the caller changes their own `email`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false, format = Password)]
+    pub current_password: Option<String>,
 }
 
 impl From<UpdateUserRequest> for UserPatch {
@@ -248,6 +252,36 @@ impl From<IssuedTokens> for TokenResponse {
             refresh_token: t.refresh_token,
             refresh_expires_in: t.refresh_expires_in,
             user: t.user.into(),
+        }
+    }
+}
+
+/// A registration where addresses must be verified first: the account, no session.
+#[derive(Serialize, ToSchema)]
+pub struct VerificationRequiredResponse {
+    pub user: UserResponse,
+    /// Always `true`: log in once the link sent to the address has been used.
+    pub email_verification_required: bool,
+}
+
+/// Register's answer: tokens, or the account alone while its address is unverified.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum RegisterResponse {
+    Tokens(TokenResponse),
+    VerificationRequired(VerificationRequiredResponse),
+}
+
+impl From<Registration> for RegisterResponse {
+    fn from(registration: Registration) -> Self {
+        match registration {
+            Registration::Tokens(issued) => RegisterResponse::Tokens(issued.into()),
+            Registration::VerificationRequired(user) => {
+                RegisterResponse::VerificationRequired(VerificationRequiredResponse {
+                    user: user.into(),
+                    email_verification_required: true,
+                })
+            }
         }
     }
 }

@@ -155,6 +155,7 @@ pub fn client_info(req: &HttpRequest) -> ClientInfo {
             .headers()
             .get(header::USER_AGENT)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        oauth_client: None,
     }
 }
 

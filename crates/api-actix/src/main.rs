@@ -6,7 +6,9 @@ use anyhow::{Context, bail};
 use api_actix::clock::SystemClock;
 use api_actix::config::{ServerSettings, Settings};
 use api_actix::metrics::Metrics;
-use api_actix::startup::{Application, build_ports, describe, key_policy, open_database};
+use api_actix::startup::{
+    Application, auth_policy, build_ports, describe, key_policy, open_database,
+};
 use api_actix::telemetry;
 use clap::{Parser, Subcommand};
 use domain::{ClientInfo, KeyService, NewUser, SigningKey, UserService};
@@ -134,7 +136,10 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 password: password.into(),
                 name: None,
             };
-            match UserService::new(ports).create_admin(new_admin).await {
+            match UserService::new(ports, auth_policy(&settings).lockout())
+                .create_admin(new_admin)
+                .await
+            {
                 Ok((admin, true)) => println!("created admin {} ({})", admin.username, admin.id),
                 Ok((admin, false)) => {
                     println!("promoted {} ({}) to admin", admin.username, admin.id)

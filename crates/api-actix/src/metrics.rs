@@ -112,7 +112,7 @@ impl Metrics {
         let mail = IntCounterVec::new(
             Opts::new(
                 "auth_mail_deliveries_total",
-                "Outbox delivery attempts by outcome (sent, retried, given_up)",
+                "Mail by outcome: delivery attempts (sent, retried, given_up), and messages dropped by the per-recipient cap (suppressed)",
             ),
             &["outcome"],
         )
@@ -188,7 +188,7 @@ impl Metrics {
         }
     }
 
-    /// What one round of the outbox did.
+    /// What one round of the outbox did (the dropped messages come through `MailMetrics`).
     pub fn mail_delivered(&self, report: domain::DeliveryReport) {
         for (outcome, count) in [
             ("sent", report.sent),
@@ -278,6 +278,12 @@ pub async fn middleware(
             .observe(started.elapsed().as_secs_f64());
     }
     Ok(response)
+}
+
+impl domain::MailMetrics for Metrics {
+    fn suppressed(&self, _kind: domain::MailKind) {
+        self.mail.with_label_values(&["suppressed"]).inc();
+    }
 }
 
 #[cfg(test)]

@@ -67,9 +67,10 @@ impl From<DomainError> for OAuthError {
         let described = |status, error| OAuthError::new(status, error, err.to_string());
         match &err {
             DomainError::InvalidClient => described(StatusCode::UNAUTHORIZED, "invalid_client"),
+            // As login answers it (contract section 17), in OAuth's words.
+            DomainError::EmailNotVerified => described(StatusCode::FORBIDDEN, "email_not_verified"),
             DomainError::InvalidCredentials
             | DomainError::AccountDisabled
-            | DomainError::EmailNotVerified
             | DomainError::InvalidToken
             | DomainError::WrongTokenType
             | DomainError::TokenExpired

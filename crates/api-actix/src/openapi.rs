@@ -14,6 +14,7 @@ use crate::dto::{
     SessionResponse, TokenResponse, TotpEnrolmentResponse, UpdateUserRequest, UserResponse,
 };
 use crate::dto::{ClientResponse, CreateClientRequest, SigningKeyResponse};
+use crate::dto::{RegisterResponse, VerificationRequiredResponse};
 use crate::error::{FieldErrorBody, Problem};
 use crate::routes::keys::{JwkSet, ServerMetadata};
 use crate::routes::oauth::{IntrospectionResponse, OAuthTokenResponse};
@@ -50,6 +51,7 @@ use crate::routes::{audit, auth, keys, mfa, oauth, recovery, service, users};
         SigningKeyResponse, Items<SigningKeyResponse>, ClientResponse, Items<ClientResponse>,
         CreateClientRequest, JwkSet, ServerMetadata, OAuthTokenResponse, IntrospectionResponse,
         ForgotPasswordRequest, ResetPasswordRequest, VerifyEmailRequest, Accepted,
+        RegisterResponse, VerificationRequiredResponse,
     )),
     modifiers(&BearerScheme, &CommonProblems, &OptionalRefreshBody),
     tags(

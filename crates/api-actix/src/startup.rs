@@ -227,6 +227,7 @@ pub fn mail_policy(settings: &Settings) -> MailPolicy {
         verify_link: mail.verify_link.clone(),
         reset_ttl: Duration::seconds(mail.reset_ttl_seconds.get().into()),
         verify_ttl: Duration::seconds(mail.verify_ttl_seconds.get().into()),
+        per_recipient_per_hour: mail.per_recipient_per_hour.get(),
     }
 }
 
@@ -359,8 +360,15 @@ impl Application {
             .await
             .map_err(|err| StartupError::Keys(describe(&err)))?;
         let mailer = build_mailer(settings)?;
-        let delivery = MailDelivery::new(ports.clone(), mailer, delivery_policy(settings));
-        let account_mail = Arc::new(AccountMail::new(ports.clone(), mail_policy(settings)));
+        let account_mail = Arc::new(
+            AccountMail::new(ports.clone(), mail_policy(settings)).with_metrics(metrics.clone()),
+        );
+        let delivery = MailDelivery::new(
+            ports.clone(),
+            mailer,
+            account_mail.clone(),
+            delivery_policy(settings),
+        );
         let observed = metrics.clone();
         let metrics = web::Data::from(metrics);
         let openapi = web::Data::new(ApiDoc::json());
@@ -387,7 +395,8 @@ impl Application {
             auth: AuthService::new(ports.clone(), auth_policy(settings))
                 .with_keys(keys.clone())
                 .with_mail(account_mail.clone()),
-            users: UserService::new(ports.clone()).with_mail(account_mail.clone()),
+            users: UserService::new(ports.clone(), auth_policy(settings).lockout())
+                .with_mail(account_mail.clone()),
             recovery: RecoveryService::new(ports, account_mail),
             keys: keys.clone(),
             public_url: settings.server.public_url.as_str().to_owned(),

@@ -17,21 +17,21 @@ pub use model::{
     AuditEvent, AuditOutcome, AuditRecord, Claims, ClientInfo, ClientToken, CreatedClient,
     DisplayName, Email, Introspection, IssuedTokens, KeyAlgorithm, KeyPair, KeyState, Keyring,
     LiveKey, LoginOutcome, Mail, MailKind, MailToken, MfaChallenge, NewUser, OutboxMessage, Page,
-    Password, Principal, PublicJwk, Role, ServiceClient, Session, SharedSecretUse, SigningKey,
-    TokenPurpose, TokenType, TotpEnrolment, TotpFactor, User, UserPatch, Username, key_purpose,
-    outbox_purpose, totp_purpose, validated,
+    Password, Principal, PublicJwk, Registration, Role, ServiceClient, Session, SharedSecretUse,
+    SigningKey, TokenPurpose, TokenType, TotpEnrolment, TotpFactor, User, UserPatch, Username,
+    key_purpose, outbox_purpose, totp_purpose, validated,
 };
 pub use policy::AuthPolicy;
 pub use ports::{
     AdminGuard, AdminWrite, Attempt, AttemptLimit, AuditLog, ClientRepository, Clock,
-    ConnectionUsage, Fingerprints, KeyGenerator, LoginThrottleRepository, MailError,
+    ConnectionUsage, Fingerprints, KeyGenerator, LoginThrottleRepository, MailError, MailMetrics,
     MailTokenRepository, Mailer, MfaRepository, OneTimeCodes, Outbox, PasswordHasher,
     RateLimitStore, SecretSealer, SessionRepository, SigningKeyRepository, StoreError, StoreHealth,
     Stores, ThrottleKey, TokenCodec, TokenRejection, Unsealable, UserRepository,
 };
 pub use services::{
     AccountMail, AuthService, DeliveryPolicy, DeliveryReport, Housekeeping, HousekeepingReport,
-    KeyPolicy, KeyService, LimitedAction, MailDelivery, MailPolicy, MfaPorts, Ports,
+    KeyPolicy, KeyService, LimitedAction, Lockout, MailDelivery, MailPolicy, MfaPorts, Ports,
     RECOVERY_CODES, RateDecision, RateLimitPolicy, RateLimiter, RecoveryService, SecondFactor,
     UserService,
 };

@@ -16,3 +16,12 @@ pub struct AuthPolicy {
     /// A login with the right password of an unverified address is refused.
     pub require_verified_email: bool,
 }
+
+impl AuthPolicy {
+    pub fn lockout(&self) -> crate::services::Lockout {
+        crate::services::Lockout {
+            max_failed_attempts: self.max_failed_attempts,
+            duration: self.lockout_duration,
+        }
+    }
+}

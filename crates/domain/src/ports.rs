@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::error::DomainError;
 pub use crate::error::{StoreError, StoreResult};
 use crate::model::{
-    AuditRecord, Claims, KeyAlgorithm, KeyPair, Keyring, Mail, MailToken, MfaChallenge,
+    AuditRecord, Claims, KeyAlgorithm, KeyPair, Keyring, Mail, MailKind, MailToken, MfaChallenge,
     OutboxMessage, Page, Role, ServiceClient, Session, SigningKey, TokenPurpose, TotpEnrolment,
     TotpFactor, User, UserPatch,
 };
@@ -410,6 +410,8 @@ pub trait MfaRepository: Send + Sync {
     async fn take_challenge(&self, fingerprint: &str, now: DateTime<Utc>) -> StoreResult<bool>;
     /// Deletes the challenges expired at `now`; returns how many.
     async fn delete_expired_challenges(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+    /// Ends every login waiting for the user's second factor. Returns how many there were.
+    async fn delete_challenges_for_user(&self, user_id: Uuid) -> StoreResult<u64>;
 }
 
 /// Single-use tokens sent by mail (stored as fingerprints) and what redeeming one does. Each
@@ -429,7 +431,7 @@ pub trait MailTokenRepository: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<MailToken>>;
     /// A password reset, at once: takes (deletes) the unexpired reset token and, only while the
-    /// account's address is still the one the token was sent to, sets its password hash to
+    /// account is active and its address is still the one the token was sent to, sets its password hash to
     /// `new_hash`, revokes every session of the user, clears the account's failure count and
     /// lock, and marks the email verified (the link proved it). Returns the user's id if it
     /// reset.
@@ -440,8 +442,8 @@ pub trait MailTokenRepository: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<Uuid>>;
     /// An address verification, at once: takes the unexpired verification token and marks its
-    /// user's email verified, only while the account's address is still the one the token was
-    /// sent to (else the token is taken and nothing else changes). Returns the user's id if it
+    /// user's email verified, only while the account is active and its address is still the one
+    /// the token was sent to (else the token is taken and nothing else changes). Returns the user's id if it
     /// verified.
     async fn redeem_verification(
         &self,
@@ -450,6 +452,9 @@ pub trait MailTokenRepository: Send + Sync {
     ) -> StoreResult<Option<Uuid>>;
     /// Deletes the tokens expired at `now`; returns how many.
     async fn delete_expired(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+    /// Voids every token of the user (deactivated: no link of theirs may work, even after a
+    /// reactivation). Returns how many there were.
+    async fn void_for_user(&self, user_id: Uuid) -> StoreResult<u64>;
 }
 
 /// Messages waiting to be delivered. A claim is a lease: one caller holds a message until the
@@ -492,6 +497,13 @@ pub enum MailError {
 #[async_trait]
 pub trait Mailer: Send + Sync {
     async fn send(&self, mail: &Mail) -> Result<(), MailError>;
+}
+
+/// What the operator's metrics hear of mail the service drops on purpose.
+#[cfg_attr(test, mockall::automock)]
+pub trait MailMetrics: Send + Sync {
+    /// A message over its recipient's hourly cap was dropped.
+    fn suppressed(&self, kind: MailKind);
 }
 
 /// Where security events are kept.

@@ -148,9 +148,13 @@ fn take(
     Ok(Some(row))
 }
 
-/// Marks the user's address verified while it is still `email`. Returns whether it did.
+/// Marks an active user's address verified while it is still `email`. Returns whether it did.
 fn verify_address(conn: &mut DbConnection, user_id: &str, email: &str) -> QueryResult<bool> {
-    diesel::update(users::table.find(user_id).filter(users::email.eq(email)))
+    let user = users::table
+        .find(user_id)
+        .filter(users::is_active.eq(true))
+        .filter(users::email.eq(email));
+    diesel::update(user)
         .set(users::email_verified.eq(true))
         .execute(conn)
         .map(|n| n == 1)
@@ -219,16 +223,20 @@ impl MailTokenRepository for DieselStore {
                         return Ok(None);
                     };
                     let id = token.user_id.as_str();
-                    // Only while the address the link went to is still the account's, which
-                    // the link proves.
-                    let set =
-                        diesel::update(users::table.find(id).filter(users::email.eq(&token.email)))
-                            .set((
-                                users::password_hash.eq(&new_hash),
-                                users::email_verified.eq(true),
-                                users::updated_at.eq(now),
-                            ))
-                            .execute(conn)?;
+                    // Only while the account is active and the address the link went to is
+                    // still its own, which the link proves.
+                    let set = diesel::update(
+                        users::table
+                            .find(id)
+                            .filter(users::is_active.eq(true))
+                            .filter(users::email.eq(&token.email)),
+                    )
+                    .set((
+                        users::password_hash.eq(&new_hash),
+                        users::email_verified.eq(true),
+                        users::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
                     if set == 0 {
                         return Ok(None);
                     }
@@ -278,6 +286,16 @@ impl MailTokenRepository for DieselStore {
         let now = naive(now);
         self.write(Stale::Nothing, move |conn| {
             diesel::delete(mail_tokens::table.filter(mail_tokens::expires_at.le(now)))
+                .execute(conn)
+                .map(|n| n as u64)
+        })
+        .await
+    }
+
+    async fn void_for_user(&self, user_id: Uuid) -> StoreResult<u64> {
+        let user_id = user_id.to_string();
+        self.write(Stale::Nothing, move |conn| {
+            diesel::delete(mail_tokens::table.filter(mail_tokens::user_id.eq(user_id)))
                 .execute(conn)
                 .map(|n| n as u64)
         })

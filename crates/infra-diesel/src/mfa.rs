@@ -329,4 +329,14 @@ impl MfaRepository for DieselStore {
         })
         .await
     }
+
+    async fn delete_challenges_for_user(&self, user_id: Uuid) -> StoreResult<u64> {
+        let user_id = user_id.to_string();
+        self.write(Stale::Nothing, move |conn| {
+            diesel::delete(mfa_challenges::table.filter(mfa_challenges::user_id.eq(user_id)))
+                .execute(conn)
+                .map(|deleted| deleted as u64)
+        })
+        .await
+    }
 }

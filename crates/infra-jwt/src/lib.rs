@@ -101,10 +101,12 @@ impl TokenCodec for JwtCodec {
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejection::Invalid)?;
         // A token never says where its key is: keys come from this service's keyring only.
+        // Nor does it ask for extensions (`crit`, RFC 7515 §4.1.11): this service knows none.
         if header.jku.is_some()
             || header.x5u.is_some()
             || header.jwk.is_some()
             || header.x5c.is_some()
+            || header.crit.is_some()
         {
             return Err(TokenRejection::Invalid);
         }

@@ -75,7 +75,7 @@ impl MailTokenRepository for MemoryStore {
         let Some(user) = state
             .users
             .get_mut(&token.user_id)
-            .filter(|u| u.email == token.email)
+            .filter(|u| u.is_active && u.email == token.email)
         else {
             return Ok(None);
         };
@@ -104,7 +104,7 @@ impl MailTokenRepository for MemoryStore {
         let Some(user) = state
             .users
             .get_mut(&token.user_id)
-            .filter(|u| u.email == token.email)
+            .filter(|u| u.is_active && u.email == token.email)
         else {
             return Ok(None);
         };
@@ -117,6 +117,13 @@ impl MailTokenRepository for MemoryStore {
         let mut state = self.state();
         let before = state.mail_tokens.len();
         state.mail_tokens.retain(|_, t| t.expires_at > now);
+        Ok((before - state.mail_tokens.len()) as u64)
+    }
+
+    async fn void_for_user(&self, user_id: Uuid) -> StoreResult<u64> {
+        let mut state = self.state();
+        let before = state.mail_tokens.len();
+        state.mail_tokens.retain(|_, t| t.user_id != user_id);
         Ok((before - state.mail_tokens.len()) as u64)
     }
 }

@@ -172,4 +172,11 @@ impl MfaRepository for MemoryStore {
         state.challenges.retain(|_, c| c.expires_at > now);
         Ok((before - state.challenges.len()) as u64)
     }
+
+    async fn delete_challenges_for_user(&self, user_id: Uuid) -> StoreResult<u64> {
+        let mut state = self.state();
+        let before = state.challenges.len();
+        state.challenges.retain(|_, c| c.user_id != user_id);
+        Ok((before - state.challenges.len()) as u64)
+    }
 }

@@ -1,11 +1,11 @@
 use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, web};
-use domain::{DomainError, LimitedAction};
+use domain::{DomainError, LimitedAction, Registration};
 
 use super::{Router, parse_id};
 use crate::dto::{
     ChangePasswordRequest, Items, LoginRequest, LoginResponse, RefreshRequest, RegisterRequest,
-    RevokeRequest, SessionResponse, TokenResponse, UserResponse,
+    RegisterResponse, RevokeRequest, SessionResponse, TokenResponse, UserResponse,
 };
 use crate::error::{ApiError, Problem};
 use crate::extract::{Authenticated, JsonBody, OptionalJsonBody, bearer_token, client_info};
@@ -67,9 +67,10 @@ pub fn routes(router: &mut Router<'_>) {
 #[utoipa::path(
     post, path = "/api/auth/register", tag = "auth",
     summary = "Create an account and log in",
+    description = "With `APP__AUTH__REQUIRE_VERIFIED_EMAIL=true` no session opens before the address is verified: the answer is `{user, email_verification_required: true}` and no tokens.",
     request_body = RegisterRequest,
     responses(
-        (status = 201, description = "Registered; a session is open", body = TokenResponse),
+        (status = 201, description = "Registered; a session is open, or (addresses must be verified first) only the account", body = RegisterResponse),
         (status = 409, description = "`username_taken` or `email_taken`", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
     )
@@ -80,9 +81,11 @@ pub(crate) async fn register(
     req: HttpRequest,
     JsonBody(body): JsonBody<RegisterRequest>,
 ) -> Result<HttpResponse> {
-    let issued = state.auth.register(body.into(), &client_info(&req)).await?;
-    metrics.token_issued("register");
-    Ok(HttpResponse::Created().json(TokenResponse::from(issued)))
+    let registration = state.auth.register(body.into(), &client_info(&req)).await?;
+    if matches!(registration, Registration::Tokens(_)) {
+        metrics.token_issued("register");
+    }
+    Ok(HttpResponse::Created().json(RegisterResponse::from(registration)))
 }
 
 #[utoipa::path(

@@ -198,7 +198,7 @@ fn no_store(mut response: HttpResponse) -> HttpResponse {
         (status = 200, description = "Tokens (RFC 6749 §5.1); no refresh token for `client_credentials`", body = OAuthTokenResponse),
         (status = 400, description = "`invalid_request`, `invalid_grant` (wrong password, bad/used refresh token, locked: with `Retry-After`), `unsupported_grant_type`"),
         (status = 401, description = "`invalid_client`, with `WWW-Authenticate: Basic`"),
-        (status = 403, description = "`mfa_required`, with `mfa_token`"),
+        (status = 403, description = "`mfa_required`, with `mfa_token`; `email_not_verified` (the password grant where addresses must be verified first, as login answers)"),
         (status = 429, description = "Over the rate limit, with `Retry-After`"),
     )
 )]
@@ -225,7 +225,11 @@ pub(crate) async fn token(
     };
     let decision = limit(&req, action).await?;
     let client = presented_client(&state, &req, &params).await?;
-    let client_info = client_info(&req);
+    // User tokens obtained by an authenticated client are that client's alone.
+    let client_info = domain::ClientInfo {
+        oauth_client: client.as_ref().map(|c| c.id),
+        ..client_info(&req)
+    };
     let body = match grant {
         "password" => {
             let username = params.require("username")?;
@@ -266,7 +270,7 @@ pub(crate) async fn token(
 #[utoipa::path(
     post, path = "/oauth/introspect", tag = "oauth",
     summary = "Token introspection (RFC 7662)",
-    description = "Form parameters `token` and optional `token_type_hint`; client authentication required (a service client, HTTP Basic or form). Read from the database: a revocation shows at once. Exactly `{\"active\": false}` for anything not live: garbage, a bad signature, expired, a revoked session, a used refresh token, a deactivated or deleted user, a deleted client.",
+    description = "Form parameters `token` and optional `token_type_hint`; client authentication required (a service client, HTTP Basic or form). Read from the database: a revocation shows at once. Exactly `{\"active\": false}` for anything not live: garbage, a bad signature, expired, a revoked session, a used refresh token, a deactivated or deleted user, a deleted client, and another client's `client_credentials` token.",
     request_body(content = TokenParameterForm, content_type = "application/x-www-form-urlencoded"),
     security(()),
     responses(
@@ -282,11 +286,11 @@ pub(crate) async fn introspect(
     params: OAuthParams,
 ) -> Result<HttpResponse> {
     let decision = limit(&req, LimitedAction::Introspect).await?;
-    presented_client(&state, &req, &params)
+    let caller = presented_client(&state, &req, &params)
         .await?
         .ok_or_else(|| invalid_client("introspection needs a client's id and secret"))?;
     let token = params.require("token")?;
-    let live = state.auth.introspect(token).await?;
+    let live = state.auth.introspect(token, &caller).await?;
     Ok(with_budget(
         no_store(HttpResponse::Ok().json(IntrospectionResponse::from(live))),
         decision,

@@ -81,7 +81,7 @@ pub(crate) async fn get(
 #[utoipa::path(
     method(patch, put), path = "/api/users/{id}", tag = "users",
     summary = "Change a user (admin, or the user themself)",
-    description = "Anyone: `username`, `email`, `name`. Admins only: `role`, `is_active`. PUT is the same as PATCH.",
+    description = "Anyone: `username`, `email`, `name`. Admins only: `role`, `is_active`. A new `email` of one's own needs `current_password` (missing or wrong: 422 `wrong_password` on `current_password`, counted towards the lockout; 423 once locked); an admin changing another user's address needs none. PUT is the same as PATCH.",
     params(("id" = String, Path, description = "User id")),
     request_body = UpdateUserRequest,
     security(("bearer" = [])),
@@ -90,6 +90,8 @@ pub(crate) async fn get(
         (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`user_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`username_taken`, `email_taken` or `last_admin`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`, e.g. `current_password` missing or wrong for a new address of one's own", body = Problem, content_type = "application/problem+json"),
+        (status = 423, description = "`account_locked`: too many wrong passwords", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -97,10 +99,14 @@ pub(crate) async fn update(
     state: web::Data<AppState>,
     Authenticated(me): Authenticated,
     id: web::Path<String>,
-    JsonBody(body): JsonBody<UpdateUserRequest>,
+    JsonBody(mut body): JsonBody<UpdateUserRequest>,
 ) -> Result<HttpResponse> {
     let id = parse_id(&id, DomainError::UserNotFound)?;
-    let user = state.users.update(&me, id, body.into()).await?;
+    let current_password = body.current_password.take();
+    let user = state
+        .users
+        .update(&me, id, body.into(), current_password.as_deref())
+        .await?;
     Ok(HttpResponse::Ok().json(UserResponse::from(user)))
 }
 

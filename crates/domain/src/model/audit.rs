@@ -26,10 +26,14 @@ pub enum AuditEvent {
     PasswordReset,
     EmailVerified,
     MailFailed,
+    /// The account's own address was changed (or a try with a wrong password).
+    EmailChange,
+    /// Mail to one address went over its hourly cap: the rest of the hour is dropped.
+    MailSuppressed,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 22] = [
+    pub const ALL: [AuditEvent; 24] = [
         AuditEvent::Register,
         AuditEvent::Login,
         AuditEvent::Lockout,
@@ -52,6 +56,8 @@ impl AuditEvent {
         AuditEvent::PasswordReset,
         AuditEvent::EmailVerified,
         AuditEvent::MailFailed,
+        AuditEvent::EmailChange,
+        AuditEvent::MailSuppressed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -78,6 +84,8 @@ impl AuditEvent {
             AuditEvent::PasswordReset => "password_reset",
             AuditEvent::EmailVerified => "email_verified",
             AuditEvent::MailFailed => "mail_failed",
+            AuditEvent::EmailChange => "email_change",
+            AuditEvent::MailSuppressed => "mail_suppressed",
         }
     }
 

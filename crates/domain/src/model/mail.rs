@@ -11,13 +11,16 @@ pub enum MailKind {
     EmailVerification,
     /// Tells the old address that the account's address changed; carries no token.
     EmailChanged,
+    /// Not a message: a request for a reset link to an address, answered by the outbox worker.
+    ResetRequest,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 3] = [
+    pub const ALL: [MailKind; 4] = [
         MailKind::PasswordReset,
         MailKind::EmailVerification,
         MailKind::EmailChanged,
+        MailKind::ResetRequest,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -25,6 +28,7 @@ impl MailKind {
             MailKind::PasswordReset => "password_reset",
             MailKind::EmailVerification => "email_verification",
             MailKind::EmailChanged => "email_changed",
+            MailKind::ResetRequest => "reset_request",
         }
     }
 
@@ -58,7 +62,7 @@ pub struct OutboxMessage {
     pub kind: MailKind,
     /// The account it is about, for the audit record of a message given up.
     pub user_id: Option<Uuid>,
-    /// The `Mail`, sealed for `outbox_purpose(id)`.
+    /// The `Mail` (or, for a `ResetRequest`, the request), sealed for `outbox_purpose(id)`.
     pub sealed_mail: Vec<u8>,
     /// Delivery attempts made so far (a claim counts one).
     pub attempts: u32,

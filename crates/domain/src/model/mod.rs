@@ -19,7 +19,8 @@ pub use mail::{Mail, MailKind, MailToken, OutboxMessage, TokenPurpose, outbox_pu
 pub use mfa::{MfaChallenge, TotpEnrolment, TotpFactor, totp_purpose};
 pub use session::{ClientInfo, Session};
 pub use token::{
-    Claims, ClientToken, Introspection, IssuedTokens, LoginOutcome, Principal, TokenType,
+    Claims, ClientToken, Introspection, IssuedTokens, LoginOutcome, Principal, Registration,
+    TokenType,
 };
 pub use user::{NewUser, Page, Role, User, UserPatch};
 

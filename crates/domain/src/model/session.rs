@@ -7,6 +7,9 @@ pub struct ClientInfo {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
+    /// The OAuth client that authenticated this request, if any: the tokens it gets are bound
+    /// to it.
+    pub oauth_client: Option<Uuid>,
 }
 
 /// A login. Both tokens of a login are bound to its session: revoking the session kills them.

@@ -33,6 +33,10 @@ pub struct Claims {
     /// Set on a service client's tokens (`client_credentials`), whose `sub` is the client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<Uuid>,
+    /// A user's tokens obtained by an authenticated OAuth client (OpenID Connect's "authorized
+    /// party"): only that client may refresh them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azp: Option<Uuid>,
 }
 
 /// The answer to register, login and refresh.
@@ -43,6 +47,14 @@ pub struct IssuedTokens {
     pub refresh_token: String,
     pub refresh_expires_in: i64,
     pub user: User,
+}
+
+/// What registering gets: a session, or, where addresses must be verified first, only the
+/// account.
+#[derive(Debug, Clone)]
+pub enum Registration {
+    Tokens(IssuedTokens),
+    VerificationRequired(User),
 }
 
 /// What a login with the right password gets.

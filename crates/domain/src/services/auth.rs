@@ -7,16 +7,19 @@ use uuid::Uuid;
 
 use super::keys::KeyService;
 use super::mail::AccountMail;
+use super::password_proof::{
+    audit_lockout, count_attempt, prove_current_password, wrong_current_password,
+};
 use super::ports::{Audit, Ports};
 use super::users::create_user;
 use crate::error::DomainError;
 use crate::model::{
     AuditEvent, AuditOutcome, Claims, ClientInfo, IssuedTokens, LoginOutcome, NewUser, Password,
-    Principal, Role, Session, TokenType, User, validated,
+    Principal, Registration, Role, Session, TokenType, User, validated,
 };
 use crate::policy::AuthPolicy;
-use crate::ports::{Attempt, AttemptLimit, ThrottleKey, TokenRejection};
-use crate::validation::{EMAIL_MAX_CHARS, FieldError, clean_user_agent};
+use crate::ports::{ThrottleKey, TokenRejection};
+use crate::validation::{EMAIL_MAX_CHARS, clean_user_agent};
 
 /// How often a password change retries its compare-and-swap after the hash changed under it
 /// without the password changing (a rehash at login).
@@ -66,12 +69,13 @@ impl AuthService {
         &self.policy
     }
 
-    /// Creates a user account and logs it in.
+    /// Creates a user account and logs it in; where addresses must be verified first, only
+    /// creates it (no session before the address is proven).
     pub async fn register(
         &self,
         new_user: NewUser,
         client: &ClientInfo,
-    ) -> Result<IssuedTokens, DomainError> {
+    ) -> Result<Registration, DomainError> {
         let user = create_user(&self.ports, new_user, Role::User, false).await?;
         tracing::info!(user_id = %user.id, "user registered");
         if let Some(mail) = &self.mail {
@@ -91,7 +95,12 @@ impl AuthService {
                 detail: None,
             })
             .await?;
-        self.open_session(user, client, false).await
+        if self.policy.require_verified_email {
+            return Ok(Registration::VerificationRequired(user));
+        }
+        self.open_session(user, client, false)
+            .await
+            .map(Registration::Tokens)
     }
 
     /// `login` is a username or an email. Unknown logins and wrong passwords get the same answer
@@ -203,6 +212,13 @@ impl AuthService {
         if !user.is_active {
             return Err(DomainError::AccountDisabled);
         }
+        if self.policy.require_verified_email && !user.email_verified {
+            return Err(DomainError::EmailNotVerified);
+        }
+        // A client's refresh token is that client's; one issued to no client stays clientless.
+        if claims.azp != client.oauth_client {
+            return Err(DomainError::InvalidToken);
+        }
 
         if claims.jti != session.refresh_jti {
             // The lookup may be this server's memory, a moment behind a rotation another server
@@ -224,7 +240,7 @@ impl AuthService {
                 session.rotated_at = Some(now);
                 session.last_used_at = now;
                 session.expires_at = expires_at;
-                return self.issue(user, &session, now);
+                return self.issue(user, &session, claims.azp, now);
             }
             // A concurrent refresh of the same token won: judge this one against its result.
             session = self.live_session(&claims, now).await?;
@@ -232,7 +248,7 @@ impl AuthService {
 
         if self.within_reuse_grace(&session, claims.jti, now) {
             // Two tabs refreshing at once: hand out the current refresh token again.
-            return self.issue(user, &session, now);
+            return self.issue(user, &session, claims.azp, now);
         }
         self.ports.stores.sessions.revoke(session.id, now).await?;
         tracing::warn!(user_id = %user.id, session_id = %session.id, "refresh token reused; session revoked");
@@ -357,25 +373,14 @@ impl AuthService {
         new_password: &str,
     ) -> Result<(), DomainError> {
         let user = &principal.user;
-        let key = ThrottleKey::Account(user.id);
-        let last_attempt = self.count_attempt(&key).await?;
-        if !self
-            .password_matches(current_password, &user.password_hash)
-            .await?
-        {
-            self.audit_self(
-                principal,
-                AuditEvent::PasswordChange,
-                AuditOutcome::Failure,
-                Some("wrong current password"),
-            )
-            .await?;
-            if last_attempt {
-                self.audit_lockout(Some(user.id), &principal.client).await?;
-            }
-            return Err(wrong_current_password());
-        }
-        self.ports.stores.throttle.clear(&key).await?;
+        prove_current_password(
+            &self.ports,
+            self.policy.lockout(),
+            principal,
+            Some(current_password),
+            AuditEvent::PasswordChange,
+        )
+        .await?;
         let new_password = validated(Password::from(new_password), "new_password")?.into_inner();
         let now = self.ports.clock.now();
         let new_hash = self.ports.hasher.hash(new_password.as_str()).await?;
@@ -511,23 +516,7 @@ impl AuthService {
     /// Counts an attempt under `key` before it is judged. Returns whether it was the last one
     /// before the lock; fails with `AccountLocked` if the key is locked.
     pub(super) async fn count_attempt(&self, key: &ThrottleKey) -> Result<bool, DomainError> {
-        let now = self.ports.clock.now();
-        let limit = AttemptLimit {
-            max_attempts: self.policy.max_failed_attempts,
-            lock_until: now + self.policy.lockout_duration,
-        };
-        match self
-            .ports
-            .stores
-            .throttle
-            .count_attempt(key, now, limit)
-            .await?
-        {
-            Attempt::Counted { last } => Ok(last),
-            Attempt::Locked { until } => Err(DomainError::AccountLocked {
-                retry_after_seconds: seconds_until(now, until),
-            }),
-        }
+        count_attempt(&self.ports, self.policy.lockout(), key).await
     }
 
     /// A failed last attempt locked its key when it was counted: record that it did.
@@ -547,21 +536,7 @@ impl AuthService {
         user_id: Option<Uuid>,
         client: &ClientInfo,
     ) -> Result<(), DomainError> {
-        tracing::warn!("login locked after repeated failures");
-        self.ports
-            .audit(Audit {
-                event: AuditEvent::Lockout,
-                outcome: AuditOutcome::Success,
-                user_id,
-                actor_id: None,
-                client,
-                detail: Some(if user_id.is_some() {
-                    "account locked"
-                } else {
-                    "unknown login locked"
-                }),
-            })
-            .await
+        audit_lockout(&self.ports, user_id, client).await
     }
 
     pub(super) async fn password_matches(
@@ -646,14 +621,16 @@ impl AuthService {
         {
             return Err(DomainError::InvalidCredentials);
         }
-        self.issue(user, &session, now)
+        self.issue(user, &session, client.oauth_client, now)
     }
 
-    /// A new access token and the session's current refresh token.
+    /// A new access token and the session's current refresh token, for the client `azp` if
+    /// one authenticated.
     fn issue(
         &self,
         user: User,
         session: &Session,
+        azp: Option<Uuid>,
         now: DateTime<Utc>,
     ) -> Result<IssuedTokens, DomainError> {
         let access_exp = now + self.policy.access_ttl;
@@ -670,6 +647,7 @@ impl AuthService {
             role: Some(user.role),
             amr: session.amr(),
             client_id: None,
+            azp,
         };
         let refresh = Claims {
             exp: session.expires_at.timestamp(),
@@ -730,7 +708,21 @@ impl AuthService {
         if now >= claims.exp + leeway {
             return Err(DomainError::TokenExpired);
         }
+        if !self.within_lifetime(&claims) {
+            return Err(DomainError::InvalidToken);
+        }
         Ok(claims)
+    }
+
+    /// A token never outlives its type's configured lifetime (plus the leeway): one whose
+    /// `exp` lies further from its `iat` was not made by this configuration.
+    pub(super) fn within_lifetime(&self, claims: &Claims) -> bool {
+        let lifetime = match claims.token_type {
+            TokenType::Access => self.policy.access_ttl,
+            TokenType::Refresh => self.policy.refresh_ttl,
+        };
+        claims.exp.saturating_sub(claims.iat)
+            <= lifetime.num_seconds() + self.policy.leeway.num_seconds()
     }
 
     async fn live_session(
@@ -753,20 +745,6 @@ impl AuthService {
                 .rotated_at
                 .is_some_and(|at| now - at < self.policy.refresh_reuse_grace)
     }
-}
-
-fn wrong_current_password() -> DomainError {
-    DomainError::Validation(vec![FieldError::new(
-        "current_password",
-        "wrong_password",
-        "is not the current password",
-    )])
-}
-
-/// Whole seconds, rounded up, so that a client retrying after `Retry-After` is not early.
-fn seconds_until(now: DateTime<Utc>, until: DateTime<Utc>) -> u64 {
-    let micros = (until - now).num_microseconds().unwrap_or(i64::MAX).max(0) as u64;
-    micros.div_ceil(1_000_000)
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@ use uuid::Uuid;
 
 use super::AuthService;
 use crate::error::DomainError;
-use crate::model::{AuditEvent, ClientInfo, NewUser, Principal, Role, TokenType, User};
+use crate::model::{
+    AuditEvent, ClientInfo, NewUser, Principal, Registration, Role, TokenType, User,
+};
 use crate::policy::AuthPolicy;
 use crate::ports::{Attempt, AttemptLimit, MockAuditLog, StoreError, ThrottleKey};
 use crate::services::test_support::{Mocks, claims, now, policy, session, token_name, user};
@@ -28,6 +30,7 @@ fn client() -> ClientInfo {
         ip: Some("127.0.0.1".into()),
         user_agent: Some("curl/8".into()),
         request_id: Some("req-1".into()),
+        oauth_client: None,
     }
 }
 
@@ -159,7 +162,10 @@ fn register_stores_a_hashed_user_and_opens_a_session() {
         .times(1)
         .returning(|_, _| Ok(true));
     let svc = service(mocks);
-    let issued = block_on(svc.register(new_user(), &client())).unwrap();
+    let Registration::Tokens(issued) = block_on(svc.register(new_user(), &client())).unwrap()
+    else {
+        panic!("no session at register")
+    };
     assert_eq!(issued.access_expires_in, 900);
     assert_eq!(issued.refresh_expires_in, 2_592_000);
     assert!(issued.access_token.starts_with("Access:"));

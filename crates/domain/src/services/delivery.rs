@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use chrono::Duration;
 
+use super::mail::AccountMail;
 use super::ports::{Audit, Ports};
 use crate::error::DomainError;
-use crate::model::{AuditEvent, AuditOutcome, ClientInfo, Mail, OutboxMessage, outbox_purpose};
+use crate::model::{AuditEvent, AuditOutcome, ClientInfo, Mail, MailKind, OutboxMessage};
 use crate::ports::{MailError, Mailer};
 
 /// How hard the outbox tries.
@@ -37,14 +38,22 @@ pub struct DeliveryReport {
 pub struct MailDelivery {
     ports: Ports,
     mailer: Arc<dyn Mailer>,
+    /// Answers the queued requests for reset links.
+    mail: Arc<AccountMail>,
     policy: DeliveryPolicy,
 }
 
 impl MailDelivery {
-    pub fn new(ports: Ports, mailer: Arc<dyn Mailer>, policy: DeliveryPolicy) -> Self {
+    pub fn new(
+        ports: Ports,
+        mailer: Arc<dyn Mailer>,
+        mail: Arc<AccountMail>,
+        policy: DeliveryPolicy,
+    ) -> Self {
         Self {
             ports,
             mailer,
+            mail,
             policy,
         }
     }
@@ -60,6 +69,10 @@ impl MailDelivery {
             .await?;
         let mut report = DeliveryReport::default();
         for message in claimed {
+            if message.kind == MailKind::ResetRequest {
+                self.answer(&message).await?;
+                continue;
+            }
             match self.attempt(&message).await {
                 Ok(()) => {
                     self.ports.stores.outbox.remove(message.id).await?;
@@ -89,15 +102,31 @@ impl MailDelivery {
     }
 
     async fn attempt(&self, message: &OutboxMessage) -> Result<(), MailError> {
-        let mail = self
-            .ports
-            .mfa
-            .sealer
-            .open(&message.sealed_mail, &outbox_purpose(message.id))
-            .ok()
-            .and_then(|plain| serde_json::from_slice::<Mail>(&plain).ok())
-            .ok_or_else(|| MailError::Permanent("the stored message cannot be opened".into()))?;
+        let mail: Mail = self
+            .mail
+            .open(message)
+            .map_err(|_| MailError::Permanent("the stored message cannot be opened".into()))?;
         self.mailer.send(&mail).await
+    }
+
+    /// A request for a reset link: answered (a link queued, or nothing for an unknown
+    /// address), then removed; tried again after a pause if the store failed meanwhile.
+    async fn answer(&self, message: &OutboxMessage) -> Result<(), DomainError> {
+        match self.mail.answer_reset_request(message).await {
+            Ok(()) => {
+                self.ports.stores.outbox.remove(message.id).await?;
+            }
+            Err(err) if message.attempts < self.policy.max_attempts => {
+                let next = self.ports.clock.now() + self.pause_after(message.attempts);
+                self.ports.stores.outbox.retry_at(message.id, next).await?;
+                tracing::warn!(message_id = %message.id, error = %err, "reset request not answered; trying again later");
+            }
+            Err(err) => {
+                self.ports.stores.outbox.remove(message.id).await?;
+                tracing::error!(message_id = %message.id, error = %err, "reset request given up");
+            }
+        }
+        Ok(())
     }
 
     /// 1, 2, 4 … times the first pause, at most the longest.

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::{DeliveryPolicy, DeliveryReport, MailDelivery};
 use crate::model::{AuditEvent, Mail, MailKind, OutboxMessage, outbox_purpose};
 use crate::ports::{MailError, MockAuditLog, MockMailer, SecretSealer};
+use crate::services::mail::{AccountMail, MailPolicy};
 use crate::services::test_support::{FakeSealer, Mocks, now};
 
 fn policy() -> DeliveryPolicy {
@@ -17,6 +18,16 @@ fn policy() -> DeliveryPolicy {
         max_retry: Duration::minutes(20),
         lease: Duration::minutes(5),
         batch: 10,
+    }
+}
+
+fn mail_policy() -> MailPolicy {
+    MailPolicy {
+        reset_link: "https://auth.example.com/reset-password?token={token}".into(),
+        verify_link: "https://auth.example.com/verify-email?token={token}".into(),
+        reset_ttl: Duration::seconds(1800),
+        verify_ttl: Duration::seconds(86_400),
+        per_recipient_per_hour: 5,
     }
 }
 
@@ -49,7 +60,9 @@ fn claiming(mocks: &mut Mocks, message: OutboxMessage) {
 }
 
 fn run(mocks: Mocks, mailer: MockMailer) -> DeliveryReport {
-    block_on(MailDelivery::new(mocks.into_ports(), Arc::new(mailer), policy()).run_once()).unwrap()
+    let ports = mocks.into_ports();
+    let mail = Arc::new(AccountMail::new(ports.clone(), mail_policy()));
+    block_on(MailDelivery::new(ports, Arc::new(mailer), mail, policy()).run_once()).unwrap()
 }
 
 fn audited(mocks: &mut Mocks) -> Arc<Mutex<Vec<AuditEvent>>> {

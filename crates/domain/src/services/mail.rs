@@ -1,15 +1,22 @@
 //! The messages the service sends, and how they are queued: a message that carries a token is
 //! queued with its token in one write; the outbox delivers it later (`MailDelivery`).
 
-use chrono::Duration;
+use std::sync::Arc;
+
+use chrono::{Duration, DurationRound};
 use html_escape::encode_text;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::ports::Ports;
+use super::ports::{Audit, Ports};
 use crate::error::DomainError;
-use crate::model::{Mail, MailKind, MailToken, OutboxMessage, TokenPurpose, User, outbox_purpose};
+use crate::model::{
+    AuditEvent, AuditOutcome, ClientInfo, Mail, MailKind, MailToken, OutboxMessage, TokenPurpose,
+    User, outbox_purpose,
+};
+use crate::ports::MailMetrics;
 
-/// What the messages say and how long their links work.
+/// What the messages say, how long their links work, and how much mail one address gets.
 #[derive(Debug, Clone)]
 pub struct MailPolicy {
     /// The reset page's URL with `{token}` where the token goes.
@@ -18,12 +25,17 @@ pub struct MailPolicy {
     pub verify_link: String,
     pub reset_ttl: Duration,
     pub verify_ttl: Duration,
+    /// Messages of any kind one recipient address gets per hour; the rest are dropped.
+    pub per_recipient_per_hour: u32,
 }
 
-/// Writes and queues the service's messages.
+/// Writes and queues the service's messages. A message says only the service's own words and
+/// the account's username: nothing else a user typed, so that nobody can make the service mail
+/// their text to someone else's inbox.
 pub struct AccountMail {
     ports: Ports,
     policy: MailPolicy,
+    metrics: Option<Arc<dyn MailMetrics>>,
 }
 
 /// A new token sent by mail: 256 random bits (two v4 UUIDs' 244, at least), as 64 hex digits.
@@ -31,40 +43,56 @@ fn new_token() -> String {
     format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
 }
 
+const RECIPIENT_WINDOW_SECONDS: i64 = 3600;
+
 impl AccountMail {
     pub fn new(ports: Ports, policy: MailPolicy) -> Self {
-        Self { ports, policy }
+        Self {
+            ports,
+            policy,
+            metrics: None,
+        }
+    }
+
+    /// Messages dropped by the per-recipient cap are counted here.
+    pub fn with_metrics(mut self, metrics: Arc<dyn MailMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Queues a reset link for `user`, voiding any older one.
     pub async fn queue_reset(&self, user: &User) -> Result<(), DomainError> {
+        if !self
+            .within_cap(&user.email, MailKind::PasswordReset, user.id)
+            .await?
+        {
+            return Ok(());
+        }
         let ttl = self.policy.reset_ttl;
         let (token, link) = self.link(&self.policy.reset_link);
         let minutes = ttl.num_minutes().max(1);
+        let username = &user.username;
         let mail = Mail {
             to: user.email.clone(),
             subject: "Reset your password".into(),
             text: format!(
-                "Hello {name},\n\n\
+                "Hello {username},\n\n\
                  Someone asked to reset the password of your account {username}. If it was you, \
                  open this link within {minutes} minutes and choose a new password:\n\n{link}\n\n\
                  The link works once. If you did not ask, ignore this message: your password \
                  stays as it is.\n",
-                name = display_name(user),
-                username = user.username,
             ),
             html: html_page(
                 "Reset your password",
                 &format!(
-                    "<p>Hello {name},</p>\
+                    "<p>Hello {username},</p>\
                      <p>Someone asked to reset the password of your account <b>{username}</b>. \
                      If it was you, open this link within {minutes} minutes and choose a new \
                      password:</p>\
                      <p><a href=\"{href}\">Choose a new password</a></p>\
                      <p>The link works once. If you did not ask, ignore this message: your \
                      password stays as it is.</p>",
-                    name = encode_text(display_name(user)),
-                    username = encode_text(&user.username),
+                    username = encode_text(username),
                     href = html_escape::encode_double_quoted_attribute(&link),
                 ),
             ),
@@ -75,33 +103,35 @@ impl AccountMail {
 
     /// Queues a link that proves `user` reads mail at their current address.
     pub async fn queue_verification(&self, user: &User) -> Result<(), DomainError> {
+        if !self
+            .within_cap(&user.email, MailKind::EmailVerification, user.id)
+            .await?
+        {
+            return Ok(());
+        }
         let ttl = self.policy.verify_ttl;
         let (token, link) = self.link(&self.policy.verify_link);
         let hours = ttl.num_hours().max(1);
+        let username = &user.username;
         let mail = Mail {
             to: user.email.clone(),
             subject: "Confirm your email address".into(),
             text: format!(
-                "Hello {name},\n\n\
-                 Please confirm that {email} is the address of your account {username}: open \
+                "Hello {username},\n\n\
+                 Please confirm that this is the address of your account {username}: open \
                  this link within {hours} hours and press the button on the page.\n\n{link}\n\n\
                  If you did not make this account, ignore this message.\n",
-                name = display_name(user),
-                email = user.email,
-                username = user.username,
             ),
             html: html_page(
                 "Confirm your email address",
                 &format!(
-                    "<p>Hello {name},</p>\
-                     <p>Please confirm that {email} is the address of your account \
+                    "<p>Hello {username},</p>\
+                     <p>Please confirm that this is the address of your account \
                      <b>{username}</b>: open this link within {hours} hours and press the button \
                      on the page.</p>\
                      <p><a href=\"{href}\">Confirm my address</a></p>\
                      <p>If you did not make this account, ignore this message.</p>",
-                    name = encode_text(display_name(user)),
-                    email = encode_text(&user.email),
-                    username = encode_text(&user.username),
+                    username = encode_text(username),
                     href = html_escape::encode_double_quoted_attribute(&link),
                 ),
             ),
@@ -110,43 +140,141 @@ impl AccountMail {
             .await
     }
 
-    /// Tells the account's old address where its mail goes now; carries no token.
+    /// Tells the account's old address that its mail goes elsewhere now; carries no token and
+    /// not the new address, which whoever changed it chose.
     pub async fn queue_address_changed(
         &self,
         old_email: &str,
         user: &User,
     ) -> Result<(), DomainError> {
+        if !self
+            .within_cap(old_email, MailKind::EmailChanged, user.id)
+            .await?
+        {
+            return Ok(());
+        }
+        let username = &user.username;
         let mail = Mail {
             to: old_email.to_owned(),
             subject: "Your email address was changed".into(),
             text: format!(
-                "Hello {name},\n\n\
-                 The email address of your account {username} was changed from {old} to {new}. \
-                 Mail for the account now goes to the new address.\n\n\
+                "Hello {username},\n\n\
+                 The email address of your account {username} was changed: mail for the \
+                 account no longer comes to this address.\n\n\
                  If you did not make this change, contact your administrator at once.\n",
-                name = display_name(user),
-                username = user.username,
-                old = old_email,
-                new = user.email,
             ),
             html: html_page(
                 "Your email address was changed",
                 &format!(
-                    "<p>Hello {name},</p>\
-                     <p>The email address of your account <b>{username}</b> was changed from \
-                     {old} to {new}. Mail for the account now goes to the new address.</p>\
+                    "<p>Hello {username},</p>\
+                     <p>The email address of your account <b>{username}</b> was changed: mail \
+                     for the account no longer comes to this address.</p>\
                      <p>If you did not make this change, contact your administrator at once.</p>",
-                    name = encode_text(display_name(user)),
-                    username = encode_text(&user.username),
-                    old = encode_text(old_email),
-                    new = encode_text(&user.email),
+                    username = encode_text(username),
                 ),
             ),
         };
-        let message = self.message(MailKind::EmailChanged, user.id, &mail)?;
+        let message = self.message(MailKind::EmailChanged, Some(user.id), &mail)?;
         self.ports.stores.outbox.enqueue(&message).await?;
         tracing::info!(user_id = %user.id, "address change notice queued");
         Ok(())
+    }
+
+    /// Queues a request for a reset link to `email`, answered later by the outbox worker
+    /// (`answer_reset_request`): the request itself does the same one write whether or not an
+    /// account has the address, so neither its answer nor its timing tells.
+    pub async fn queue_reset_request(
+        &self,
+        email: &str,
+        client: &ClientInfo,
+    ) -> Result<(), DomainError> {
+        let request = ResetRequest {
+            email: email.to_owned(),
+            ip: client.ip.clone(),
+            request_id: client.request_id.clone(),
+        };
+        let plain = serde_json::to_vec(&request)
+            .map_err(|err| DomainError::Internal(format!("cannot encode a request: {err}")))?;
+        let message = self.sealed(MailKind::ResetRequest, None, &plain);
+        Ok(self.ports.stores.outbox.enqueue(&message).await?)
+    }
+
+    /// Answers a queued reset request: a link for an active account with that address, nothing
+    /// otherwise; audited either way, with the request's origin.
+    pub(super) async fn answer_reset_request(
+        &self,
+        message: &OutboxMessage,
+    ) -> Result<(), DomainError> {
+        let request: ResetRequest = self.open(message)?;
+        let user = self
+            .ports
+            .stores
+            .users
+            .find_by_email(&request.email)
+            .await?
+            .filter(|user| user.is_active);
+        let (outcome, detail) = match &user {
+            Some(user) => {
+                self.queue_reset(user).await?;
+                (AuditOutcome::Success, "reset link queued")
+            }
+            None => (AuditOutcome::Failure, "no active account has this address"),
+        };
+        let client = ClientInfo {
+            ip: request.ip,
+            request_id: request.request_id,
+            ..ClientInfo::default()
+        };
+        self.ports
+            .audit(Audit {
+                event: AuditEvent::PasswordResetRequested,
+                outcome,
+                user_id: user.as_ref().map(|u| u.id),
+                actor_id: None,
+                client: &client,
+                detail: Some(detail),
+            })
+            .await
+    }
+
+    /// Counts one message to `address` in its hour. Past the cap the message is dropped:
+    /// counted each time, audited once an hour (the first one over).
+    async fn within_cap(
+        &self,
+        address: &str,
+        kind: MailKind,
+        user_id: Uuid,
+    ) -> Result<bool, DomainError> {
+        let now = self.ports.clock.now();
+        let window = Duration::seconds(RECIPIENT_WINDOW_SECONDS);
+        let hour = now
+            .duration_trunc(window)
+            .map_err(|err| DomainError::Internal(format!("cannot compute a mail window: {err}")))?;
+        let key = format!("mail_recipient:{}", address.to_lowercase());
+        let count = self.ports.stores.rate_limits.hit(&key, hour).await?;
+        let cap = self.policy.per_recipient_per_hour;
+        if count <= cap {
+            return Ok(true);
+        }
+        tracing::warn!(%user_id, kind = kind.as_str(), "mail to one address over its hourly cap; dropped");
+        if let Some(metrics) = &self.metrics {
+            metrics.suppressed(kind);
+        }
+        if count == cap + 1 {
+            self.ports
+                .audit(Audit {
+                    event: AuditEvent::MailSuppressed,
+                    outcome: AuditOutcome::Failure,
+                    user_id: Some(user_id),
+                    actor_id: None,
+                    client: &ClientInfo::default(),
+                    detail: Some(
+                        "hourly cap of one recipient reached; more mail this hour is dropped",
+                    ),
+                })
+                .await?;
+        }
+        Ok(false)
     }
 
     /// A fresh token and the link that carries it.
@@ -177,7 +305,7 @@ impl AccountMail {
             TokenPurpose::PasswordReset => MailKind::PasswordReset,
             TokenPurpose::EmailVerification => MailKind::EmailVerification,
         };
-        let message = self.message(kind, user.id, &mail)?;
+        let message = self.message(kind, Some(user.id), &mail)?;
         self.ports
             .stores
             .mail_tokens
@@ -191,27 +319,49 @@ impl AccountMail {
     fn message(
         &self,
         kind: MailKind,
-        user_id: Uuid,
+        user_id: Option<Uuid>,
         mail: &Mail,
     ) -> Result<OutboxMessage, DomainError> {
-        let id = Uuid::new_v4();
         let plain = serde_json::to_vec(mail)
             .map_err(|err| DomainError::Internal(format!("cannot encode a mail: {err}")))?;
+        Ok(self.sealed(kind, user_id, &plain))
+    }
+
+    fn sealed(&self, kind: MailKind, user_id: Option<Uuid>, plain: &[u8]) -> OutboxMessage {
+        let id = Uuid::new_v4();
         let now = self.ports.clock.now();
-        Ok(OutboxMessage {
+        OutboxMessage {
             id,
             kind,
-            user_id: Some(user_id),
-            sealed_mail: self.ports.mfa.sealer.seal(&plain, &outbox_purpose(id)),
+            user_id,
+            sealed_mail: self.ports.mfa.sealer.seal(plain, &outbox_purpose(id)),
             attempts: 0,
             next_attempt_at: now,
             created_at: now,
-        })
+        }
+    }
+
+    /// What an outbox row holds, opened.
+    pub(super) fn open<T: serde::de::DeserializeOwned>(
+        &self,
+        message: &OutboxMessage,
+    ) -> Result<T, DomainError> {
+        self.ports
+            .mfa
+            .sealer
+            .open(&message.sealed_mail, &outbox_purpose(message.id))
+            .ok()
+            .and_then(|plain| serde_json::from_slice(&plain).ok())
+            .ok_or_else(|| DomainError::Internal("a queued message cannot be opened".into()))
     }
 }
 
-fn display_name(user: &User) -> &str {
-    user.name.as_deref().unwrap_or(&user.username)
+/// "Send a reset link to this address", as queued: the address and where the request came from.
+#[derive(Serialize, Deserialize)]
+struct ResetRequest {
+    email: String,
+    ip: Option<String>,
+    request_id: Option<String>,
 }
 
 /// A plain, self-contained HTML body: no images, no scripts, no external styles.

@@ -269,13 +269,17 @@ impl AuthService {
             .find_challenge(&fingerprint, now)
             .await?
             .ok_or(DomainError::InvalidMfaToken)?;
-        // The password proven by the first step must still be the account's.
+        // The password proven by the first step must still be the account's, and the account
+        // active (a deactivation ends the logins waiting here).
         let fingerprints = &self.ports().mfa.fingerprints;
         let user = stores
             .users
             .find_by_id(challenge.user_id)
             .await?
-            .filter(|user| fingerprints.of(&user.password_hash) == challenge.password_fingerprint)
+            .filter(|user| {
+                user.is_active
+                    && fingerprints.of(&user.password_hash) == challenge.password_fingerprint
+            })
             .ok_or(DomainError::InvalidMfaToken)?;
         if !stores.mfa.take_challenge(&fingerprint, now).await? {
             return Err(DomainError::InvalidMfaToken);
@@ -287,9 +291,6 @@ impl AuthService {
             // Not spent: the login may try again with the same token, until it expires.
             stores.mfa.open_challenge(&challenge).await?;
             return Err(err);
-        }
-        if !user.is_active {
-            return Err(DomainError::AccountDisabled);
         }
         self.audit_login_success(&user, client, "with a second factor")
             .await?;

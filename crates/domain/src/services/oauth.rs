@@ -109,6 +109,7 @@ impl AuthService {
             role: None,
             amr: Vec::new(),
             client_id: Some(client.id),
+            azp: None,
         };
         Ok(ClientToken {
             access_token: self.ports().tokens.encode(&claims)?,
@@ -118,8 +119,13 @@ impl AuthService {
 
     /// RFC 7662: what `token` is worth now, read from the store (never from a cache), or
     /// `None` for anything not live: not ours, expired, a session logged out, a refresh token
-    /// already used, a user deactivated or deleted, a client deleted.
-    pub async fn introspect(&self, token: &str) -> Result<Option<Introspection>, DomainError> {
+    /// already used, a user deactivated or deleted, a client deleted. A service client's own
+    /// token is described to that client only (`caller`).
+    pub async fn introspect(
+        &self,
+        token: &str,
+        caller: &ServiceClient,
+    ) -> Result<Option<Introspection>, DomainError> {
         let Ok(claims) = self.decode(token).await else {
             return Ok(None);
         };
@@ -129,12 +135,14 @@ impl AuthService {
         if !self.is_ours(&claims)
             || claims.nbf > timestamp + leeway
             || timestamp >= claims.exp + leeway
+            || !self.within_lifetime(&claims)
         {
             return Ok(None);
         }
         if let Some(client_id) = claims.client_id {
             let live = claims.token_type == TokenType::Access
                 && claims.sub == client_id
+                && client_id == caller.id
                 && self.ports().stores.clients.find(client_id).await?.is_some();
             return Ok(live.then_some(Introspection {
                 claims,

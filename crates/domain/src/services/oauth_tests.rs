@@ -142,7 +142,7 @@ fn introspection_reads_the_session_and_refuses_a_used_refresh_token() {
             .users
             .expect_find_by_id()
             .returning(move |_| Ok(Some(found.clone())));
-        let answer = block_on(service(mocks).introspect("t")).unwrap();
+        let answer = block_on(service(mocks).introspect("t", &client())).unwrap();
         assert_eq!(answer.is_some(), active);
         if let Some(answer) = answer {
             assert_eq!(answer.username.as_deref(), Some("Alice_1"));

@@ -24,39 +24,16 @@ impl RecoveryService {
         Self { ports, mail }
     }
 
-    /// Queues a reset link when `email` is an active account's address, and answers the same
-    /// either way: both paths read the account and write an audit record, and the mail is only
-    /// queued, so neither the answer nor its timing tells whether the address is known.
+    /// Queues a request for a reset link to `email`, answered by the outbox worker: a link
+    /// when an active account has the address, nothing otherwise. The request does the same one
+    /// write either way, so neither the answer nor its timing tells whether the address is known.
     pub async fn forgot_password(
         &self,
         email: &str,
         client: &ClientInfo,
     ) -> Result<(), DomainError> {
         let email = validated(Email::from(email), "email")?.into_inner();
-        let user = self
-            .ports
-            .stores
-            .users
-            .find_by_email(email.as_str())
-            .await?
-            .filter(|user| user.is_active);
-        let (outcome, detail) = match &user {
-            Some(user) => {
-                self.mail.queue_reset(user).await?;
-                (AuditOutcome::Success, "reset link queued")
-            }
-            None => (AuditOutcome::Failure, "no active account has this address"),
-        };
-        self.ports
-            .audit(Audit {
-                event: AuditEvent::PasswordResetRequested,
-                outcome,
-                user_id: user.as_ref().map(|u| u.id),
-                actor_id: None,
-                client,
-                detail: Some(detail),
-            })
-            .await
+        self.mail.queue_reset_request(email.as_str(), client).await
     }
 
     /// An admin sends a user a reset link.

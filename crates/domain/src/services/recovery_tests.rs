@@ -8,10 +8,10 @@ use uuid::Uuid;
 use super::RecoveryService;
 use crate::error::DomainError;
 use crate::model::{
-    AuditEvent, AuditOutcome, ClientInfo, Mail, MailToken, OutboxMessage, Principal, Role,
-    TokenPurpose, User, outbox_purpose,
+    AuditEvent, AuditOutcome, ClientInfo, Mail, MailKind, MailToken, OutboxMessage, Principal,
+    Role, TokenPurpose, User, outbox_purpose,
 };
-use crate::ports::{MockAuditLog, SecretSealer};
+use crate::ports::{MockAuditLog, MockMailMetrics, MockRateLimitStore, SecretSealer};
 use crate::services::mail::{AccountMail, MailPolicy};
 use crate::services::test_support::{FakeSealer, Mocks, now, user};
 
@@ -21,6 +21,7 @@ fn mail_policy() -> MailPolicy {
         verify_link: "https://auth.example.com/verify-email?token={token}".into(),
         reset_ttl: Duration::seconds(1800),
         verify_ttl: Duration::seconds(86_400),
+        per_recipient_per_hour: 5,
     }
 }
 
@@ -70,9 +71,58 @@ fn opened(message: &OutboxMessage) -> Mail {
     serde_json::from_slice(&plain).unwrap()
 }
 
+/// What `enqueue` was given.
+fn enqueuing(mocks: &mut Mocks) -> Arc<Mutex<Vec<OutboxMessage>>> {
+    let queued: Arc<Mutex<Vec<OutboxMessage>>> = Arc::default();
+    let seen = queued.clone();
+    mocks.outbox.expect_enqueue().returning(move |m| {
+        seen.lock().unwrap().push(m.clone());
+        Ok(())
+    });
+    queued
+}
+
 #[test]
-fn a_known_address_is_sent_a_link_whose_token_is_stored_only_as_a_fingerprint() {
-    let alice = user(Role::User);
+fn forgot_password_queues_one_sealed_request_and_reads_no_account() {
+    for address in ["alice@example.com", "nobody@example.com"] {
+        let mut mocks = Mocks::new();
+        mocks.users.expect_find_by_email().never();
+        mocks.mail_tokens.expect_issue().never();
+        let queued = enqueuing(&mut mocks);
+        block_on(service(mocks).forgot_password(&format!(" {address} "), &ClientInfo::default()))
+            .unwrap();
+        let queued = queued.lock().unwrap();
+        let [request] = queued.as_slice() else {
+            panic!("one request: {queued:?}")
+        };
+        assert_eq!(request.kind, MailKind::ResetRequest);
+        assert_eq!(request.user_id, None);
+        let plain = FakeSealer
+            .open(&request.sealed_mail, &outbox_purpose(request.id))
+            .expect("sealed for this row");
+        assert!(String::from_utf8(plain).unwrap().contains(address));
+    }
+}
+
+/// A reset request for `address`, as `forgot_password` queues it.
+fn reset_request(address: &str) -> OutboxMessage {
+    let mut mocks = Mocks::new();
+    let queued = enqueuing(&mut mocks);
+    block_on(account_mail(mocks).queue_reset_request(address, &ClientInfo::default())).unwrap();
+    queued.lock().unwrap().pop().unwrap()
+}
+
+fn account_mail(mocks: Mocks) -> AccountMail {
+    AccountMail::new(mocks.into_ports(), mail_policy())
+}
+
+#[test]
+fn a_request_for_a_known_address_is_answered_with_a_link_whose_token_is_stored_only_as_a_fingerprint()
+ {
+    let alice = User {
+        name: Some("Win a prize at https://evil.example".into()),
+        ..user(Role::User)
+    };
     let mut mocks = Mocks::new();
     let found = alice.clone();
     mocks
@@ -82,7 +132,7 @@ fn a_known_address_is_sent_a_link_whose_token_is_stored_only_as_a_fingerprint() 
         .returning(move |_| Ok(Some(found.clone())));
     let issued = issuing(&mut mocks);
     let events = audited(&mut mocks);
-    block_on(service(mocks).forgot_password(" Alice@Example.com ", &ClientInfo::default()))
+    block_on(account_mail(mocks).answer_reset_request(&reset_request("alice@example.com")))
         .unwrap();
 
     let issued = issued.lock().unwrap();
@@ -104,6 +154,11 @@ fn a_known_address_is_sent_a_link_whose_token_is_stored_only_as_a_fingerprint() 
     assert_eq!(raw.len(), 64);
     assert_eq!(token.fingerprint, format!("fp({raw})"));
     assert!(mail.html.contains(&format!("token={raw}")));
+    // Greeted by username; the name the user typed is nowhere.
+    assert!(mail.text.starts_with("Hello Alice_1,"), "{}", mail.text);
+    for part in [&mail.text, &mail.html, &mail.subject] {
+        assert!(!part.contains("evil.example"), "{part}");
+    }
     assert_eq!(
         *events.lock().unwrap(),
         [(AuditEvent::PasswordResetRequested, AuditOutcome::Success)]
@@ -111,7 +166,7 @@ fn a_known_address_is_sent_a_link_whose_token_is_stored_only_as_a_fingerprint() 
 }
 
 #[test]
-fn unknown_and_deactivated_addresses_get_the_same_answer_and_no_mail() {
+fn requests_for_unknown_and_deactivated_addresses_are_answered_with_no_mail() {
     for found in [
         None,
         Some(User {
@@ -126,11 +181,66 @@ fn unknown_and_deactivated_addresses_get_the_same_answer_and_no_mail() {
             .returning(move |_| Ok(found.clone()));
         mocks.mail_tokens.expect_issue().never();
         let events = audited(&mut mocks);
-        block_on(service(mocks).forgot_password("bob@example.com", &ClientInfo::default()))
+        block_on(account_mail(mocks).answer_reset_request(&reset_request("bob@example.com")))
             .unwrap();
         assert_eq!(
             *events.lock().unwrap(),
             [(AuditEvent::PasswordResetRequested, AuditOutcome::Failure)]
+        );
+    }
+}
+
+#[test]
+fn mail_over_a_recipients_hourly_cap_is_dropped_counted_and_audited_once() {
+    // The 6th message to one address this hour is the first one over: audited; the 7th only
+    // counted. Neither issues a token (the older link keeps working).
+    for (count, audits) in [(6, 1), (7, 0)] {
+        let mut mocks = Mocks::new();
+        let mut limits = MockRateLimitStore::new();
+        limits
+            .expect_hit()
+            .withf(|key, hour| key == "mail_recipient:alice@example.com" && *hour == now())
+            .times(1)
+            .returning(move |_, _| Ok(count));
+        mocks.rate_limits = limits;
+        mocks.mail_tokens.expect_issue().never();
+        let events = audited(&mut mocks);
+        let mut metrics = MockMailMetrics::new();
+        metrics
+            .expect_suppressed()
+            .with(eq(MailKind::EmailVerification))
+            .times(1)
+            .return_const(());
+        let mail = account_mail(mocks).with_metrics(Arc::new(metrics));
+        block_on(mail.queue_verification(&user(Role::User))).unwrap();
+        let events = events.lock().unwrap();
+        assert_eq!(events.len(), audits);
+        assert!(
+            events
+                .iter()
+                .all(|e| *e == (AuditEvent::MailSuppressed, AuditOutcome::Failure))
+        );
+    }
+}
+
+#[test]
+fn the_address_change_notice_names_neither_address_nor_the_name() {
+    let alice = User {
+        name: Some("Call +1 555 0100 now".into()),
+        email: "attacker@evil.example".into(),
+        ..user(Role::User)
+    };
+    let mut mocks = Mocks::new();
+    let queued = enqueuing(&mut mocks);
+    block_on(account_mail(mocks).queue_address_changed("alice@example.com", &alice)).unwrap();
+    let queued = queued.lock().unwrap();
+    let mail = opened(&queued[0]);
+    assert_eq!(mail.to, "alice@example.com");
+    for part in [&mail.text, &mail.html] {
+        assert!(part.contains("Alice_1"), "{part}");
+        assert!(
+            !part.contains("555") && !part.contains("evil.example"),
+            "{part}"
         );
     }
 }

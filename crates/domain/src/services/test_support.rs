@@ -33,6 +33,8 @@ pub struct Mocks {
     pub clients: MockClientRepository,
     pub mail_tokens: MockMailTokenRepository,
     pub outbox: MockOutbox,
+    /// Counts nothing over any limit unless a test replaces it.
+    pub rate_limits: MockRateLimitStore,
     pub key_generator: MockKeyGenerator,
     pub codes: MockOneTimeCodes,
     pub sealer: FakeSealer,
@@ -77,7 +79,10 @@ impl Mocks {
         // Audit entries are accepted silently unless a test replaces this mock to look at them.
         let mut audit = MockAuditLog::new();
         audit.expect_record().returning(|_| Ok(()));
+        let mut rate_limits = MockRateLimitStore::new();
+        rate_limits.expect_hit().returning(|_, _| Ok(1));
         Self {
+            rate_limits,
             audit,
             users: MockUserRepository::new(),
             sessions: MockSessionRepository::new(),
@@ -111,7 +116,7 @@ impl Mocks {
                 users: Arc::new(self.users),
                 sessions: Arc::new(self.sessions),
                 throttle: Arc::new(self.throttle),
-                rate_limits: Arc::new(MockRateLimitStore::new()),
+                rate_limits: Arc::new(self.rate_limits),
                 audit: Arc::new(self.audit),
                 mfa: Arc::new(self.mfa),
                 keys: Arc::new(self.keys),
@@ -201,5 +206,6 @@ pub fn claims(token_type: TokenType, session: &Session, jti: Uuid) -> Claims {
         role: (token_type == TokenType::Access).then_some(Role::User),
         amr: Vec::new(),
         client_id: None,
+        azp: None,
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::mail::AccountMail;
+use super::password_proof::{Lockout, prove_current_password};
 use super::ports::{Audit, Ports};
 use crate::error::DomainError;
 use crate::model::{
@@ -20,13 +21,19 @@ pub const MAX_PAGE: u32 = i32::MAX as u32;
 
 pub struct UserService {
     ports: Ports,
+    /// A wrong password at an address change counts towards this, as at a password change.
+    lockout: Lockout,
     /// Tells both addresses of an address change.
     mail: Option<Arc<AccountMail>>,
 }
 
 impl UserService {
-    pub fn new(ports: Ports) -> Self {
-        Self { ports, mail: None }
+    pub fn new(ports: Ports, lockout: Lockout) -> Self {
+        Self {
+            ports,
+            lockout,
+            mail: None,
+        }
     }
 
     /// A changed address is sent a verification link, and the old one a notice.
@@ -129,7 +136,10 @@ impl UserService {
     }
 
     /// Anyone may change their own username, email and name; only an admin may change `role` and
-    /// `is_active`, and never so that no active admin is left. Deactivation ends every session.
+    /// `is_active`, and never so that no active admin is left. A new address of one's own needs
+    /// the current password (`current_password`): a stolen access token alone must not move the
+    /// account's mail, and with it "forgot password", elsewhere. An admin changing another
+    /// user's address needs none. Deactivation ends every session and voids what is in flight.
     /// Only the fields the patch names are written, so a concurrent change of any other field
     /// (an admin's demotion racing the user's own rename) is never undone. Returns the user as
     /// stored afterwards.
@@ -138,6 +148,7 @@ impl UserService {
         actor: &Principal,
         id: Uuid,
         patch: UserPatch,
+        current_password: Option<&str>,
     ) -> Result<User, DomainError> {
         ensure_self_or_admin(actor, id)?;
         if (patch.role.is_some() || patch.is_active.is_some()) && !actor.user.is_admin() {
@@ -152,6 +163,17 @@ impl UserService {
             .as_ref()
             .is_some_and(|email| email.as_str() != before.email);
         patch.email_verified = address_changed.then_some(false);
+        if address_changed && actor.user.id == id {
+            // Before the uniqueness check: a token alone learns nothing about other addresses.
+            prove_current_password(
+                &self.ports,
+                self.lockout,
+                actor,
+                current_password,
+                AuditEvent::EmailChange,
+            )
+            .await?;
+        }
         let username = patch
             .username
             .as_ref()
@@ -215,12 +237,15 @@ impl UserService {
             Err(err) => return Err(err.into()),
         }
         if patch.is_active == Some(false) {
-            // Even if it looked inactive already: a session opened meanwhile must not survive.
+            // Even if it looked inactive already: a session opened meanwhile must not survive,
+            // nor a link or a second step under way (their redemptions check the account too).
             self.ports
                 .stores
                 .sessions
                 .revoke_all_for_user(id, None, now)
                 .await?;
+            self.ports.stores.mail_tokens.void_for_user(id).await?;
+            self.ports.stores.mfa.delete_challenges_for_user(id).await?;
             if before.is_active {
                 tracing::info!(user_id = %id, actor_id = %actor.user.id, "user deactivated");
                 audit_by_admin(&self.ports, actor, AuditEvent::Deactivation, id, None).await?;
@@ -236,6 +261,17 @@ impl UserService {
         }
         let after = self.find(id).await?;
         if address_changed {
+            tracing::info!(user_id = %id, actor_id = %actor.user.id, "email address changed");
+            self.ports
+                .audit(Audit {
+                    event: AuditEvent::EmailChange,
+                    outcome: AuditOutcome::Success,
+                    user_id: Some(id),
+                    actor_id: (actor.user.id != id).then_some(actor.user.id),
+                    client: &actor.client,
+                    detail: None,
+                })
+                .await?;
             self.address_changed(&before.email, &after).await;
         }
         Ok(after)

@@ -6,6 +6,7 @@ use super::UserService;
 use crate::error::DomainError;
 use crate::model::{ClientInfo, NewUser, Principal, Role, User, UserPatch};
 use crate::ports::{AdminGuard, AdminWrite, ThrottleKey};
+use crate::services::Lockout;
 use crate::services::test_support::{Mocks, now, user};
 
 fn principal(user: &User) -> Principal {
@@ -30,7 +31,13 @@ fn stored_alone(mocks: &mut Mocks, user: User) {
 }
 
 fn service(mocks: Mocks) -> UserService {
-    UserService::new(mocks.into_ports())
+    UserService::new(
+        mocks.into_ports(),
+        Lockout {
+            max_failed_attempts: 5,
+            duration: chrono::Duration::minutes(15),
+        },
+    )
 }
 
 #[test]
@@ -83,7 +90,7 @@ fn a_user_cannot_grant_themself_a_role_or_reactivate() {
         },
     ] {
         assert_eq!(
-            block_on(svc.update(&principal(&alice), alice.id, patch)).unwrap_err(),
+            block_on(svc.update(&principal(&alice), alice.id, patch, None)).unwrap_err(),
             DomainError::Forbidden
         );
     }
@@ -132,11 +139,11 @@ fn the_last_active_admin_can_be_neither_demoted_deactivated_nor_deleted() {
         ..UserPatch::default()
     };
     assert_eq!(
-        block_on(svc.update(&me, admin.id, demote)).unwrap_err(),
+        block_on(svc.update(&me, admin.id, demote, None)).unwrap_err(),
         DomainError::LastAdmin
     );
     assert_eq!(
-        block_on(svc.update(&me, admin.id, deactivate)).unwrap_err(),
+        block_on(svc.update(&me, admin.id, deactivate, None)).unwrap_err(),
         DomainError::LastAdmin
     );
     assert_eq!(
@@ -178,12 +185,25 @@ fn deactivating_a_user_revokes_all_their_sessions() {
         .withf(move |id, keep, _| *id == alice_id && keep.is_none())
         .times(1)
         .returning(|_, _, _| Ok(3));
+    // What was in flight goes too: links by mail and logins waiting for a second factor.
+    mocks
+        .mail_tokens
+        .expect_void_for_user()
+        .with(eq(alice_id))
+        .times(1)
+        .returning(|_| Ok(1));
+    mocks
+        .mfa
+        .expect_delete_challenges_for_user()
+        .with(eq(alice_id))
+        .times(1)
+        .returning(|_| Ok(1));
     let svc = service(mocks);
     let patch = UserPatch {
         is_active: Some(false),
         ..UserPatch::default()
     };
-    block_on(svc.update(&principal(&admin), alice_id, patch)).unwrap();
+    block_on(svc.update(&principal(&admin), alice_id, patch, None)).unwrap();
 }
 
 #[test]
@@ -207,7 +227,7 @@ fn renaming_to_a_taken_username_is_a_conflict_but_keeping_ones_own_is_not() {
         ..UserPatch::default()
     };
     assert_eq!(
-        block_on(svc.update(&principal(&alice), alice.id, patch)).unwrap_err(),
+        block_on(svc.update(&principal(&alice), alice.id, patch, None)).unwrap_err(),
         DomainError::UsernameTaken
     );
 }
@@ -263,7 +283,7 @@ fn an_admin_demoted_while_the_request_ran_is_refused() {
         ..UserPatch::default()
     };
     assert_eq!(
-        block_on(svc.update(&me, id, promote)),
+        block_on(svc.update(&me, id, promote, None)),
         Err(DomainError::Forbidden)
     );
     assert_eq!(block_on(svc.delete(&me, id)), Err(DomainError::Forbidden));
@@ -326,4 +346,73 @@ fn bootstrap_does_nothing_once_an_admin_exists() {
         name: None,
     };
     assert_eq!(block_on(svc.bootstrap_admin(new)).unwrap(), None);
+}
+
+#[test]
+fn a_new_address_of_ones_own_needs_the_current_password_and_counts_a_wrong_one() {
+    use crate::ports::Attempt;
+    let alice = user(Role::User);
+    let new_address = || UserPatch {
+        email: Some("new@example.com".into()),
+        ..UserPatch::default()
+    };
+    for (password, accepted) in [(None, false), (Some("wrong"), false), (Some("right"), true)] {
+        let mut mocks = Mocks::new();
+        stored_alone(&mut mocks, alice.clone());
+        let alice_id = alice.id;
+        mocks
+            .throttle
+            .expect_count_attempt()
+            .withf(move |key, _, _| *key == ThrottleKey::Account(alice_id))
+            .times(1)
+            .returning(|_, _, _| Ok(Attempt::Counted { last: false }));
+        mocks
+            .hasher
+            .expect_verify()
+            .returning(|password, _| Ok(password == "right"));
+        if accepted {
+            mocks.throttle.expect_clear().times(1).returning(|_| Ok(()));
+            mocks
+                .users
+                .expect_update()
+                .withf(|_, patch, _| patch.email_verified == Some(false))
+                .times(1)
+                .returning(|_, _, _| Ok(true));
+        } else {
+            mocks.users.expect_update().never();
+        }
+        let result =
+            block_on(service(mocks).update(&principal(&alice), alice.id, new_address(), password));
+        match result {
+            Ok(_) => assert!(accepted),
+            Err(DomainError::Validation(errors)) => {
+                assert!(!accepted);
+                assert_eq!(
+                    (errors[0].field.as_str(), errors[0].code),
+                    ("current_password", "wrong_password")
+                );
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn an_admin_moves_another_users_address_without_a_password() {
+    let admin = user(Role::Admin);
+    let alice = user(Role::User);
+    let mut mocks = Mocks::new();
+    stored_alone(&mut mocks, alice.clone());
+    mocks.throttle.expect_count_attempt().never();
+    mocks.hasher.expect_verify().never();
+    mocks
+        .users
+        .expect_update_as_admin()
+        .times(1)
+        .returning(|_, _, _, _| Ok(AdminWrite::Written));
+    let patch = UserPatch {
+        email: Some("new@example.com".into()),
+        ..UserPatch::default()
+    };
+    block_on(service(mocks).update(&principal(&admin), alice.id, patch, None)).unwrap();
 }
