@@ -272,6 +272,11 @@ impl ResponseError for ApiError {
                     .insert_header((RATELIMIT_RESET, reset));
             }
             ApiError::MethodNotAllowed(allowed) => {
+                let mut allowed = allowed.to_vec();
+                // Every GET route answers HEAD too (`head::as_get`).
+                if allowed.contains(&"GET") && !allowed.contains(&"HEAD") {
+                    allowed.push("HEAD");
+                }
                 response.insert_header((header::ALLOW, allowed.join(", ")));
             }
             _ => {}

@@ -95,8 +95,9 @@ fn read_body(
 
 /// 400 for what is not a JSON object; 422, naming the field, for an object of the wrong shape.
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|_| ApiError::MalformedJson("The request body is not valid JSON."))?;
+    let value = crate::strict_json::parse(body).ok_or(ApiError::MalformedJson(
+        "The request body is not valid JSON, or repeats a member.",
+    ))?;
     if !value.is_object() {
         return Err(ApiError::MalformedJson(
             "The request body must be a JSON object.",

@@ -8,7 +8,7 @@ use actix_web::middleware::Next;
 use crate::routes::pages::{PAGE_POLICY, PAGES};
 
 /// JSON needs no sources at all.
-const API_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
+pub const API_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
 /// The Swagger UI page: its own scripts, styles and images, and the description it fetches.
 pub const DOCS_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
 

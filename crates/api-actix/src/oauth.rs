@@ -174,8 +174,11 @@ impl OAuthParams {
             serde_urlencoded::from_bytes(body)
                 .map_err(|_| OAuthError::invalid_request("the form body cannot be read"))?
         } else if is("application/json") {
-            let JsonPairs(object) = serde_json::from_slice(body)
-                .map_err(|_| OAuthError::invalid_request("the body is not a JSON object"))?;
+            let Some(serde_json::Value::Object(object)) = crate::strict_json::parse(body) else {
+                return Err(OAuthError::invalid_request(
+                    "the body is not a JSON object, or repeats a parameter",
+                ));
+            };
             object
                 .into_iter()
                 .map(|(name, value)| match value {
@@ -199,33 +202,6 @@ impl OAuthParams {
             }
         }
         Ok(Self(params))
-    }
-}
-
-/// A JSON object's members in order, repeats kept (a map would keep only the last), so that a
-/// repeated parameter is refused in JSON as in a form.
-struct JsonPairs(Vec<(String, serde_json::Value)>);
-
-impl<'de> serde::Deserialize<'de> for JsonPairs {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Members;
-        impl<'de> serde::de::Visitor<'de> for Members {
-            type Value = JsonPairs;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<M: serde::de::MapAccess<'de>>(
-                self,
-                mut map: M,
-            ) -> Result<JsonPairs, M::Error> {
-                let mut pairs = Vec::new();
-                while let Some(pair) = map.next_entry()? {
-                    pairs.push(pair);
-                }
-                Ok(JsonPairs(pairs))
-            }
-        }
-        deserializer.deserialize_map(Members)
     }
 }
 

@@ -8,7 +8,7 @@ use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::middleware::Condition;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpResponse, web};
 use chrono::Duration;
 use domain::{
     AccountMail, AuthPolicy, AuthService, ClientInfo, Clock, DeliveryPolicy, DomainError,
@@ -30,10 +30,57 @@ use crate::config::{AdminBootstrap, MailTransport, RateLimitStoreKind, Settings}
 use crate::error::ApiError;
 use crate::metrics::{self, Metrics};
 use crate::openapi::ApiDoc;
+use crate::pre_routing::ContractIo;
 use crate::state::AppState;
-use crate::{headers, request_id, routes, secrets};
+use crate::{head, headers, request_id, routes, secrets};
 use secrecy::ExposeSecret;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
+
+/// Serves `make_app` on `listener` over HTTP/1.1, as actix-web's `HttpServer` would, but on
+/// connections whose pre-routing errors answer in the contract's words (`pre_routing`).
+fn serve<F, A, B>(listener: TcpListener, make_app: F) -> std::io::Result<Server>
+where
+    F: Fn() -> App<A> + Send + Clone + 'static,
+    A: actix_web::dev::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    B: actix_web::body::MessageBody + 'static,
+{
+    use actix_service::{IntoServiceFactory, ServiceFactoryExt, fn_service, map_config};
+    let local = listener.local_addr()?;
+    let server = actix_server::Server::build()
+        .listen("auth-api", listener, move || {
+            let app = make_app()
+                .into_factory()
+                .map_err(|err: actix_web::Error| err.error_response());
+            let http = actix_http::HttpService::build()
+                .keep_alive(actix_http::KeepAlive::Timeout(REQUEST_TIMEOUT))
+                .client_request_timeout(REQUEST_TIMEOUT)
+                .client_disconnect_timeout(std::time::Duration::from_secs(1))
+                .local_addr(local)
+                .h1(map_config(app, |_| actix_web::dev::AppConfig::default()));
+            fn_service(|io: actix_rt::net::TcpStream| {
+                let peer = io.peer_addr().ok();
+                std::future::ready(Ok::<_, actix_http::error::DispatchError>((
+                    ContractIo::new(io),
+                    peer,
+                )))
+            })
+            .and_then(http)
+        })?
+        .shutdown_timeout(10)
+        // actix stops at once on SIGINT; this server finishes what is in flight on Ctrl-C too.
+        .disable_signals()
+        .run();
+    Ok(server)
+}
+
+/// How long a client may take to send a request's head, and keep an idle connection open.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Rate-limit counts live in the database when replicas must share them (the default on
 /// PostgreSQL), else in this process.
@@ -163,10 +210,10 @@ pub fn build_ports(
             max_hashes,
             settings.password.max_queued_hashes,
         )),
-        tokens: Arc::new(JwtCodec::new(
-            settings.jwt.algorithm,
-            secret.expose_secret().as_bytes(),
-        )?),
+        tokens: Arc::new(
+            JwtCodec::new(settings.jwt.algorithm, secret.expose_secret().as_bytes())?
+                .with_max_lifetime(longest_token_lifetime(settings)),
+        ),
         key_generator: Arc::new(KeyPairs),
         clock,
         mfa: MfaPorts {
@@ -252,8 +299,17 @@ pub fn delivery_policy(settings: &Settings) -> DeliveryPolicy {
     }
 }
 
-/// A token signed by an unknown `kid` reloads the keys at most this often.
-const UNKNOWN_KID_RELOAD_SECONDS: i64 = 10;
+/// A token signed by an unknown `kid` reloads the keys at most this often: a flood of made-up
+/// kids costs at most two reads of the keys a second, and delays a key rotated on another
+/// replica by at most this (contract section 17: under 1 s).
+const UNKNOWN_KID_RELOAD_MILLIS: i64 = 500;
+
+/// The longest any token of this configuration lives (`exp` after `iat`), with the leeway.
+fn longest_token_lifetime(settings: &Settings) -> i64 {
+    let jwt = &settings.jwt;
+    i64::from(jwt.access_ttl_seconds.max(jwt.refresh_ttl_seconds).get())
+        + i64::from(jwt.leeway_seconds)
+}
 
 pub fn key_policy(settings: &Settings) -> KeyPolicy {
     let jwt = &settings.jwt;
@@ -267,7 +323,7 @@ pub fn key_policy(settings: &Settings) -> KeyPolicy {
         token_lifetime: Duration::seconds(
             i64::from(longest) + i64::from(jwt.leeway_seconds) + i64::from(reload),
         ),
-        unknown_kid_reload_interval: Duration::seconds(UNKNOWN_KID_RELOAD_SECONDS),
+        unknown_kid_reload_interval: Duration::milliseconds(UNKNOWN_KID_RELOAD_MILLIS),
     }
 }
 
@@ -419,8 +475,9 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { address, source })?
             .port();
-        let server = HttpServer::new(move || {
+        let make_app = move || {
             App::new()
+                .wrap(from_fn(head::as_get))
                 .wrap(Condition::new(cors_enabled, cors(&settings_for_workers)))
                 .app_data(state.clone())
                 .app_data(metrics.clone())
@@ -443,16 +500,11 @@ impl Application {
                 .wrap(from_fn(metrics::middleware))
                 .wrap(from_fn(headers::middleware))
                 .wrap(from_fn(request_id::middleware))
-        })
-        .listen(listener)
-        .map_err(|source| StartupError::Bind {
+        };
+        let server = serve(listener, make_app).map_err(|source| StartupError::Bind {
             address: format!("port {port}"),
             source,
-        })?
-        .shutdown_timeout(10)
-        // actix stops at once on SIGINT; this server finishes what is in flight on Ctrl-C too.
-        .disable_signals()
-        .run();
+        })?;
         let housekeeping_interval = (settings.housekeeping.interval_seconds > 0)
             .then(|| std::time::Duration::from_secs(settings.housekeeping.interval_seconds));
         Ok(Application {

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration};
 use uuid::Uuid;
 
-use super::{HASH, deleted, opened, session, stored, t0};
+use super::{HASH, challenge, deleted, opened, session, stored, t0};
 use crate::model::{MailKind, MailToken, OutboxMessage, TokenPurpose, User, UserPatch};
 use crate::ports::{Attempt, AttemptLimit, Stores, ThrottleKey};
 
@@ -383,4 +383,139 @@ pub async fn concurrent_claims_take_each_message_once(stores: &Stores) {
     ids.dedup();
     assert_eq!(ids.len(), claimed, "no message was claimed twice");
     assert_eq!(claimed, 24, "six claims of five took all 24");
+}
+
+/// Deactivation voids what is in flight: a redemption checks the account is active in its own
+/// write, and the tokens and second steps of one user go at once, nobody else's.
+pub async fn a_deactivated_users_links_and_second_steps_are_void(stores: &Stores) {
+    let alice = stored(stores, "Alice_1").await;
+    let bob = stored(stores, "Bob_1").await;
+    let tokens = &stores.mail_tokens;
+    let mut issued = Vec::new();
+    for user in [&alice, &bob] {
+        for purpose in [TokenPurpose::PasswordReset, TokenPurpose::EmailVerification] {
+            let t = token(user, purpose, in_an_hour());
+            tokens.issue(&t, &message(Some(user), t0())).await.unwrap();
+            issued.push(t);
+        }
+        for n in 0..2 {
+            let fingerprint = format!("{}-{n}", user.username);
+            stores
+                .mfa
+                .open_challenge(&challenge(user, &fingerprint))
+                .await
+                .unwrap();
+        }
+    }
+    let deactivate = UserPatch {
+        is_active: Some(false),
+        ..UserPatch::default()
+    };
+    assert!(
+        stores
+            .users
+            .update(alice.id, &deactivate, t0())
+            .await
+            .unwrap()
+    );
+    // Before anything is voided, the redemptions refuse an inactive account already.
+    assert_eq!(
+        tokens
+            .redeem_reset(&issued[0].fingerprint, "$2b$04$new", t0())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        tokens
+            .redeem_verification(&issued[1].fingerprint, t0())
+            .await
+            .unwrap(),
+        None
+    );
+    let after = stores.users.find_by_id(alice.id).await.unwrap().unwrap();
+    assert_eq!(after.password_hash, HASH, "nothing was set");
+    assert!(!after.email_verified);
+
+    let fresh = token(&alice, TokenPurpose::PasswordReset, in_an_hour());
+    tokens
+        .issue(&fresh, &message(Some(&alice), t0()))
+        .await
+        .unwrap();
+    assert_eq!(tokens.void_for_user(alice.id).await.unwrap(), 1);
+    assert_eq!(
+        stores
+            .mfa
+            .delete_challenges_for_user(alice.id)
+            .await
+            .unwrap(),
+        2
+    );
+    let reactivate = UserPatch {
+        is_active: Some(true),
+        ..UserPatch::default()
+    };
+    assert!(
+        stores
+            .users
+            .update(alice.id, &reactivate, t0())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        tokens
+            .redeem_reset(&fresh.fingerprint, "$2b$04$new", t0())
+            .await
+            .unwrap(),
+        None,
+        "a voided link stays void after a reactivation"
+    );
+    assert_eq!(
+        stores.mfa.find_challenge("Alice_1-0", t0()).await.unwrap(),
+        None
+    );
+    // Bob's are untouched.
+    assert!(
+        tokens
+            .find(&issued[2].fingerprint, TokenPurpose::PasswordReset, t0())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        stores
+            .mfa
+            .find_challenge("Bob_1-0", t0())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        tokens
+            .redeem_verification(&issued[3].fingerprint, t0())
+            .await
+            .unwrap(),
+        Some(bob.id)
+    );
+}
+
+/// A reset request waits in the outbox like a message: sealed, with no account named.
+pub async fn a_reset_request_is_queued_with_no_account(stores: &Stores) {
+    let request = OutboxMessage {
+        kind: MailKind::ResetRequest,
+        ..message(None, t0())
+    };
+    stores.outbox.enqueue(&request).await.unwrap();
+    let claimed = stores
+        .outbox
+        .claim_due(t0(), in_an_hour(), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed,
+        [OutboxMessage {
+            attempts: 1,
+            ..request
+        }]
+    );
 }

@@ -262,9 +262,6 @@ pub trait SigningKeyRepository: Send + Sync {
         next: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
-    /// Makes the current key `kid` previous with no successor (the service moved to HMAC
-    /// signing). Returns whether it did.
-    async fn demote(&self, kid: &str, now: DateTime<Utc>) -> StoreResult<bool>;
     /// Retires a `next` or `previous` key. Returns whether it did.
     async fn retire(&self, kid: &str, now: DateTime<Utc>) -> StoreResult<bool>;
 }

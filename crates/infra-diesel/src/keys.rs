@@ -175,14 +175,6 @@ impl SigningKeyRepository for DieselStore {
         .await
     }
 
-    async fn demote(&self, kid: &str, now: DateTime<Utc>) -> StoreResult<bool> {
-        let (kid, now) = (kid.to_owned(), naive(now));
-        self.write(Stale::Nothing, move |conn| {
-            Ok(change_state(conn, &kid, &["current"], KeyState::Previous, now)? == 1)
-        })
-        .await
-    }
-
     async fn retire(&self, kid: &str, now: DateTime<Utc>) -> StoreResult<bool> {
         let (kid, now) = (kid.to_owned(), naive(now));
         self.write(Stale::Nothing, move |conn| {

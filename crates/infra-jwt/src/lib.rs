@@ -1,8 +1,9 @@
 //! The token adapter: JWTs through jsonwebtoken (RustCrypto backend), signed with the keyring
 //! the domain installs: ES256, EdDSA or RS256 key pairs from the store, or `JWT_SECRET_KEY`
 //! with an HS algorithm. Every token names its key in `kid`; verification picks the key by
-//! `kid` and accepts only that key's algorithm. It checks structure, algorithm and signature;
-//! issuer, audience, type and time are the domain's checks.
+//! `kid` and accepts only that key's algorithm. It checks structure, algorithm and signature,
+//! refuses header extensions (`crit`) and lifetimes no token of this service has; issuer,
+//! audience, type and time are the domain's checks.
 
 mod generate;
 mod ring;
@@ -26,6 +27,9 @@ pub enum JwtConfigError {
 pub struct JwtCodec {
     shared: SharedSecret,
     ring: RwLock<Arc<Ring>>,
+    /// No token this service makes lives longer (`exp` after `iat`): one that claims to is
+    /// refused whatever key signed it.
+    max_lifetime_seconds: Option<i64>,
 }
 
 impl JwtCodec {
@@ -39,7 +43,15 @@ impl JwtCodec {
         Ok(Self {
             ring: RwLock::new(Arc::new(Ring::shared_only(&shared))),
             shared,
+            max_lifetime_seconds: None,
         })
+    }
+
+    /// Refuses tokens whose `exp` lies more than `seconds` after their `iat` (the longest
+    /// lifetime of any token type, plus the leeway; the domain checks each type's own).
+    pub fn with_max_lifetime(mut self, seconds: i64) -> Self {
+        self.max_lifetime_seconds = Some(seconds);
+        self
     }
 
     fn ring(&self) -> Arc<Ring> {
@@ -121,6 +133,9 @@ impl TokenCodec for JwtCodec {
         if verifier
             .issued_before
             .is_some_and(|cutoff| claims.iat >= cutoff)
+            || self
+                .max_lifetime_seconds
+                .is_some_and(|max| claims.exp.saturating_sub(claims.iat) > max)
         {
             return Err(TokenRejection::Invalid);
         }

@@ -25,6 +25,7 @@ fn claims() -> Claims {
         role: Some(Role::User),
         amr: vec!["pwd".into()],
         client_id: None,
+        azp: None,
     }
 }
 
@@ -226,7 +227,9 @@ fn headers_that_point_at_a_key_are_refused_even_well_signed() {
         SharedSecretUse::Refuse,
     );
     let signing = EncodingKey::from_ec_der(&key.private_der);
-    let pointing: [fn(&mut Header); 4] = [
+    let pointing: [fn(&mut Header); 5] = [
+        // Not a pointer, but an extension this service would have to understand: refused.
+        |h| h.crit = Some(vec!["exp".into()]),
         |h| h.jku = Some("https://evil.example/jwks.json".into()),
         |h| h.x5u = Some("https://evil.example/cert.pem".into()),
         |h| h.x5c = Some(vec!["MIIB".into()]),
@@ -354,4 +357,53 @@ fn no_key_pair_is_made_for_a_shared_secret() {
         .unwrap()
         .block_on(KeyPairs.generate(KeyAlgorithm::HS256, "hs"));
     assert!(shared.is_err());
+}
+
+#[test]
+fn a_keyring_of_key_pairs_alone_refuses_every_shared_secret_token() {
+    // A fresh ES256 installation: the domain installs no use of the secret.
+    let key = pair(KeyAlgorithm::ES256, "es");
+    let fresh = signing_with(
+        vec![live("es", KeyAlgorithm::ES256, &key, true)],
+        SharedSecretUse::Refuse,
+    );
+    for hs in [
+        KeyAlgorithm::HS256,
+        KeyAlgorithm::HS384,
+        KeyAlgorithm::HS512,
+    ] {
+        let signed = shared(hs, SECRET, SharedSecretUse::Sign)
+            .encode(&claims())
+            .unwrap();
+        assert_eq!(
+            fresh.decode(&signed),
+            Err(TokenRejection::Invalid),
+            "{hs:?}"
+        );
+        let mut header = Header::new(algorithm(hs));
+        for kid in [None, Some("es".to_owned())] {
+            header.kid = kid;
+            let forged =
+                jsonwebtoken::encode(&header, &claims(), &EncodingKey::from_secret(SECRET))
+                    .unwrap();
+            assert_eq!(fresh.decode(&forged), Err(TokenRejection::Invalid));
+        }
+    }
+}
+
+#[test]
+fn a_lifetime_longer_than_any_token_of_this_service_is_refused() {
+    let codec = codec().with_max_lifetime(3600);
+    let mut c = claims();
+    c.iat = 1_000;
+    c.exp = 1_000 + 3600;
+    let fine = codec.encode(&c).unwrap();
+    assert_eq!(codec.decode(&fine), Ok(c.clone()));
+    c.exp += 1;
+    let far = codec.encode(&c).unwrap();
+    assert_eq!(codec.decode(&far), Err(TokenRejection::Invalid));
+    c.exp = i64::MAX;
+    c.iat = i64::MIN;
+    let absurd = codec.encode(&c).unwrap();
+    assert_eq!(codec.decode(&absurd), Err(TokenRejection::Invalid));
 }

@@ -64,18 +64,6 @@ impl SigningKeyRepository for MemoryStore {
         Ok(true)
     }
 
-    async fn demote(&self, kid: &str, now: DateTime<Utc>) -> StoreResult<bool> {
-        let mut state = self.state();
-        Ok(match state.key_in(kid, &[KeyState::Current]) {
-            Some(key) => {
-                key.state = KeyState::Previous;
-                key.deactivated_at = Some(now);
-                true
-            }
-            None => false,
-        })
-    }
-
     async fn retire(&self, kid: &str, now: DateTime<Utc>) -> StoreResult<bool> {
         let mut state = self.state();
         Ok(

@@ -44,7 +44,6 @@ pub fn routes(router: &mut Router<'_>) {
     router.add_page("/reset-password", |r| {
         r.app_data(web::PayloadConfig::new(BODY_LIMIT))
             .route(web::get().to(reset_form))
-            .route(web::head().to(reset_form))
             .route(web::post().to(reset_submit).wrap(from_fn(|req, next| {
                 enforce(LimitedAction::PasswordReset, req, next)
             })))
@@ -52,7 +51,6 @@ pub fn routes(router: &mut Router<'_>) {
     router.add_page("/verify-email", |r| {
         r.app_data(web::PayloadConfig::new(BODY_LIMIT))
             .route(web::get().to(verify_form))
-            .route(web::head().to(verify_form))
             .route(web::post().to(verify_submit).wrap(from_fn(|req, next| {
                 enforce(LimitedAction::EmailVerify, req, next)
             })))

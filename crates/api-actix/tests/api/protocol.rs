@@ -33,7 +33,7 @@ async fn unknown_routes_and_methods_are_problems(backend: Backend) {
     assert_eq!(reply.header("allow"), Some("POST"));
     let reply = app.call(Method::DELETE, "/api/auth/me", None, None).await;
     reply.assert_problem(405, "method_not_allowed");
-    assert_eq!(reply.header("allow"), Some("GET"));
+    assert_eq!(reply.header("allow"), Some("GET, HEAD"));
 }
 
 async fn bodies_must_be_json_objects_of_at_most_64_kib(backend: Backend) {

@@ -182,7 +182,7 @@ async fn users_edit_their_own_profile_but_not_to_anothers_name(backend: Backend)
     let path = format!("/api/users/{}", alice.user_id);
     let patch = |body: Value| app.call(Method::PATCH, &path, Some(&alice.access), Some(body));
     let reply =
-        patch(json!({"username": "Alice_2", "email": "New@Example.com", "name": "Alice"})).await;
+        patch(json!({"username": "Alice_2", "email": "New@Example.com", "name": "Alice", "current_password": PASSWORD})).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["username"], "Alice_2");
     assert_eq!(reply.body["email"], "new@example.com");
@@ -190,7 +190,7 @@ async fn users_edit_their_own_profile_but_not_to_anothers_name(backend: Backend)
     patch(json!({"username": "BOB_1"}))
         .await
         .assert_problem(409, "username_taken");
-    patch(json!({"email": "bob_1@example.com"}))
+    patch(json!({"email": "bob_1@example.com", "current_password": PASSWORD}))
         .await
         .assert_problem(409, "email_taken");
     patch(json!({"username": "x"}))

@@ -2,6 +2,11 @@
 //! due), retirement once nothing they signed can still be live, and the keyring every replica
 //! reloads from the store. No rotation ever logs anyone out: a key that stops signing keeps
 //! verifying until the last token it signed has expired.
+//!
+//! `JWT_SECRET_KEY` signing (HMAC mode) has a row of its own in the store, with no key material:
+//! it is current while the secret signs, and goes through the same life after. So shared-secret
+//! tokens are accepted exactly while such a row is current or previous: an installation that
+//! never signed with the secret refuses them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,6 +23,9 @@ use crate::model::{
 
 /// How often a start tries again when other replicas keep changing the keys under it.
 const MAX_ROTATION_TRIES: usize = 3;
+/// A rotation asked for this soon after another landed is the same event (requests sent
+/// together, an operator's double click): it answers the key that one made current.
+const ROTATION_COALESCE_MILLIS: i64 = 1000;
 
 /// The tunable rules of signing keys, read from configuration by the binary.
 #[derive(Debug, Clone)]
@@ -40,6 +48,9 @@ struct Loaded {
     generation: u64,
     published: Arc<Vec<PublicJwk>>,
     current: Option<(String, DateTime<Utc>)>,
+    /// What the installed keyring was made of: a reload that finds the same installs nothing
+    /// (the codec's verified-token cache lives on).
+    installed: Option<(Vec<(String, KeyState)>, SharedSecretUse)>,
 }
 
 pub struct KeyService {
@@ -83,14 +94,31 @@ impl KeyService {
         let current = find(&keys, KeyState::Current);
         let next = find(&keys, KeyState::Next);
         if self.policy.algorithm.is_shared_secret() {
-            if let Some(next) = next {
+            if current.is_some_and(|c| c.algorithm.is_shared_secret()) {
+                return Ok(true);
+            }
+            // The secret takes over from a key pair (or starts): its row becomes current.
+            if let Some(next) = next.filter(|n| !n.algorithm.is_shared_secret()) {
                 self.ports.stores.keys.retire(&next.kid, now).await?;
             }
-            if let Some(current) = current {
-                self.ports.stores.keys.demote(&current.kid, now).await?;
-                return Ok(false);
+            self.ports
+                .stores
+                .keys
+                .insert_next(&self.shared_secret_row(now))
+                .await?;
+            let keys = self.ports.stores.keys.list().await?;
+            if let Some(row) = keys
+                .iter()
+                .find(|k| k.state == KeyState::Next && !is_key_pair(k))
+            {
+                let from = find(&keys, KeyState::Current).map(|c| c.kid.clone());
+                self.ports
+                    .stores
+                    .keys
+                    .rotate(from.as_deref(), &row.kid, now)
+                    .await?;
             }
-            return Ok(true);
+            return Ok(false);
         }
         if current.is_some_and(|c| c.algorithm == self.policy.algorithm) {
             self.ensure_next(&keys).await?;
@@ -148,6 +176,32 @@ impl KeyService {
         Ok(rotated)
     }
 
+    /// The row that stands for `JWT_SECRET_KEY` signing: no key material, never published.
+    fn shared_secret_row(&self, now: DateTime<Utc>) -> SigningKey {
+        let kid = format!("hs-{}", Uuid::new_v4().simple());
+        SigningKey {
+            public: PublicJwk {
+                kty: "oct".into(),
+                kid: kid.clone(),
+                alg: self.policy.algorithm,
+                key_use: "sig".into(),
+                crv: None,
+                x: None,
+                y: None,
+                n: None,
+                e: None,
+            },
+            kid,
+            algorithm: self.policy.algorithm,
+            state: KeyState::Next,
+            sealed_private: Vec::new(),
+            created_at: now,
+            activated_at: None,
+            deactivated_at: None,
+            retired_at: None,
+        }
+    }
+
     async fn new_key(&self, now: DateTime<Utc>) -> Result<SigningKey, DomainError> {
         let kid = Uuid::new_v4().simple().to_string();
         let pair = self
@@ -180,7 +234,8 @@ impl KeyService {
 
     /// The `next` key becomes current and a new `next` is made; the old current verifies what
     /// it signed until that expires. `actor`: the admin who asked, if any. Returns the new
-    /// current key.
+    /// current key. Rotation is one event: requests that meet one under way, or come within
+    /// `ROTATION_COALESCE_MILLIS` of one, on any replica, answer its key and rotate nothing.
     pub async fn rotate(
         &self,
         actor: Option<&Principal>,
@@ -190,11 +245,19 @@ impl KeyService {
         if self.policy.algorithm.is_shared_secret() {
             return Err(DomainError::SharedSecretSigning);
         }
+        let now = self.ports.clock.now();
         let keys = self.ports.stores.keys.list().await?;
         self.ensure_readable(&keys)?;
-        let current = find(&keys, KeyState::Current).map(|c| c.kid.clone());
+        let current = find(&keys, KeyState::Current);
+        let just_rotated = current
+            .and_then(|c| rotated_at(&keys, c))
+            .is_some_and(|at| now - at < Duration::milliseconds(ROTATION_COALESCE_MILLIS));
         // Losing to a concurrent rotation is a rotation all the same: the key that won signs.
-        if self.promote_next(current.as_deref(), &keys).await? {
+        if !just_rotated
+            && self
+                .promote_next(current.map(|c| c.kid.as_str()), &keys)
+                .await?
+        {
             self.audit(AuditEvent::KeyRotated, actor, client, "rotated")
                 .await?;
         }
@@ -298,7 +361,10 @@ impl KeyService {
 
     /// Every key still in use opens with this server's secret; else nothing may be written.
     fn ensure_readable(&self, keys: &[SigningKey]) -> Result<(), DomainError> {
-        for key in keys.iter().filter(|k| k.state.is_published()) {
+        for key in keys
+            .iter()
+            .filter(|k| is_key_pair(k) && k.state.is_published())
+        {
             self.open(key)?;
         }
         Ok(())
@@ -322,15 +388,24 @@ impl KeyService {
         let shared_secret = if self.policy.algorithm.is_shared_secret() {
             SharedSecretUse::Sign
         } else {
-            match takeover(&keys) {
-                Some(since) if now < since + self.policy.token_lifetime => {
-                    SharedSecretUse::AcceptIssuedBefore(since.timestamp())
+            // Only while the secret's own row says it signed within a token's lifetime.
+            match keys
+                .iter()
+                .filter(|k| !is_key_pair(k) && k.state == KeyState::Previous)
+                .filter_map(|k| k.deactivated_at)
+                .max()
+            {
+                Some(until) if now < until + self.policy.token_lifetime => {
+                    SharedSecretUse::AcceptIssuedBefore(until.timestamp())
                 }
                 _ => SharedSecretUse::Refuse,
             }
         };
         let mut live = Vec::new();
-        for key in keys.iter().filter(|k| k.state.is_published()) {
+        for key in keys
+            .iter()
+            .filter(|k| is_key_pair(k) && k.state.is_published())
+        {
             let private_der = self.open(key)?;
             let signs = key.state == KeyState::Current && shared_secret != SharedSecretUse::Sign;
             live.push(LiveKey {
@@ -347,19 +422,29 @@ impl KeyService {
         };
         let current =
             find(&keys, KeyState::Current).and_then(|c| Some((c.kid.clone(), c.activated_at?)));
+        let installed = Some((
+            keys.iter()
+                .filter(|k| k.state.is_published())
+                .map(|k| (k.kid.clone(), k.state))
+                .collect(),
+            shared_secret,
+        ));
         let mut loaded = self.loaded();
         if loaded.generation > generation {
             return Ok(());
         }
-        self.ports.tokens.install(Keyring {
-            keys: live,
-            shared_secret,
-        })?;
+        if loaded.installed != installed {
+            self.ports.tokens.install(Keyring {
+                keys: live,
+                shared_secret,
+            })?;
+        }
         *loaded = Loaded {
             at: Some(now),
             generation,
             published: Arc::new(published),
             current,
+            installed,
         };
         Ok(())
     }
@@ -441,21 +526,17 @@ fn admin_id(actor: Option<&Principal>) -> Result<Option<Uuid>, DomainError> {
     }
 }
 
-/// When key pairs last took over from the shared secret: the activation that starts the
-/// latest unbroken run of key pairs (a rotation hands over in one instant; a move to HMAC
-/// signing and back leaves a gap). `None` if no key pair ever signed.
-fn takeover(keys: &[SigningKey]) -> Option<DateTime<Utc>> {
-    let mut signed: Vec<&SigningKey> = keys.iter().filter(|k| k.activated_at.is_some()).collect();
-    signed.sort_by_key(|k| k.activated_at);
-    let mut since = None;
-    let mut handed_over_at = None;
-    for key in signed {
-        if since.is_none() || handed_over_at != key.activated_at {
-            since = key.activated_at;
-        }
-        handed_over_at = key.deactivated_at;
-    }
-    since
+/// When `key` became current by a rotation (taking over from a previous key), if it did.
+fn rotated_at(keys: &[SigningKey], key: &SigningKey) -> Option<DateTime<Utc>> {
+    let at = key.activated_at?;
+    keys.iter()
+        .any(|k| k.kid != key.kid && k.deactivated_at == Some(at))
+        .then_some(at)
+}
+
+/// A key pair, as opposed to the row that stands for the shared secret.
+fn is_key_pair(key: &SigningKey) -> bool {
+    !key.algorithm.is_shared_secret()
 }
 
 fn find(keys: &[SigningKey], state: KeyState) -> Option<&SigningKey> {

@@ -59,20 +59,6 @@ impl SigningKeyRepository for FakeKeys {
         }
         Ok(true)
     }
-    async fn demote(&self, kid: &str, now: DateTime<Utc>) -> StoreResult<bool> {
-        let mut keys = self.0.lock().unwrap();
-        match keys
-            .iter_mut()
-            .find(|k| k.kid == kid && k.state == KeyState::Current)
-        {
-            Some(key) => {
-                key.state = KeyState::Previous;
-                key.deactivated_at = Some(now);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
-    }
     async fn retire(&self, kid: &str, now: DateTime<Utc>) -> StoreResult<bool> {
         let mut keys = self.0.lock().unwrap();
         match keys
@@ -148,7 +134,7 @@ fn policy(algorithm: KeyAlgorithm) -> KeyPolicy {
         algorithm,
         rotate_after: Some(Duration::days(90)),
         token_lifetime: Duration::days(30),
-        unknown_kid_reload_interval: Duration::seconds(10),
+        unknown_kid_reload_interval: Duration::milliseconds(500),
     }
 }
 
@@ -208,11 +194,8 @@ async fn a_new_installation_gets_a_current_and_a_next_key() {
     assert!(keys.contains(&(current, true)), "the current key signs");
     assert_eq!(keys.iter().filter(|(_, signs)| *signs).count(), 1);
     assert_eq!(h.service.published().len(), 2);
-    // Key pairs signed from the start: HMAC tokens from before the first key still verify.
-    assert_eq!(
-        shared,
-        SharedSecretUse::AcceptIssuedBefore(now().timestamp())
-    );
+    // The secret never signed here: tokens made with it are refused.
+    assert_eq!(shared, SharedSecretUse::Refuse);
     let sealed = &h.keys.0.lock().unwrap()[0].sealed_private;
     assert!(sealed.starts_with(b"signing-key:"), "sealed for its kid");
 }
@@ -313,16 +296,23 @@ async fn hmac_mode_stops_key_pairs_signing_and_publishes_nothing() {
         .unwrap();
     let h = harness_on(keys, KeyAlgorithm::HS256);
     h.service.start().await.unwrap();
+    // The secret's own row records that it signs from now on; it holds no key material.
     assert_eq!(
         h.states(),
         [
             (KeyAlgorithm::ES256, KeyState::Previous),
-            (KeyAlgorithm::ES256, KeyState::Retired)
+            (KeyAlgorithm::ES256, KeyState::Retired),
+            (KeyAlgorithm::HS256, KeyState::Current),
         ]
     );
+    assert!(h.keys.0.lock().unwrap()[2].sealed_private.is_empty());
     let (installed, shared) = h.installed();
     assert_eq!(shared, SharedSecretUse::Sign);
     assert!(installed.iter().all(|(_, signs)| !signs));
+    assert!(
+        installed.iter().all(|(kid, _)| !kid.starts_with("hs-")),
+        "the secret's row is no key"
+    );
     assert!(h.service.published().is_empty());
     assert_eq!(
         h.service.rotate(None, &operator()).await,
@@ -370,11 +360,47 @@ async fn hmac_tokens_from_the_latest_hmac_period_verify_after_moving_back() {
     let back = harness_on(keys, KeyAlgorithm::ES256);
     back.advance(Duration::days(2));
     back.service.start().await.unwrap();
-    // Key pairs took over again two days on: HMAC tokens from before then still verify.
+    // Key pairs took over again two days on: HMAC tokens from before then still verify,
+    // until the last of them has expired.
     assert_eq!(
         back.installed().1,
         SharedSecretUse::AcceptIssuedBefore((now() + Duration::days(2)).timestamp())
     );
+    back.advance(Duration::days(30));
+    back.service.maintain(&operator()).await.unwrap();
+    assert_eq!(back.installed().1, SharedSecretUse::Refuse);
+}
+
+async fn a_rotation_soon_after_another_is_the_same_event() {
+    let h = harness_on(Arc::default(), KeyAlgorithm::ES256);
+    h.service.start().await.unwrap();
+    let first = h.service.rotate(None, &operator()).await.unwrap();
+    h.advance(Duration::milliseconds(999));
+    let again = h.service.rotate(None, &operator()).await.unwrap();
+    assert_eq!(again.kid, first.kid, "one rotation, one answer");
+    assert_eq!(
+        h.states()
+            .iter()
+            .filter(|(_, s)| *s == KeyState::Previous)
+            .count(),
+        1
+    );
+    h.advance(Duration::milliseconds(1));
+    let later = h.service.rotate(None, &operator()).await.unwrap();
+    assert_ne!(
+        later.kid, first.kid,
+        "a second later it is another rotation"
+    );
+}
+
+async fn a_reload_that_finds_nothing_new_installs_nothing() {
+    let h = harness_on(Arc::default(), KeyAlgorithm::ES256);
+    h.service.start().await.unwrap();
+    *h.codec.0.lock().unwrap() = None;
+    h.service.reload().await.unwrap();
+    assert!(h.codec.0.lock().unwrap().is_none(), "the same keyring");
+    h.service.rotate(None, &operator()).await.unwrap();
+    assert!(h.codec.0.lock().unwrap().is_some(), "a new one");
 }
 
 async fn retiring_the_next_key_publishes_another() {
@@ -398,7 +424,7 @@ async fn unknown_kids_reload_at_most_once_per_interval() {
     let h = harness_on(Arc::default(), KeyAlgorithm::ES256);
     h.service.start().await.unwrap();
     assert!(!h.service.reload_for_unknown_kid().await.unwrap());
-    h.advance(Duration::seconds(10));
+    h.advance(Duration::milliseconds(500));
     assert!(h.service.reload_for_unknown_kid().await.unwrap());
     assert!(!h.service.reload_for_unknown_kid().await.unwrap());
 }
@@ -441,5 +467,7 @@ blocking!(
     hmac_tokens_from_the_latest_hmac_period_verify_after_moving_back,
     retiring_the_next_key_publishes_another,
     unknown_kids_reload_at_most_once_per_interval,
+    a_rotation_soon_after_another_is_the_same_event,
+    a_reload_that_finds_nothing_new_installs_nothing,
     only_admins_manage_keys,
 );
