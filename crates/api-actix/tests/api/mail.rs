@@ -339,7 +339,13 @@ async fn with_verified_email_required_an_unverified_login_is_refused(backend: Ba
         s.auth.require_verified_email = true;
     })
     .await;
-    app.register("alice_1").await;
+    let registered = app
+        .post(
+            "/api/auth/register",
+            json!({"username": "alice_1", "email": "alice_1@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.body);
     app.login("alice_1", PASSWORD)
         .await
         .assert_problem(403, "email_not_verified");
@@ -584,6 +590,162 @@ async fn mail_to_one_address_is_limited_per_hour_whoever_asks(backend: Backend) 
     );
 }
 
+/// Contract section 17: nothing a user typed reaches a message but the username it greets.
+async fn mail_says_only_the_services_words(backend: Backend) {
+    let sink = SmtpSink::start();
+    let app = spawn(backend, &sink.url()).await;
+    let bait = "Your account is suspended: call +1 555 0100 or visit https://evil.example";
+    let registered = app
+        .post(
+            "/api/auth/register",
+            json!({"username": "alice_1", "email": "alice_1@example.com",
+                   "password": PASSWORD, "name": bait}),
+        )
+        .await;
+    assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.body);
+    let alice = crate::helpers::Tokens::from(&registered);
+    forgot(&app, "alice_1@example.com").await;
+    let reset_mail = sink.nth("alice_1@example.com", RESET, 1).await;
+    let changed = app
+        .patch_user(
+            &alice.access,
+            &alice.user_id,
+            json!({"email": "https-evil.example@example.net", "current_password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    let mut seen = vec![
+        sink.nth("alice_1@example.com", VERIFY, 1).await,
+        reset_mail,
+        sink.nth("alice_1@example.com", CHANGED, 1).await,
+    ];
+    seen.push(sink.nth("https-evil.example@example.net", VERIFY, 1).await);
+    for mail in &seen {
+        assert!(mail.text.starts_with("Hello alice_1,"), "{}", mail.text);
+        for part in [&mail.subject, &mail.text, &mail.html] {
+            assert!(
+                !part.contains("555") && !part.contains("evil.example") && !part.contains("suspended"),
+                "{part}"
+            );
+        }
+    }
+}
+
+/// Contract section 17: five messages of any kind an hour to one address; the rest of the hour
+/// is dropped, each counted, the first audited. The requests still succeed.
+async fn at_most_five_messages_an_hour_reach_one_address(backend: Backend) {
+    let sink = SmtpSink::start();
+    let app = spawn(backend, &sink.url()).await;
+    let alice = app.register("alice_1").await;
+    for _ in 0..4 {
+        let resend = app
+            .call(Method::POST, "/api/auth/email/resend", Some(&alice.access), None)
+            .await;
+        assert_eq!(resend.status, StatusCode::ACCEPTED, "{}", resend.body);
+    }
+    // Five so far (register and four links); a reset and another link go over the cap.
+    assert_eq!(
+        forgot(&app, "alice_1@example.com").await.status,
+        StatusCode::ACCEPTED
+    );
+    let resend = app
+        .call(Method::POST, "/api/auth/email/resend", Some(&alice.access), None)
+        .await;
+    assert_eq!(resend.status, StatusCode::ACCEPTED, "{}", resend.body);
+    wait_for_metric(&app, "auth_mail_deliveries_total{outcome=\"suppressed\"}", 2).await;
+    wait_for_metric(&app, "auth_mail_deliveries_total{outcome=\"sent\"}", 5).await;
+    // Nothing else was ever queued: what arrived is all that will.
+    let received = sink.wait_for("alice_1@example.com", 5).await;
+    assert_eq!(received.len(), 5, "{received:?}");
+    assert!(received.iter().all(|m| m.subject == VERIFY));
+    let events = audit_events(&app).await;
+    assert_eq!(
+        events.iter().filter(|(e, _)| e == "mail_suppressed").count(),
+        1,
+        "{events:?}"
+    );
+    // Another address has its own budget.
+    let bob = app.register("bob_1").await;
+    sink.nth("bob_1@example.com", VERIFY, 1).await;
+    let _ = bob;
+}
+
+/// Contract section 17: a deactivation voids the links already sent, for good.
+async fn a_deactivation_voids_the_links_under_way(backend: Backend) {
+    let sink = SmtpSink::start();
+    let app = spawn(backend, &sink.url()).await;
+    let alice = app.register("alice_1").await;
+    let verify_link = sink.nth("alice_1@example.com", VERIFY, 1).await;
+    forgot(&app, "alice_1@example.com").await;
+    let reset_link = sink.nth("alice_1@example.com", RESET, 1).await;
+    let admin = app.admin().await;
+    for active in [false, true] {
+        let reply = app
+            .patch_user(&admin.access, &alice.user_id, json!({ "is_active": active }))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+    reset(&app, &reset_link.token(), NEW_PASSWORD)
+        .await
+        .assert_problem(400, "invalid_reset_token");
+    app.post("/api/auth/email/verify", json!({ "token": verify_link.token() }))
+        .await
+        .assert_problem(400, "invalid_verification_token");
+    assert_eq!(app.login("alice_1", PASSWORD).await.status, StatusCode::OK);
+}
+
+/// Contract section 17: with verified addresses required, register opens no session, the
+/// password grant answers as login does, and a session of an unverified address refreshes no
+/// more.
+async fn with_verification_required_no_session_opens_before_it(backend: Backend) {
+    let sink = SmtpSink::start();
+    let app = spawn_app_with(backend, |s| {
+        smtp_to(s, &sink.url());
+        s.auth.require_verified_email = true;
+    })
+    .await;
+    let registered = app
+        .post(
+            "/api/auth/register",
+            json!({"username": "alice_1", "email": "alice_1@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.body);
+    assert_eq!(registered.body["email_verification_required"], true);
+    assert_eq!(registered.body["user"]["username"], "alice_1");
+    assert_eq!(registered.body["user"]["email_verified"], false);
+    for token in ["access_token", "refresh_token"] {
+        assert!(registered.body.get(token).is_none(), "{}", registered.body);
+    }
+    let grant = app
+        .send(app.request(Method::POST, "/oauth/token").form(&[
+            ("grant_type", "password"),
+            ("username", "alice_1"),
+            ("password", PASSWORD),
+        ]))
+        .await;
+    assert_eq!(grant.status, StatusCode::FORBIDDEN, "{}", grant.body);
+    assert_eq!(grant.body["error"], "email_not_verified");
+
+    // The admin's address is vouched for; a new one is not, and the session stops refreshing.
+    let admin = app.admin().await;
+    let changed = app
+        .patch_user(
+            &admin.access,
+            &admin.user_id,
+            json!({"email": "root@new.example.com", "current_password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    app.refresh(&admin.refresh)
+        .await
+        .assert_problem(403, "email_not_verified");
+    let link = sink.nth("root@new.example.com", VERIFY, 1).await;
+    app.post("/api/auth/email/verify", json!({ "token": link.token() }))
+        .await;
+    assert_eq!(app.refresh(&admin.refresh).await.status, StatusCode::OK);
+}
+
 /// Waits (at most ten seconds) until the server's `metric` reaches `at_least`.
 async fn wait_for_metric(app: &TestApp, metric: &str, at_least: u64) {
     let started = Instant::now();
@@ -627,4 +789,8 @@ on_every_backend!(
     opening_a_link_never_spends_its_token,
     the_pages_submit_without_javascript_and_escape_what_they_are_given,
     mail_to_one_address_is_limited_per_hour_whoever_asks,
+    mail_says_only_the_services_words,
+    at_most_five_messages_an_hour_reach_one_address,
+    a_deactivation_voids_the_links_under_way,
+    with_verification_required_no_session_opens_before_it,
 );

@@ -23,6 +23,7 @@ on_every_backend!(
     recovery_codes_are_renewed_and_mfa_is_turned_off_by_its_user_or_an_admin,
     requests_racing_on_one_token_spend_one_factor,
     a_token_dies_with_the_factor_it_was_made_for,
+    a_deactivation_ends_the_logins_waiting_for_a_second_factor,
 );
 
 #[test]
@@ -560,4 +561,39 @@ async fn a_token_dies_with_the_factor_it_was_made_for(backend: Backend) {
     )
     .await
     .assert_problem(400, "invalid_mfa_token");
+}
+
+/// Contract section 17: the second steps under way stop working at once, and stay dead after a
+/// reactivation.
+async fn a_deactivation_ends_the_logins_waiting_for_a_second_factor(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.register("alice_1").await;
+    let (factor, recovery) = turn_on(&app, &alice).await;
+    let waiting = password_step(&app, "alice_1").await;
+    let admin = app.admin().await;
+    let path = format!("/api/users/{}", alice.user_id);
+    for active in [false, true] {
+        let reply = authed(
+            &app,
+            Method::PATCH,
+            &path,
+            &admin.access,
+            json!({ "is_active": active }),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+    verify(&app, json!({ "mfa_token": waiting, "code": factor.code(&app) }))
+        .await
+        .assert_problem(400, "invalid_mfa_token");
+    verify(
+        &app,
+        json!({ "mfa_token": waiting, "recovery_code": recovery[0] }),
+    )
+    .await
+    .assert_problem(400, "invalid_mfa_token");
+    // A new login after the reactivation works as ever.
+    let fresh = password_step(&app, "alice_1").await;
+    let done = verify(&app, json!({ "mfa_token": fresh, "code": factor.code(&app) })).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
 }

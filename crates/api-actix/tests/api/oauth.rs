@@ -29,6 +29,24 @@ impl TestApp {
         (reply.str("client_id"), reply.str("client_secret"))
     }
 
+    /// The password grant for `username`, authenticated as `client` (HTTP Basic) if given.
+    async fn password_grant(&self, username: &str, client: Option<&(String, String)>) -> Reply {
+        let form = [
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", PASSWORD),
+        ];
+        let basic = client.map(|(id, secret)| (id.as_str(), secret.as_str()));
+        self.form("/oauth/token", &form, basic).await
+    }
+
+    /// The refresh_token grant, authenticated as `client` (HTTP Basic) if given.
+    async fn refresh_grant(&self, token: &str, client: Option<&(String, String)>) -> Reply {
+        let form = [("grant_type", "refresh_token"), ("refresh_token", token)];
+        let basic = client.map(|(id, secret)| (id.as_str(), secret.as_str()));
+        self.form("/oauth/token", &form, basic).await
+    }
+
     async fn introspect(&self, client: &(String, String), token: &str) -> Value {
         let reply = self
             .form(
@@ -340,16 +358,25 @@ async fn service_clients_get_tokens_that_only_introspection_takes(backend: Backe
         .await
         .str("access_token");
     let auditor = app.client(&admin, "auditor").await;
-    assert_eq!(app.introspect(&auditor, &token).await["active"], true);
+    assert_eq!(app.introspect(&client, &token).await["active"], true);
+    assert_eq!(
+        app.introspect(&auditor, &token).await,
+        json!({ "active": false }),
+        "another client's own token"
+    );
     let path = format!("/api/admin/clients/{}", client.0);
     let deleted = app
         .call(Method::DELETE, &path, Some(&admin.access), None)
         .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
-    assert_eq!(
-        app.introspect(&auditor, &token).await,
-        json!({ "active": false })
-    );
+    let refused = app
+        .form(
+            "/oauth/introspect",
+            &[("token", &token)],
+            Some((&client.0, &client.1)),
+        )
+        .await;
+    assert_oauth_error(&refused, 401, "invalid_client");
     app.call(Method::DELETE, &path, Some(&admin.access), None)
         .await
         .assert_problem(404, "client_not_found");
@@ -547,16 +574,77 @@ async fn concurrent_rotations_all_answer_and_leave_one_current_key(backend: Back
     let current: Vec<&Value> = items.iter().filter(|k| k["state"] == "current").collect();
     assert_eq!(current.len(), 1, "{}", keys.body);
     assert_eq!(items.iter().filter(|k| k["state"] == "next").count(), 1);
-    // Every answer is a success naming a key that was current when it answered.
+    // Contract section 17: one event. It rotated once, and every answer names its key.
+    assert_eq!(
+        items.iter().filter(|k| k["state"] == "previous").count(),
+        1,
+        "{}",
+        keys.body
+    );
     for reply in &replies {
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-        assert!(items.iter().any(|k| k["kid"] == reply.body["kid"]));
+        assert_eq!(reply.body["kid"], current[0]["kid"], "{}", reply.body);
     }
     // Nobody was logged out by any of them.
     assert_eq!(app.me(&admin.access).await.status, StatusCode::OK);
 }
 
+/// Contract section 17: a refresh token is its client's (or clientless, if no client was
+/// named); another client, no client, or the JSON API cannot use it.
+async fn refresh_tokens_belong_to_their_client(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let (a, b) = (app.client(&admin, "web").await, app.client(&admin, "mobile").await);
+    app.register("alice_1").await;
+    let grant = |client| app.password_grant("alice_1", client);
+    let refresh = |token, client| app.refresh_grant(token, client);
+    let of_a = grant(Some(&a)).await;
+    assert_eq!(of_a.status, StatusCode::OK, "{}", of_a.body);
+    let token = of_a.str("refresh_token");
+    assert_oauth_error(&refresh(&token, Some(&b)).await, 400, "invalid_grant");
+    assert_oauth_error(&refresh(&token, None).await, 400, "invalid_grant");
+    app.refresh(&token)
+        .await
+        .assert_problem(401, "invalid_token");
+    // Refused attempts spend nothing: its own client still refreshes it, and the new one is
+    // bound the same way.
+    let renewed = refresh(&token, Some(&a)).await;
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.body);
+    let renewed = renewed.str("refresh_token");
+    assert_oauth_error(&refresh(&renewed, Some(&b)).await, 400, "invalid_grant");
+    assert_eq!(refresh(&renewed, Some(&a)).await.status, StatusCode::OK);
+
+    // A token of no client is refreshed without one only.
+    let clientless = grant(None).await.str("refresh_token");
+    assert_oauth_error(&refresh(&clientless, Some(&a)).await, 400, "invalid_grant");
+    assert_eq!(refresh(&clientless, None).await.status, StatusCode::OK);
+}
+
+/// Contract section 17: a client learns nothing of another client's own tokens.
+async fn introspection_describes_a_clients_own_token_to_that_client_only(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let (a, b) = (app.client(&admin, "web").await, app.client(&admin, "mobile").await);
+    let token = app
+        .form(
+            "/oauth/token",
+            &[("grant_type", "client_credentials")],
+            Some((&a.0, &a.1)),
+        )
+        .await
+        .str("access_token");
+    assert_eq!(app.introspect(&b, &token).await, json!({ "active": false }));
+    let own = app.introspect(&a, &token).await;
+    assert_eq!(own["active"], true);
+    assert_eq!(own["client_id"], a.0.as_str());
+    // A user's token is described to any client (resource servers introspect them).
+    let alice = app.register("alice_1").await;
+    assert_eq!(app.introspect(&b, &alice.access).await["active"], true);
+}
+
 on_every_backend!(
+    refresh_tokens_belong_to_their_client,
+    introspection_describes_a_clients_own_token_to_that_client_only,
     concurrent_rotations_all_answer_and_leave_one_current_key,
     discovery_names_only_what_the_service_does,
     the_token_endpoint_speaks_oauth,

@@ -171,4 +171,171 @@ on_every_backend!(
     bodies_must_be_json_objects_of_at_most_64_kib,
     every_response_carries_the_security_headers_and_a_request_id,
     a_sensible_request_id_is_echoed_and_others_replaced,
+    head_is_answered_on_every_get_route,
+    a_repeated_member_is_malformed_json_on_every_json_endpoint,
+    errors_made_before_routing_are_the_contracts,
 );
+
+/// Every route's path with its parameters filled in.
+fn concrete(path: &str) -> String {
+    path.replace("{id}", "00000000-0000-4000-8000-000000000000")
+        .replace("{kid}", "nope")
+        .replace("{client_id}", "00000000-0000-4000-8000-000000000000")
+}
+
+/// Contract section 17: `HEAD` is answered on every `GET` route, as `GET` is, without a body.
+async fn head_is_answered_on_every_get_route(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let mut paths: Vec<String> = api_actix::routes::table()
+        .into_iter()
+        .filter(|(_, methods)| methods.contains(&"GET"))
+        .map(|(path, _)| concrete(path))
+        .collect();
+    paths.extend(["/reset-password", "/verify-email", "/docs/"].map(String::from));
+    assert!(paths.len() >= 15, "{paths:?}");
+    for path in paths {
+        for token in [None, Some(admin.access.as_str())] {
+            let request = |method| {
+                let request = app.request(method, &path);
+                match token {
+                    Some(token) => request.bearer_auth(token),
+                    None => request,
+                }
+            };
+            let get = request(Method::GET).send().await.unwrap();
+            let head = request(Method::HEAD).send().await.unwrap();
+            assert_eq!(head.status(), get.status(), "HEAD {path}");
+            for name in ["content-type", "x-content-type-options", "content-security-policy"] {
+                assert_eq!(
+                    head.headers().get(name),
+                    get.headers().get(name),
+                    "HEAD {path}: {name}"
+                );
+            }
+            assert!(head.headers().contains_key("x-request-id"));
+            assert!(head.bytes().await.unwrap().is_empty(), "HEAD {path} has no body");
+        }
+    }
+    // Where GET is not allowed, neither is HEAD.
+    let reply = app.call(Method::HEAD, "/api/auth/login", None, None).await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(reply.header("allow"), Some("POST"));
+}
+
+/// Contract section 17: a JSON object with a repeated member is 400 `malformed_json` on every
+/// JSON endpoint (at any depth), and OAuth's `invalid_request` on the form endpoints' JSON.
+async fn a_repeated_member_is_malformed_json_on_every_json_endpoint(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin().await;
+    let send = |method: Method, path: &str, body: &'static str| {
+        app.send(
+            app.request(method, path)
+                .bearer_auth(&admin.access)
+                .header("Content-Type", "application/json")
+                .body(body),
+        )
+    };
+    let mut checked = Vec::new();
+    for (path, methods) in api_actix::routes::table() {
+        // OAuth speaks forms (below); a logout would end the admin's session the test uses.
+        if path.starts_with("/oauth/") || path.contains("/logout") {
+            continue;
+        }
+        for method in methods.iter().filter(|m| ["POST", "PUT", "PATCH"].contains(m)) {
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            let path = concrete(path);
+            // The endpoints that read a JSON body: broken JSON is malformed there.
+            let broken = send(method.clone(), &path, "{").await;
+            if broken.body["code"] != "malformed_json" {
+                continue;
+            }
+            for repeated in [
+                r#"{"password":"password1","password":"password1"}"#,
+                r#"{"name":"x","nested":{"a":1,"a":1}}"#,
+            ] {
+                send(method.clone(), &path, repeated)
+                    .await
+                    .assert_problem(400, "malformed_json");
+            }
+            checked.push(format!("{method} {path}"));
+        }
+    }
+    assert!(checked.len() >= 15, "{checked:?}");
+    for path in ["/oauth/token", "/oauth/introspect", "/oauth/revoke"] {
+        let reply = send(
+            Method::POST,
+            path,
+            r#"{"grant_type":"password","grant_type":"client_credentials","token":"x"}"#,
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path}: {}", reply.body);
+        assert_eq!(reply.body["error"], "invalid_request", "{path}");
+    }
+}
+
+/// Sends raw bytes and reads the whole answer (the server closes the connection after it).
+async fn raw(address: &str, request: &[u8], then_wait: bool) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream.write_all(request).await.unwrap();
+    if !then_wait {
+        stream.flush().await.unwrap();
+    }
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the server answers and closes")
+    .unwrap();
+    String::from_utf8(answer).unwrap()
+}
+
+/// Contract section 17: what the HTTP layer refuses before routing is problem+json too, with a
+/// request id and the security headers.
+async fn errors_made_before_routing_are_the_contracts(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // More header fields than the server reads (96): small enough to arrive whole, so the
+    // answer is not lost to a reset for unread bytes.
+    let huge = format!(
+        "GET /health HTTP/1.1\r\nHost: x\r\n{}\r\n",
+        (0..100).map(|i| format!("X-H{i}: v\r\n")).collect::<String>()
+    );
+    let cases: [(&[u8], u16, &str, bool); 4] = [
+        (huge.as_bytes(), 431, "headers_too_large", false),
+        (b"NOT-HTTP\r\n\r\n", 400, "malformed_request", false),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", 400, "malformed_request", false),
+        // A request head that never ends: the server's 5 s request timeout.
+        (b"GET /health HTTP/1.1\r\nHost: x\r\n", 408, "request_timeout", true),
+    ];
+    for (request, status, code, then_wait) in cases {
+        let answer = raw(&app.address, request, then_wait).await;
+        let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+        let head = head.to_ascii_lowercase();
+        assert!(head.starts_with(&format!("http/1.1 {status} ")), "{head}");
+        for header in [
+            "content-type: application/problem+json",
+            "x-content-type-options: nosniff",
+            "x-frame-options: deny",
+            "referrer-policy: no-referrer",
+            "content-security-policy: default-src 'none'; frame-ancestors 'none'",
+        ] {
+            assert!(head.contains(header), "{status}: {header} in {head}");
+        }
+        let id = head
+            .lines()
+            .find_map(|l| l.strip_prefix("x-request-id: "))
+            .expect("a request id");
+        let body: serde_json::Value = serde_json::from_str(body).expect("problem+json");
+        assert_eq!(body["status"], status);
+        assert_eq!(body["code"], code);
+        assert_eq!(body["request_id"], id);
+        assert!(body["title"].is_string() && body["detail"].is_string());
+    }
+    // The server goes on serving.
+    assert_eq!(app.get("/health", None).await.status, StatusCode::OK);
+}

@@ -463,7 +463,75 @@ on_every_backend!(
     users_see_and_end_their_own_sessions,
     changing_the_password_ends_every_other_session,
     what_the_description_refuses_is_refused,
+    a_new_address_of_ones_own_needs_the_password,
+    wrong_passwords_racing_at_an_address_change_are_judged_within_the_lockout,
 );
+
+/// Contract section 17: a stolen access token alone cannot move the account's mail.
+async fn a_new_address_of_ones_own_needs_the_password(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = app.register("alice_1").await;
+    let bob = app.register("bob_1").await;
+    let change = |body: Value| app.patch_user(&alice.access, &alice.user_id, body);
+    for body in [
+        json!({"email": "mallory@example.com"}),
+        json!({"email": "mallory@example.com", "current_password": "not-the-password1"}),
+        json!({"email": "mallory@example.com", "current_password": ""}),
+    ] {
+        let reply = change(body).await;
+        reply.assert_problem(422, "validation_failed");
+        assert_eq!(reply.body["errors"][0]["field"], "current_password");
+        assert_eq!(reply.body["errors"][0]["code"], "wrong_password");
+    }
+    // Before the uniqueness check: a token alone learns nothing of other accounts' addresses.
+    change(json!({"email": "bob_1@example.com"}))
+        .await
+        .assert_problem(422, "validation_failed");
+    // The same address, or other fields, need nothing.
+    let same = change(json!({"email": "Alice_1@example.com", "name": "Alice"})).await;
+    assert_eq!(same.status, StatusCode::OK, "{}", same.body);
+    let moved = change(json!({"email": "alice@new.example.com", "current_password": PASSWORD})).await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    assert_eq!(moved.body["email"], "alice@new.example.com");
+    // Wrong tries count towards the lockout (the right one above cleared the count): the
+    // fifth locks the account, for logins too.
+    for expected in [422, 422, 422, 422, 422, 423] {
+        let reply = change(json!({"email": "x@example.com", "current_password": "wrong-pass-1"})).await;
+        assert_eq!(reply.status.as_u16(), expected, "{}", reply.body);
+    }
+    app.login("alice_1", PASSWORD)
+        .await
+        .assert_problem(423, "account_locked");
+    // An admin moves another user's address without a password.
+    let admin = app.admin().await;
+    let by_admin = app
+        .patch_user(&admin.access, &bob.user_id, json!({"email": "bob@new.example.com"}))
+        .await;
+    assert_eq!(by_admin.status, StatusCode::OK, "{}", by_admin.body);
+    assert_eq!(by_admin.body["email_verified"], false);
+}
+
+/// Wrong passwords sent at once for an address change: no more are judged than the lockout
+/// allows, as for logins.
+async fn wrong_passwords_racing_at_an_address_change_are_judged_within_the_lockout(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let alice = app.register("alice_1").await;
+    let tries = (0..16).map(|i| {
+        app.patch_user(
+            &alice.access,
+            &alice.user_id,
+            json!({"email": format!("m{i}@example.com"), "current_password": "wrong-pass-1"}),
+        )
+    });
+    let replies = futures::future::join_all(tries).await;
+    let judged = replies.iter().filter(|r| r.status == StatusCode::UNPROCESSABLE_ENTITY).count();
+    let locked = replies.iter().filter(|r| r.status == StatusCode::LOCKED).count();
+    assert_eq!((judged, locked), (5, 11), "no other answer");
+    let me = app.me(&alice.access).await;
+    assert_eq!(me.body["email"], "alice_1@example.com", "nothing moved");
+}
 
 /// The OpenAPI description says these are invalid; a generated client must get 422 for them.
 async fn what_the_description_refuses_is_refused(backend: Backend) {

@@ -290,7 +290,73 @@ async fn key_pair_tokens_accept_only_their_own_keys(backend: Backend) {
     logs::assert_absent(&[PASSWORD, SECRET]);
 }
 
+/// Contract section 17: an installation whose secret never signed refuses tokens made with it,
+/// however they name their key.
+async fn shared_secret_tokens_are_refused_where_the_secret_never_signed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let alice = alice(&app).await;
+    let kid = jwt_part(&alice.access, 0)["kid"].as_str().unwrap().to_owned();
+    for (token, refresh) in [(&alice.access, false), (&alice.refresh, true)] {
+        let claims = claims_of(token);
+        for named in [None, Some(kid.clone()), Some("hs-0123456789abcdef".to_owned())] {
+            for algorithm in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
+                let mut header = Header::new(algorithm);
+                header.kid = named.clone();
+                let forged = jsonwebtoken::encode(
+                    &header,
+                    &claims,
+                    &EncodingKey::from_secret(SECRET.as_bytes()),
+                )
+                .unwrap();
+                let reply = if refresh {
+                    app.refresh(&forged).await
+                } else {
+                    app.me(&forged).await
+                };
+                reply.assert_problem(401, "invalid_token");
+            }
+        }
+    }
+    assert_eq!(app.me(&alice.access).await.status, StatusCode::OK);
+}
+
+/// Contract section 17: a token that claims a longer life than its type has, or asks for a
+/// header extension (`crit`), is invalid, however well signed.
+async fn tokens_claiming_a_long_life_or_an_extension_are_invalid(backend: Backend) {
+    let app = spawn_hs256_app(backend).await;
+    let alice = alice(&app).await;
+    let access = claims_of(&alice.access);
+    let refresh = claims_of(&alice.refresh);
+    let long_access = Claims {
+        exp: access.iat + 86_400,
+        ..access.clone()
+    };
+    app.me(&sign(&long_access, SECRET, Algorithm::HS256))
+        .await
+        .assert_problem(401, "invalid_token");
+    let long_refresh = Claims {
+        exp: refresh.iat + 400 * 86_400,
+        ..refresh.clone()
+    };
+    app.refresh(&sign(&long_refresh, SECRET, Algorithm::HS256))
+        .await
+        .assert_problem(401, "invalid_token");
+    let mut header = Header::new(Algorithm::HS256);
+    header.crit = Some(vec!["exp".into()]);
+    let critical =
+        jsonwebtoken::encode(&header, &access, &EncodingKey::from_secret(SECRET.as_bytes()))
+            .unwrap();
+    app.me(&critical).await.assert_problem(401, "invalid_token");
+    // The same claims, signed plainly, are fine: only the life and the header were wrong.
+    assert_eq!(
+        app.me(&sign(&access, SECRET, Algorithm::HS256)).await.status,
+        StatusCode::OK
+    );
+}
+
 on_every_backend!(
+    shared_secret_tokens_are_refused_where_the_secret_never_signed,
+    tokens_claiming_a_long_life_or_an_extension_are_invalid,
     key_pair_tokens_accept_only_their_own_keys,
     forged_tokens_are_invalid,
     tokens_for_another_audience_issuer_or_time_are_refused,
