@@ -55,6 +55,9 @@ fn paths(c: &mut Criterion) {
             &client,
         ))
         .unwrap();
+    let domain::Registration::Tokens(registered) = registered else {
+        panic!("the bench does not require verified addresses")
+    };
     c.bench_function("domain/login", |b| {
         b.to_async(&runtime)
             .iter(|| auth.login("bench_user", "correct-horse-1", &client))

@@ -127,8 +127,8 @@ fn bare_error_at(buf: &[u8]) -> Option<usize> {
         if line.starts_with("x-request-id:") {
             return None;
         }
-        if line.starts_with("content-length:") {
-            empty = line["content-length:".len()..].trim() == "0";
+        if let Some(length) = line.strip_prefix("content-length:") {
+            empty = length.trim() == "0";
         }
     }
     (empty && BARE.iter().any(|(code, ..)| *code == status)).then_some(at)

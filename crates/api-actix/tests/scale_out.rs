@@ -537,9 +537,14 @@ async fn a_flood_of_made_up_kids_delays_a_key_from_another_replica_by_under_a_se
     for worker in flood {
         flooded += worker.await.unwrap();
     }
-    eprintln!("a key from another replica accepted after {accepted:?}, under {flooded} made-up kids");
+    eprintln!(
+        "a key from another replica accepted after {accepted:?}, under {flooded} made-up kids"
+    );
     assert!(flooded >= 20, "the flood ran: {flooded} requests");
-    assert!(accepted < Duration::from_secs(1), "accepted after {accepted:?}");
+    assert!(
+        accepted < Duration::from_secs(1),
+        "accepted after {accepted:?}"
+    );
 }
 
 /// Replicas deliver one outbox together: every message goes out once, whichever replica queued

@@ -345,7 +345,12 @@ async fn with_verified_email_required_an_unverified_login_is_refused(backend: Ba
             json!({"username": "alice_1", "email": "alice_1@example.com", "password": PASSWORD}),
         )
         .await;
-    assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.body);
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{}",
+        registered.body
+    );
     app.login("alice_1", PASSWORD)
         .await
         .assert_problem(403, "email_not_verified");
@@ -602,7 +607,12 @@ async fn mail_says_only_the_services_words(backend: Backend) {
                    "password": PASSWORD, "name": bait}),
         )
         .await;
-    assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.body);
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{}",
+        registered.body
+    );
     let alice = crate::helpers::Tokens::from(&registered);
     forgot(&app, "alice_1@example.com").await;
     let reset_mail = sink.nth("alice_1@example.com", RESET, 1).await;
@@ -624,7 +634,9 @@ async fn mail_says_only_the_services_words(backend: Backend) {
         assert!(mail.text.starts_with("Hello alice_1,"), "{}", mail.text);
         for part in [&mail.subject, &mail.text, &mail.html] {
             assert!(
-                !part.contains("555") && !part.contains("evil.example") && !part.contains("suspended"),
+                !part.contains("555")
+                    && !part.contains("evil.example")
+                    && !part.contains("suspended"),
                 "{part}"
             );
         }
@@ -639,7 +651,12 @@ async fn at_most_five_messages_an_hour_reach_one_address(backend: Backend) {
     let alice = app.register("alice_1").await;
     for _ in 0..4 {
         let resend = app
-            .call(Method::POST, "/api/auth/email/resend", Some(&alice.access), None)
+            .call(
+                Method::POST,
+                "/api/auth/email/resend",
+                Some(&alice.access),
+                None,
+            )
             .await;
         assert_eq!(resend.status, StatusCode::ACCEPTED, "{}", resend.body);
     }
@@ -649,10 +666,20 @@ async fn at_most_five_messages_an_hour_reach_one_address(backend: Backend) {
         StatusCode::ACCEPTED
     );
     let resend = app
-        .call(Method::POST, "/api/auth/email/resend", Some(&alice.access), None)
+        .call(
+            Method::POST,
+            "/api/auth/email/resend",
+            Some(&alice.access),
+            None,
+        )
         .await;
     assert_eq!(resend.status, StatusCode::ACCEPTED, "{}", resend.body);
-    wait_for_metric(&app, "auth_mail_deliveries_total{outcome=\"suppressed\"}", 2).await;
+    wait_for_metric(
+        &app,
+        "auth_mail_deliveries_total{outcome=\"suppressed\"}",
+        2,
+    )
+    .await;
     wait_for_metric(&app, "auth_mail_deliveries_total{outcome=\"sent\"}", 5).await;
     // Nothing else was ever queued: what arrived is all that will.
     let received = sink.wait_for("alice_1@example.com", 5).await;
@@ -660,7 +687,10 @@ async fn at_most_five_messages_an_hour_reach_one_address(backend: Backend) {
     assert!(received.iter().all(|m| m.subject == VERIFY));
     let events = audit_events(&app).await;
     assert_eq!(
-        events.iter().filter(|(e, _)| e == "mail_suppressed").count(),
+        events
+            .iter()
+            .filter(|(e, _)| e == "mail_suppressed")
+            .count(),
         1,
         "{events:?}"
     );
@@ -681,16 +711,23 @@ async fn a_deactivation_voids_the_links_under_way(backend: Backend) {
     let admin = app.admin().await;
     for active in [false, true] {
         let reply = app
-            .patch_user(&admin.access, &alice.user_id, json!({ "is_active": active }))
+            .patch_user(
+                &admin.access,
+                &alice.user_id,
+                json!({ "is_active": active }),
+            )
             .await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     }
     reset(&app, &reset_link.token(), NEW_PASSWORD)
         .await
         .assert_problem(400, "invalid_reset_token");
-    app.post("/api/auth/email/verify", json!({ "token": verify_link.token() }))
-        .await
-        .assert_problem(400, "invalid_verification_token");
+    app.post(
+        "/api/auth/email/verify",
+        json!({ "token": verify_link.token() }),
+    )
+    .await
+    .assert_problem(400, "invalid_verification_token");
     assert_eq!(app.login("alice_1", PASSWORD).await.status, StatusCode::OK);
 }
 
@@ -710,7 +747,12 @@ async fn with_verification_required_no_session_opens_before_it(backend: Backend)
             json!({"username": "alice_1", "email": "alice_1@example.com", "password": PASSWORD}),
         )
         .await;
-    assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.body);
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{}",
+        registered.body
+    );
     assert_eq!(registered.body["email_verification_required"], true);
     assert_eq!(registered.body["user"]["username"], "alice_1");
     assert_eq!(registered.body["user"]["email_verified"], false);

@@ -583,9 +583,12 @@ async fn a_deactivation_ends_the_logins_waiting_for_a_second_factor(backend: Bac
         .await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     }
-    verify(&app, json!({ "mfa_token": waiting, "code": factor.code(&app) }))
-        .await
-        .assert_problem(400, "invalid_mfa_token");
+    verify(
+        &app,
+        json!({ "mfa_token": waiting, "code": factor.code(&app) }),
+    )
+    .await
+    .assert_problem(400, "invalid_mfa_token");
     verify(
         &app,
         json!({ "mfa_token": waiting, "recovery_code": recovery[0] }),
@@ -594,6 +597,10 @@ async fn a_deactivation_ends_the_logins_waiting_for_a_second_factor(backend: Bac
     .assert_problem(400, "invalid_mfa_token");
     // A new login after the reactivation works as ever.
     let fresh = password_step(&app, "alice_1").await;
-    let done = verify(&app, json!({ "mfa_token": fresh, "code": factor.code(&app) })).await;
+    let done = verify(
+        &app,
+        json!({ "mfa_token": fresh, "code": factor.code(&app) }),
+    )
+    .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
 }

@@ -594,7 +594,10 @@ async fn concurrent_rotations_all_answer_and_leave_one_current_key(backend: Back
 async fn refresh_tokens_belong_to_their_client(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = app.admin().await;
-    let (a, b) = (app.client(&admin, "web").await, app.client(&admin, "mobile").await);
+    let (a, b) = (
+        app.client(&admin, "web").await,
+        app.client(&admin, "mobile").await,
+    );
     app.register("alice_1").await;
     let grant = |client| app.password_grant("alice_1", client);
     let refresh = |token, client| app.refresh_grant(token, client);
@@ -624,7 +627,10 @@ async fn refresh_tokens_belong_to_their_client(backend: Backend) {
 async fn introspection_describes_a_clients_own_token_to_that_client_only(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = app.admin().await;
-    let (a, b) = (app.client(&admin, "web").await, app.client(&admin, "mobile").await);
+    let (a, b) = (
+        app.client(&admin, "web").await,
+        app.client(&admin, "mobile").await,
+    );
     let token = app
         .form(
             "/oauth/token",

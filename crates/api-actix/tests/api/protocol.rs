@@ -206,7 +206,11 @@ async fn head_is_answered_on_every_get_route(backend: Backend) {
             let get = request(Method::GET).send().await.unwrap();
             let head = request(Method::HEAD).send().await.unwrap();
             assert_eq!(head.status(), get.status(), "HEAD {path}");
-            for name in ["content-type", "x-content-type-options", "content-security-policy"] {
+            for name in [
+                "content-type",
+                "x-content-type-options",
+                "content-security-policy",
+            ] {
                 assert_eq!(
                     head.headers().get(name),
                     get.headers().get(name),
@@ -214,7 +218,10 @@ async fn head_is_answered_on_every_get_route(backend: Backend) {
                 );
             }
             assert!(head.headers().contains_key("x-request-id"));
-            assert!(head.bytes().await.unwrap().is_empty(), "HEAD {path} has no body");
+            assert!(
+                head.bytes().await.unwrap().is_empty(),
+                "HEAD {path} has no body"
+            );
         }
     }
     // Where GET is not allowed, neither is HEAD.
@@ -242,7 +249,10 @@ async fn a_repeated_member_is_malformed_json_on_every_json_endpoint(backend: Bac
         if path.starts_with("/oauth/") || path.contains("/logout") {
             continue;
         }
-        for method in methods.iter().filter(|m| ["POST", "PUT", "PATCH"].contains(m)) {
+        for method in methods
+            .iter()
+            .filter(|m| ["POST", "PUT", "PATCH"].contains(m))
+        {
             let method = Method::from_bytes(method.as_bytes()).unwrap();
             let path = concrete(path);
             // The endpoints that read a JSON body: broken JSON is malformed there.
@@ -269,7 +279,12 @@ async fn a_repeated_member_is_malformed_json_on_every_json_endpoint(backend: Bac
             r#"{"grant_type":"password","grant_type":"client_credentials","token":"x"}"#,
         )
         .await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path}: {}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{path}: {}",
+            reply.body
+        );
         assert_eq!(reply.body["error"], "invalid_request", "{path}");
     }
 }
@@ -303,14 +318,26 @@ async fn errors_made_before_routing_are_the_contracts(backend: Backend) {
     // answer is not lost to a reset for unread bytes.
     let huge = format!(
         "GET /health HTTP/1.1\r\nHost: x\r\n{}\r\n",
-        (0..100).map(|i| format!("X-H{i}: v\r\n")).collect::<String>()
+        (0..100)
+            .map(|i| format!("X-H{i}: v\r\n"))
+            .collect::<String>()
     );
     let cases: [(&[u8], u16, &str, bool); 4] = [
         (huge.as_bytes(), 431, "headers_too_large", false),
         (b"NOT-HTTP\r\n\r\n", 400, "malformed_request", false),
-        (b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", 400, "malformed_request", false),
+        (
+            b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+            400,
+            "malformed_request",
+            false,
+        ),
         // A request head that never ends: the server's 5 s request timeout.
-        (b"GET /health HTTP/1.1\r\nHost: x\r\n", 408, "request_timeout", true),
+        (
+            b"GET /health HTTP/1.1\r\nHost: x\r\n",
+            408,
+            "request_timeout",
+            true,
+        ),
     ];
     for (request, status, code, then_wait) in cases {
         let answer = raw(&app.address, request, then_wait).await;

@@ -490,13 +490,15 @@ async fn a_new_address_of_ones_own_needs_the_password(backend: Backend) {
     // The same address, or other fields, need nothing.
     let same = change(json!({"email": "Alice_1@example.com", "name": "Alice"})).await;
     assert_eq!(same.status, StatusCode::OK, "{}", same.body);
-    let moved = change(json!({"email": "alice@new.example.com", "current_password": PASSWORD})).await;
+    let moved =
+        change(json!({"email": "alice@new.example.com", "current_password": PASSWORD})).await;
     assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
     assert_eq!(moved.body["email"], "alice@new.example.com");
     // Wrong tries count towards the lockout (the right one above cleared the count): the
     // fifth locks the account, for logins too.
     for expected in [422, 422, 422, 422, 422, 423] {
-        let reply = change(json!({"email": "x@example.com", "current_password": "wrong-pass-1"})).await;
+        let reply =
+            change(json!({"email": "x@example.com", "current_password": "wrong-pass-1"})).await;
         assert_eq!(reply.status.as_u16(), expected, "{}", reply.body);
     }
     app.login("alice_1", PASSWORD)
@@ -505,7 +507,11 @@ async fn a_new_address_of_ones_own_needs_the_password(backend: Backend) {
     // An admin moves another user's address without a password.
     let admin = app.admin().await;
     let by_admin = app
-        .patch_user(&admin.access, &bob.user_id, json!({"email": "bob@new.example.com"}))
+        .patch_user(
+            &admin.access,
+            &bob.user_id,
+            json!({"email": "bob@new.example.com"}),
+        )
         .await;
     assert_eq!(by_admin.status, StatusCode::OK, "{}", by_admin.body);
     assert_eq!(by_admin.body["email_verified"], false);
@@ -526,8 +532,14 @@ async fn wrong_passwords_racing_at_an_address_change_are_judged_within_the_locko
         )
     });
     let replies = futures::future::join_all(tries).await;
-    let judged = replies.iter().filter(|r| r.status == StatusCode::UNPROCESSABLE_ENTITY).count();
-    let locked = replies.iter().filter(|r| r.status == StatusCode::LOCKED).count();
+    let judged = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::UNPROCESSABLE_ENTITY)
+        .count();
+    let locked = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::LOCKED)
+        .count();
     assert_eq!((judged, locked), (5, 11), "no other answer");
     let me = app.me(&alice.access).await;
     assert_eq!(me.body["email"], "alice_1@example.com", "nothing moved");

@@ -295,10 +295,17 @@ async fn key_pair_tokens_accept_only_their_own_keys(backend: Backend) {
 async fn shared_secret_tokens_are_refused_where_the_secret_never_signed(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = alice(&app).await;
-    let kid = jwt_part(&alice.access, 0)["kid"].as_str().unwrap().to_owned();
+    let kid = jwt_part(&alice.access, 0)["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     for (token, refresh) in [(&alice.access, false), (&alice.refresh, true)] {
         let claims = claims_of(token);
-        for named in [None, Some(kid.clone()), Some("hs-0123456789abcdef".to_owned())] {
+        for named in [
+            None,
+            Some(kid.clone()),
+            Some("hs-0123456789abcdef".to_owned()),
+        ] {
             for algorithm in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
                 let mut header = Header::new(algorithm);
                 header.kid = named.clone();
@@ -343,13 +350,18 @@ async fn tokens_claiming_a_long_life_or_an_extension_are_invalid(backend: Backen
         .assert_problem(401, "invalid_token");
     let mut header = Header::new(Algorithm::HS256);
     header.crit = Some(vec!["exp".into()]);
-    let critical =
-        jsonwebtoken::encode(&header, &access, &EncodingKey::from_secret(SECRET.as_bytes()))
-            .unwrap();
+    let critical = jsonwebtoken::encode(
+        &header,
+        &access,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
     app.me(&critical).await.assert_problem(401, "invalid_token");
     // The same claims, signed plainly, are fine: only the life and the header were wrong.
     assert_eq!(
-        app.me(&sign(&access, SECRET, Algorithm::HS256)).await.status,
+        app.me(&sign(&access, SECRET, Algorithm::HS256))
+            .await
+            .status,
         StatusCode::OK
     );
 }
