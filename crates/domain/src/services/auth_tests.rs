@@ -1031,3 +1031,101 @@ fn only_ones_own_live_session_can_be_ended() {
         DomainError::SessionNotFound
     );
 }
+
+// --- contract section 17 ----------------------------------------------------------------------
+
+fn requiring_verification(mocks: Mocks) -> AuthService {
+    AuthService::new(
+        mocks.into_ports(),
+        AuthPolicy {
+            require_verified_email: true,
+            ..policy()
+        },
+    )
+}
+
+#[test]
+fn where_verification_is_required_register_opens_no_session() {
+    let mut mocks = Mocks::new();
+    mocks
+        .users
+        .expect_find_by_username()
+        .returning(|_| Ok(None));
+    mocks.users.expect_find_by_email().returning(|_| Ok(None));
+    mocks
+        .hasher
+        .expect_hash()
+        .returning(|_| Ok("hash-of-password1".into()));
+    mocks.users.expect_insert().times(1).returning(|_| Ok(()));
+    mocks.sessions.expect_open().never();
+    let registered = block_on(requiring_verification(mocks).register(new_user(), &client()));
+    let Ok(Registration::VerificationRequired(user)) = registered else {
+        panic!("no session: {registered:?}")
+    };
+    assert!(!user.email_verified);
+}
+
+#[test]
+fn where_verification_is_required_an_unverified_session_does_not_refresh() {
+    let alice = user(Role::User);
+    let s = session(&alice);
+    let mut mocks = refresh_mocks(&s, &alice, s.refresh_jti);
+    mocks.sessions.expect_rotate_refresh().never();
+    assert_eq!(
+        block_on(requiring_verification(mocks).refresh("t", &client())).unwrap_err(),
+        DomainError::EmailNotVerified
+    );
+}
+
+#[test]
+fn a_refresh_token_works_only_for_its_client() {
+    let alice = user(Role::User);
+    let s = session(&alice);
+    let web = Uuid::new_v4();
+    for (azp, presented) in [
+        (Some(web), Some(Uuid::new_v4())),
+        (Some(web), None),
+        (None, Some(web)),
+    ] {
+        let claims = crate::model::Claims {
+            azp,
+            ..claims(TokenType::Refresh, &s, s.refresh_jti)
+        };
+        let mut mocks = Mocks::new().decoding(claims);
+        let found = (s.clone(), alice.clone());
+        mocks
+            .sessions
+            .expect_find_with_user()
+            .returning(move |_| Ok(Some(found.clone())));
+        mocks.sessions.expect_rotate_refresh().never();
+        let caller = ClientInfo {
+            oauth_client: presented,
+            ..client()
+        };
+        assert_eq!(
+            block_on(service(mocks).refresh("t", &caller)).unwrap_err(),
+            DomainError::InvalidToken,
+            "{azp:?} presented by {presented:?}"
+        );
+    }
+}
+
+#[test]
+fn a_token_claiming_a_longer_life_than_its_type_is_invalid() {
+    let alice = user(Role::User);
+    let s = session(&alice);
+    for (token_type, ttl) in [(TokenType::Access, 900), (TokenType::Refresh, 2_592_000)] {
+        let base = claims(token_type, &s, Uuid::new_v4());
+        let too_long = crate::model::Claims {
+            iat: now().timestamp(),
+            nbf: now().timestamp(),
+            exp: now().timestamp() + ttl + 1,
+            ..base
+        };
+        let svc = service(Mocks::new().decoding(too_long));
+        assert_eq!(
+            block_on(svc.verify_token("t", token_type)).unwrap_err(),
+            DomainError::InvalidToken
+        );
+    }
+}

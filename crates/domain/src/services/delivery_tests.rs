@@ -8,8 +8,8 @@ use uuid::Uuid;
 use super::{DeliveryPolicy, DeliveryReport, MailDelivery};
 use crate::model::{AuditEvent, Mail, MailKind, OutboxMessage, outbox_purpose};
 use crate::ports::{MailError, MockAuditLog, MockMailer, SecretSealer};
-use crate::services::mail::{AccountMail, MailPolicy};
-use crate::services::test_support::{FakeSealer, Mocks, now};
+use crate::services::mail::AccountMail;
+use crate::services::test_support::{FakeSealer, Mocks, mail_policy, now};
 
 fn policy() -> DeliveryPolicy {
     DeliveryPolicy {
@@ -18,16 +18,6 @@ fn policy() -> DeliveryPolicy {
         max_retry: Duration::minutes(20),
         lease: Duration::minutes(5),
         batch: 10,
-    }
-}
-
-fn mail_policy() -> MailPolicy {
-    MailPolicy {
-        reset_link: "https://auth.example.com/reset-password?token={token}".into(),
-        verify_link: "https://auth.example.com/verify-email?token={token}".into(),
-        reset_ttl: Duration::seconds(1800),
-        verify_ttl: Duration::seconds(86_400),
-        per_recipient_per_hour: 5,
     }
 }
 
@@ -168,4 +158,62 @@ fn a_message_that_cannot_be_opened_is_given_up_unsent() {
     mailer.expect_send().never();
     assert_eq!(run(mocks, mailer).given_up, 1);
     assert_eq!(*events.lock().unwrap(), [AuditEvent::MailFailed]);
+}
+
+/// A reset request as `forgot_password` queues it.
+fn reset_request(attempts: u32) -> OutboxMessage {
+    let id = Uuid::new_v4();
+    let request = serde_json::json!({"email": "alice@example.com", "ip": null, "request_id": null});
+    OutboxMessage {
+        id,
+        kind: MailKind::ResetRequest,
+        user_id: None,
+        sealed_mail: FakeSealer.seal(request.to_string().as_bytes(), &outbox_purpose(id)),
+        attempts,
+        next_attempt_at: now(),
+        created_at: now(),
+    }
+}
+
+#[test]
+fn a_reset_request_is_answered_then_removed_and_is_no_mail() {
+    let message = reset_request(1);
+    let id = message.id;
+    let mut mocks = Mocks::new();
+    claiming(&mut mocks, message);
+    mocks.users.expect_find_by_email().returning(|_| Ok(None));
+    mocks
+        .outbox
+        .expect_remove()
+        .with(eq(id))
+        .times(1)
+        .returning(|_| Ok(true));
+    let events = audited(&mut mocks);
+    let mut mailer = MockMailer::new();
+    mailer.expect_send().never();
+    assert_eq!(run(mocks, mailer), DeliveryReport::default());
+    assert_eq!(
+        *events.lock().unwrap(),
+        [AuditEvent::PasswordResetRequested]
+    );
+}
+
+#[test]
+fn a_reset_request_the_store_failed_is_tried_again() {
+    let message = reset_request(1);
+    let id = message.id;
+    let mut mocks = Mocks::new();
+    claiming(&mut mocks, message);
+    mocks
+        .users
+        .expect_find_by_email()
+        .returning(|_| Err(crate::ports::StoreError::Unavailable("down".into())));
+    mocks
+        .outbox
+        .expect_retry_at()
+        .with(eq(id), eq(now() + Duration::seconds(30)))
+        .times(1)
+        .returning(|_, _| Ok(()));
+    mocks.outbox.expect_remove().never();
+    assert_eq!(run(mocks, MockMailer::new()), DeliveryReport::default());
 }

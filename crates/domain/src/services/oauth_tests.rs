@@ -149,3 +149,32 @@ fn introspection_reads_the_session_and_refuses_a_used_refresh_token() {
         }
     }
 }
+
+#[test]
+fn a_clients_own_token_is_described_to_that_client_only() {
+    let billing = client();
+    let claims = crate::model::Claims {
+        sub: billing.id,
+        client_id: Some(billing.id),
+        sid: None,
+        role: None,
+        iat: now().timestamp(),
+        nbf: now().timestamp(),
+        exp: now().timestamp() + 900,
+        ..crate::services::test_support::claims(
+            TokenType::Access,
+            &session(&user(Role::User)),
+            Uuid::new_v4(),
+        )
+    };
+    for (caller, live) in [(client(), false), (billing.clone(), true)] {
+        let mut mocks = Mocks::new().decoding(claims.clone());
+        let found = billing.clone();
+        mocks
+            .clients
+            .expect_find()
+            .returning(move |_| Ok(Some(found.clone())));
+        let answer = block_on(service(mocks).introspect("t", &caller)).unwrap();
+        assert_eq!(answer.is_some(), live);
+    }
+}

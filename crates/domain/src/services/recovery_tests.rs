@@ -12,18 +12,8 @@ use crate::model::{
     Role, TokenPurpose, User, outbox_purpose,
 };
 use crate::ports::{MockAuditLog, MockMailMetrics, MockRateLimitStore, SecretSealer};
-use crate::services::mail::{AccountMail, MailPolicy};
-use crate::services::test_support::{FakeSealer, Mocks, now, user};
-
-fn mail_policy() -> MailPolicy {
-    MailPolicy {
-        reset_link: "https://auth.example.com/reset-password?token={token}".into(),
-        verify_link: "https://auth.example.com/verify-email?token={token}".into(),
-        reset_ttl: Duration::seconds(1800),
-        verify_ttl: Duration::seconds(86_400),
-        per_recipient_per_hour: 5,
-    }
-}
+use crate::services::mail::AccountMail;
+use crate::services::test_support::{FakeSealer, Mocks, mail_policy, now, user};
 
 fn service(mocks: Mocks) -> RecoveryService {
     let ports = mocks.into_ports();

@@ -16,6 +16,17 @@ use crate::ports::{
     Stores, Unsealable,
 };
 
+/// Links to example.com, the contract's lifetimes, the default per-recipient cap.
+pub fn mail_policy() -> super::MailPolicy {
+    super::MailPolicy {
+        reset_link: "https://auth.example.com/reset-password?token={token}".into(),
+        verify_link: "https://auth.example.com/verify-email?token={token}".into(),
+        reset_ttl: chrono::Duration::seconds(1800),
+        verify_ttl: chrono::Duration::seconds(86_400),
+        per_recipient_per_hour: 5,
+    }
+}
+
 pub fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 21, 9, 0, 0).unwrap()
 }
