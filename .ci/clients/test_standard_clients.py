@@ -550,7 +550,9 @@ def test_introspection_of_a_deleted_clients_token(meta, admin):
     token = client_session(doomed).fetch_token(
         meta["token_endpoint"], grant_type="client_credentials", timeout=TIMEOUT
     )
-    live = introspect(watcher, meta, token["access_token"])
+    # A client's own token is described to that client only (contract section 17).
+    assert introspect(watcher, meta, token["access_token"]) == {"active": False}
+    live = introspect(client_session(doomed), meta, token["access_token"])
     assert live["active"] is True, live
     assert live["sub"] == doomed["client_id"] and live["client_id"] == doomed["client_id"], live
     assert live["token_type"] == "access_token"
