@@ -65,18 +65,14 @@ fn is_json(req: &HttpRequest) -> bool {
     }
 }
 
-/// Reads at most `BODY_LIMIT` bytes of a JSON-typed body.
+/// A JSON-typed body, already read whole (and bounded) by `bounded_body`.
 fn read_body(
     req: &HttpRequest,
     payload: &mut Payload,
 ) -> LocalBoxFuture<'static, Result<web::BytesMut, ApiError>> {
     let json = is_json(req);
-    let too_large = declared_length(req).is_some_and(|len| len > BODY_LIMIT);
     let mut payload = payload.take();
     Box::pin(async move {
-        if too_large {
-            return Err(ApiError::PayloadTooLarge);
-        }
         if !json {
             return Err(ApiError::UnsupportedMediaType);
         }
@@ -84,9 +80,6 @@ fn read_body(
         while let Some(chunk) = payload.next().await {
             let chunk = chunk
                 .map_err(|_| ApiError::MalformedJson("The request body could not be read."))?;
-            if body.len() + chunk.len() > BODY_LIMIT {
-                return Err(ApiError::PayloadTooLarge);
-            }
             body.extend_from_slice(&chunk);
         }
         Ok(body)

@@ -1,6 +1,7 @@
 //! auth-api's HTTP server: configuration, wiring, and the mapping of HTTP to the domain.
 
 mod audit;
+mod bounded_body;
 pub mod client_ip;
 pub mod clock;
 pub mod config;

@@ -13,8 +13,6 @@ use futures::StreamExt;
 use futures::future::LocalBoxFuture;
 use serde::Serialize;
 
-use crate::extract::BODY_LIMIT;
-
 /// An RFC 6749 §5.2 error.
 #[derive(Debug)]
 pub struct OAuthError {
@@ -215,15 +213,9 @@ impl FromRequest for OAuthParams {
         Box::pin(async move {
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
+                // Read whole and bounded already (`bounded_body`).
                 let chunk =
                     chunk.map_err(|_| OAuthError::invalid_request("the body cannot be read"))?;
-                if body.len() + chunk.len() > BODY_LIMIT {
-                    return Err(OAuthError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "invalid_request",
-                        "the body is over 64 KiB",
-                    ));
-                }
                 body.extend_from_slice(&chunk);
             }
             Self::parse(&req, &body)

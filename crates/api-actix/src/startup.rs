@@ -32,7 +32,7 @@ use crate::metrics::{self, Metrics};
 use crate::openapi::ApiDoc;
 use crate::pre_routing::ContractIo;
 use crate::state::AppState;
-use crate::{head, headers, request_id, routes, secrets};
+use crate::{bounded_body, head, headers, request_id, routes, secrets};
 use secrecy::ExposeSecret;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
@@ -478,6 +478,7 @@ impl Application {
         let make_app = move || {
             App::new()
                 .wrap(from_fn(head::as_get))
+                .wrap(from_fn(bounded_body::middleware))
                 .wrap(Condition::new(cors_enabled, cors(&settings_for_workers)))
                 .app_data(state.clone())
                 .app_data(metrics.clone())

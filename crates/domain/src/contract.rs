@@ -70,6 +70,7 @@ macro_rules! storage_contract_tests {
             a_deactivated_users_links_and_second_steps_are_void,
             a_reset_request_is_queued_with_no_account,
             the_shared_secrets_row_goes_through_the_lifecycle_without_key_material,
+            where_verification_is_required_a_session_opens_only_for_a_verified_address,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -131,7 +132,7 @@ const HASH: &str = "$2b$04$hash";
 /// Opens `session` with its user's password hash, as a login that verified it would.
 async fn opened(stores: &Stores, session: &Session) {
     assert!(
-        stores.sessions.open(session, HASH).await.unwrap(),
+        stores.sessions.open(session, HASH, false).await.unwrap(),
         "the session opens"
     );
 }
@@ -401,6 +402,44 @@ pub async fn deleting_a_user_deletes_their_sessions(stores: &Stores) {
     assert_eq!(delete().await.unwrap(), AdminWrite::NoSuchUser);
 }
 
+/// With verification required, the address must be verified when the session is stored: an
+/// address changed after the login read the user opens nothing.
+pub async fn where_verification_is_required_a_session_opens_only_for_a_verified_address(
+    stores: &Stores,
+) {
+    let alice = stored(stores, "alice_1").await;
+    let first = session(&alice, t0());
+    assert!(!stores.sessions.open(&first, HASH, true).await.unwrap());
+    assert!(stores.sessions.open(&first, HASH, false).await.unwrap());
+    let verified = UserPatch {
+        email_verified: Some(true),
+        ..UserPatch::default()
+    };
+    assert!(
+        stores
+            .users
+            .update(alice.id, &verified, t0())
+            .await
+            .unwrap()
+    );
+    assert!(
+        stores
+            .sessions
+            .open(&session(&alice, t0()), HASH, true)
+            .await
+            .unwrap()
+    );
+    let moved = UserPatch {
+        email: Some("alice@new.example.com".into()),
+        email_verified: Some(false),
+        ..UserPatch::default()
+    };
+    assert!(stores.users.update(alice.id, &moved, t0()).await.unwrap());
+    let late = session(&alice, t0());
+    assert!(!stores.sessions.open(&late, HASH, true).await.unwrap());
+    assert_eq!(stores.sessions.find(late.id).await.unwrap(), None);
+}
+
 /// The session rule: a session opens only on the password hash its login verified, for an
 /// active user that still exists.
 pub async fn a_session_opens_only_on_the_current_password_of_an_active_user(stores: &Stores) {
@@ -408,7 +447,13 @@ pub async fn a_session_opens_only_on_the_current_password_of_an_active_user(stor
     let alice = stored(stores, "alice_1").await;
     let at = t0() + Duration::seconds(5);
     let s = session(&alice, t0());
-    assert!(!stores.sessions.open(&s, "$2b$04$stale").await.unwrap());
+    assert!(
+        !stores
+            .sessions
+            .open(&s, "$2b$04$stale", false)
+            .await
+            .unwrap()
+    );
     assert_eq!(stores.sessions.find(s.id).await.unwrap(), None);
     opened(stores, &s).await;
 
@@ -419,13 +464,17 @@ pub async fn a_session_opens_only_on_the_current_password_of_an_active_user(stor
         .unwrap();
     let after_change = session(&alice, t0());
     assert!(
-        !stores.sessions.open(&after_change, HASH).await.unwrap(),
+        !stores
+            .sessions
+            .open(&after_change, HASH, false)
+            .await
+            .unwrap(),
         "a login that verified the old password opens nothing"
     );
     assert!(
         stores
             .sessions
-            .open(&after_change, "$2b$04$changed")
+            .open(&after_change, "$2b$04$changed", false)
             .await
             .unwrap()
     );
@@ -443,7 +492,7 @@ pub async fn a_session_opens_only_on_the_current_password_of_an_active_user(stor
     assert!(
         !stores
             .sessions
-            .open(&inactive, "$2b$04$changed")
+            .open(&inactive, "$2b$04$changed", false)
             .await
             .unwrap()
     );
@@ -451,7 +500,7 @@ pub async fn a_session_opens_only_on_the_current_password_of_an_active_user(stor
     let ghost = user("ghost_1");
     let orphan = session(&ghost, t0());
     assert!(
-        !stores.sessions.open(&orphan, HASH).await.unwrap(),
+        !stores.sessions.open(&orphan, HASH, false).await.unwrap(),
         "no user, no session (and no constraint error)"
     );
 }
@@ -465,7 +514,9 @@ pub async fn sessions_racing_a_password_change_never_outlive_it(stores: &Stores)
     for round in 0..10 {
         let next = format!("$2b$04$round{round}");
         let sessions: Vec<Session> = (0..6).map(|_| session(&alice, t0())).collect();
-        let opens = sessions.iter().map(|s| stores.sessions.open(s, &current));
+        let opens = sessions
+            .iter()
+            .map(|s| stores.sessions.open(s, &current, false));
         let change = async {
             let swapped = stores
                 .users
@@ -1584,7 +1635,13 @@ pub async fn a_factor_takes_its_challenges_with_it_and_gates_new_sessions(stores
     let mut second_factor = session(&alice, t0());
     second_factor.mfa = true;
     // MFA off: a password login opens, one claiming a second factor does not.
-    assert!(!stores.sessions.open(&second_factor, HASH).await.unwrap());
+    assert!(
+        !stores
+            .sessions
+            .open(&second_factor, HASH, false)
+            .await
+            .unwrap()
+    );
     opened(stores, &password_only).await;
 
     assert!(
@@ -1606,8 +1663,14 @@ pub async fn a_factor_takes_its_challenges_with_it_and_gates_new_sessions(stores
     assert!(user.mfa_enabled);
     // MFA on: a password-only login that raced the confirmation opens nothing.
     let late = session(&alice, t0());
-    assert!(!stores.sessions.open(&late, HASH).await.unwrap());
-    assert!(stores.sessions.open(&second_factor, HASH).await.unwrap());
+    assert!(!stores.sessions.open(&late, HASH, false).await.unwrap());
+    assert!(
+        stores
+            .sessions
+            .open(&second_factor, HASH, false)
+            .await
+            .unwrap()
+    );
 
     // Removing the factor ends the logins waiting for it.
     stores

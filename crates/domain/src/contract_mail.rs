@@ -143,7 +143,7 @@ pub async fn a_reset_takes_the_token_and_makes_every_change_at_once(stores: &Sto
     assert!(
         !stores
             .sessions
-            .open(&session(&alice, now), HASH)
+            .open(&session(&alice, now), HASH, false)
             .await
             .unwrap(),
         "the old password opens nothing"

@@ -100,11 +100,17 @@ pub trait UserRepository: Send + Sync {
 pub trait SessionRepository: Send + Sync {
     /// Stores a new session only while its user exists, is active, still has the password
     /// hash `password_hash` (the one the login verified) and has MFA on exactly when the login
-    /// proved a second factor (`session.mfa`), checked with the insert atomically: a login
-    /// racing a password change, a deactivation, a deletion or MFA being turned on either lands
-    /// before it (and is revoked with the others) or opens nothing. Returns whether it stored
-    /// the session.
-    async fn open(&self, session: &Session, password_hash: &str) -> StoreResult<bool>;
+    /// proved a second factor (`session.mfa`), and, with `verified_email` (the service requires
+    /// it), has a verified address, checked with the insert atomically: a login racing a
+    /// password change, a deactivation, a deletion, MFA being turned on or an address change
+    /// either lands before it (and is revoked or refused with the others) or opens nothing.
+    /// Returns whether it stored the session.
+    async fn open(
+        &self,
+        session: &Session,
+        password_hash: &str,
+        verified_email: bool,
+    ) -> StoreResult<bool>;
     /// The stored session, read fresh.
     async fn find(&self, id: Uuid) -> StoreResult<Option<Session>>;
     /// The session and its user in one lookup: what every authenticated request needs. It may

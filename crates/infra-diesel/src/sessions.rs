@@ -12,7 +12,12 @@ use crate::{DbConnection, DieselStore};
 
 #[async_trait]
 impl SessionRepository for DieselStore {
-    async fn open(&self, session: &Session, password_hash: &str) -> StoreResult<bool> {
+    async fn open(
+        &self,
+        session: &Session,
+        password_hash: &str,
+        verified_email: bool,
+    ) -> StoreResult<bool> {
         let row = SessionRow::from(session);
         let proof = password_hash.to_owned();
         self.write(Stale::Session(session.id), move |conn| {
@@ -25,6 +30,8 @@ impl SessionRepository for DieselStore {
                     .filter(users::password_hash.eq(&proof))
                     .filter(users::is_active.eq(true))
                     .filter(users::mfa_enabled.eq(row.mfa))
+                    // With verification required, a verified address (false < true).
+                    .filter(users::email_verified.ge(verified_email))
                     .select(users::id)
             };
             let insert = || diesel::insert_into(sessions::table).values(&row);

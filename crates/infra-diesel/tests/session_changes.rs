@@ -53,7 +53,7 @@ async fn remembered_session(writer: &Stores, reader: &Stores) -> (domain::User, 
     ));
     writer.users.insert(&alice).await.unwrap();
     let session = session(&alice, Utc::now());
-    assert!(writer.sessions.open(&session, HASH).await.unwrap());
+    assert!(writer.sessions.open(&session, HASH, false).await.unwrap());
     for _ in 0..2 {
         let (found, _) = reader
             .sessions

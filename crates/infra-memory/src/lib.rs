@@ -294,10 +294,18 @@ impl UserRepository for MemoryStore {
 
 #[async_trait]
 impl SessionRepository for MemoryStore {
-    async fn open(&self, session: &Session, password_hash: &str) -> StoreResult<bool> {
+    async fn open(
+        &self,
+        session: &Session,
+        password_hash: &str,
+        verified_email: bool,
+    ) -> StoreResult<bool> {
         let mut state = self.state();
         let proven = state.users.get(&session.user_id).is_some_and(|u| {
-            u.is_active && u.password_hash == password_hash && u.mfa_enabled == session.mfa
+            u.is_active
+                && u.password_hash == password_hash
+                && u.mfa_enabled == session.mfa
+                && (u.email_verified || !verified_email)
         });
         if !proven {
             return Ok(false);

@@ -300,7 +300,7 @@ pub(crate) async fn introspect(
 #[utoipa::path(
     post, path = "/oauth/revoke", tag = "oauth",
     summary = "Token revocation (RFC 7009)",
-    description = "Form parameters `token` and optional `token_type_hint`. What `POST /api/auth/revoke` does: the session of any token this service issued is revoked; 200 whether or not the token was valid. Client authentication is optional; presented credentials must be right.",
+    description = "Form parameters `token` and optional `token_type_hint`. What `POST /api/auth/revoke` does: the session of any token this service issued is revoked; 200 whether or not the token was valid. Client authentication is optional; presented credentials must be right. A token issued to a client is revoked only by that client (anyone else: 200, nothing revoked).",
     request_body(content = TokenParameterForm, content_type = "application/x-www-form-urlencoded"),
     security(()),
     responses(
@@ -316,8 +316,12 @@ pub(crate) async fn revoke(
     params: OAuthParams,
 ) -> Result<HttpResponse> {
     let decision = limit(&req, LimitedAction::Revoke).await?;
-    presented_client(&state, &req, &params).await?;
+    let client = presented_client(&state, &req, &params).await?;
     let token = params.require("token")?;
-    state.auth.revoke_token(token, &client_info(&req)).await?;
+    let client_info = domain::ClientInfo {
+        oauth_client: client.map(|c| c.id),
+        ..client_info(&req)
+    };
+    state.auth.revoke_token(token, &client_info).await?;
     Ok(with_budget(no_store(HttpResponse::Ok().finish()), decision))
 }

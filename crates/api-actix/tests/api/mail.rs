@@ -677,7 +677,12 @@ async fn resends_racing_for_one_address_stop_at_the_cap(backend: Backend) {
     let app = spawn(backend, &sink.url()).await;
     let alice = app.register("alice_1").await;
     let resends = (0..20).map(|_| {
-        app.call(Method::POST, "/api/auth/email/resend", Some(&alice.access), None)
+        app.call(
+            Method::POST,
+            "/api/auth/email/resend",
+            Some(&alice.access),
+            None,
+        )
     });
     for reply in futures::future::join_all(resends).await {
         assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
@@ -691,7 +696,10 @@ async fn resends_racing_for_one_address_stop_at_the_cap(backend: Backend) {
     assert_eq!(sink.wait_for("alice_1@example.com", 5).await.len(), 5);
     let events = audit_events(&app).await;
     assert_eq!(
-        events.iter().filter(|(e, _)| e == "mail_suppressed").count(),
+        events
+            .iter()
+            .filter(|(e, _)| e == "mail_suppressed")
+            .count(),
         1,
         "{events:?}"
     );

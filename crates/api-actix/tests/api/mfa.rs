@@ -24,6 +24,7 @@ on_every_backend!(
     requests_racing_on_one_token_spend_one_factor,
     a_token_dies_with_the_factor_it_was_made_for,
     a_deactivation_ends_the_logins_waiting_for_a_second_factor,
+    where_verification_is_required_a_second_step_opens_no_session_for_an_unverified_address,
 );
 
 #[test]
@@ -603,4 +604,31 @@ async fn a_deactivation_ends_the_logins_waiting_for_a_second_factor(backend: Bac
     )
     .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+}
+
+/// Contract section 17: no session before verification, also through a second step that
+/// completes after the address changed.
+async fn where_verification_is_required_a_second_step_opens_no_session_for_an_unverified_address(
+    backend: Backend,
+) {
+    let app = spawn_app_with(backend, |s| s.auth.require_verified_email = true).await;
+    // The bootstrap admin's address is vouched for.
+    let admin = app.admin().await;
+    let (factor, _) = turn_on(&app, &admin).await;
+    let waiting = password_step(&app, crate::helpers::ADMIN).await;
+    let moved = authed(
+        &app,
+        Method::PATCH,
+        &format!("/api/users/{}", admin.user_id),
+        &admin.access,
+        json!({"email": "root@new.example.com", "current_password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    verify(
+        &app,
+        json!({ "mfa_token": waiting, "code": factor.code(&app) }),
+    )
+    .await
+    .assert_problem(403, "email_not_verified");
 }

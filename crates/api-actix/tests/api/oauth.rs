@@ -617,6 +617,30 @@ async fn refresh_tokens_belong_to_their_client(backend: Backend) {
     assert_oauth_error(&refresh(&renewed, Some(&b)).await, 400, "invalid_grant");
     assert_eq!(refresh(&renewed, Some(&a)).await.status, StatusCode::OK);
 
+    // Another client can neither read a client's refresh token nor revoke it.
+    let held = grant(Some(&a)).await.str("refresh_token");
+    assert_eq!(app.introspect(&b, &held).await, json!({ "active": false }));
+    assert_eq!(app.introspect(&a, &held).await["active"], true);
+    for by in [Some(&b), None] {
+        let basic = by.map(|(id, secret)| (id.as_str(), secret.as_str()));
+        let revoked = app
+            .form("/oauth/revoke", &[("token", held.as_str())], basic)
+            .await;
+        assert_eq!(revoked.status, StatusCode::OK);
+    }
+    assert_eq!(
+        app.introspect(&a, &held).await["active"],
+        true,
+        "still live"
+    );
+    app.form(
+        "/oauth/revoke",
+        &[("token", held.as_str())],
+        Some((&a.0, &a.1)),
+    )
+    .await;
+    assert_eq!(app.introspect(&a, &held).await, json!({ "active": false }));
+
     // A token of no client is refreshed without one only.
     let clientless = grant(None).await.str("refresh_token");
     assert_oauth_error(&refresh(&clientless, Some(&a)).await, 400, "invalid_grant");

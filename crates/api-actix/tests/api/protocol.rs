@@ -174,6 +174,7 @@ on_every_backend!(
     head_is_answered_on_every_get_route,
     a_repeated_member_is_malformed_json_on_every_json_endpoint,
     errors_made_before_routing_are_the_contracts,
+    a_body_that_never_finishes_is_refused_in_time,
 );
 
 /// Every route's path with its parameters filled in.
@@ -365,4 +366,47 @@ async fn errors_made_before_routing_are_the_contracts(backend: Backend) {
     }
     // The server goes on serving.
     assert_eq!(app.get("/health", None).await.status, StatusCode::OK);
+}
+
+/// A body declared and never sent (slowloris on the body) gets 408 within the body timeout,
+/// and its connection is closed; one declared over the limit gets 413 at once.
+async fn a_body_that_never_finishes_is_refused_in_time(backend: Backend) {
+    let started = std::time::Instant::now();
+    let app = spawn_app(backend).await;
+    for (path, json) in [("/api/auth/login", true), ("/oauth/token", false)] {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Content-Length: 100\r\n\r\n{{"
+        );
+        let answer = raw(&app.address, request.as_bytes(), true).await;
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 408 "), "{head}");
+        assert!(
+            head.to_ascii_lowercase().contains("x-request-id: "),
+            "{head}"
+        );
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        if json {
+            assert_eq!(body["code"], "request_timeout", "{body}");
+        } else {
+            assert_eq!(body["error"], "invalid_request", "{body}");
+        }
+    }
+    // The body timeout is 10 s: both waited for it, and no longer than a margin after it.
+    let waited = started.elapsed();
+    assert!(waited >= std::time::Duration::from_secs(20), "{waited:?}");
+
+    let huge = "POST /oauth/token HTTP/1.1\r\nHost: x\r\n\
+                Content-Type: application/x-www-form-urlencoded\r\n\
+                Content-Length: 100000000\r\n\r\ngrant_type=x";
+    let answer = raw(&app.address, huge.as_bytes(), true).await;
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    let reply = app
+        .send(
+            app.request(Method::POST, "/reset-password")
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body("a".repeat(70 * 1024)),
+        )
+        .await;
+    reply.assert_problem(413, "payload_too_large");
 }

@@ -348,6 +348,16 @@ async fn tokens_claiming_a_long_life_or_an_extension_are_invalid(backend: Backen
     app.refresh(&sign(&long_refresh, SECRET, Algorithm::HS256))
         .await
         .assert_problem(401, "invalid_token");
+    // A right-sized life that starts in ten years (and so ends in ten years).
+    let later = access.iat + 10 * 365 * 86_400;
+    let postdated = Claims {
+        iat: later,
+        exp: later + (access.exp - access.iat),
+        ..access.clone()
+    };
+    app.me(&sign(&postdated, SECRET, Algorithm::HS256))
+        .await
+        .assert_problem(401, "invalid_token");
     let mut header = Header::new(Algorithm::HS256);
     header.crit = Some(vec!["exp".into()]);
     let critical = jsonwebtoken::encode(

@@ -331,11 +331,16 @@ impl AuthService {
     }
 
     /// RFC 7009: revokes the session of any token this service issued; says nothing about tokens
-    /// it did not issue. Expired tokens still name their session, which is revoked too.
+    /// it did not issue. Expired tokens still name their session, which is revoked too. A token
+    /// an OAuth client holds is that client's to revoke (RFC 7009 §2.1): anyone else changes
+    /// nothing.
     pub async fn revoke_token(&self, token: &str, client: &ClientInfo) -> Result<(), DomainError> {
         let Ok(claims) = self.decode(token).await else {
             return Ok(());
         };
+        if claims.azp.is_some() && claims.azp != client.oauth_client {
+            return Ok(());
+        }
         let Some(sid) = claims.sid.filter(|_| self.is_ours(&claims)) else {
             return Ok(());
         };
@@ -610,13 +615,23 @@ impl AuthService {
             ip: client.ip.clone(),
             mfa,
         };
+        // No session before the address is verified, where that is required (a second step
+        // that completes after an address change too).
+        if self.policy.require_verified_email && !user.email_verified {
+            return Err(DomainError::EmailNotVerified);
+        }
         // Opened only while the password just verified is still the account's: a login that
-        // lost a race with a password change, a deactivation or a deletion opens nothing.
+        // lost a race with a password change, a deactivation, a deletion or an address change
+        // opens nothing.
         if !self
             .ports
             .stores
             .sessions
-            .open(&session, &user.password_hash)
+            .open(
+                &session,
+                &user.password_hash,
+                self.policy.require_verified_email,
+            )
             .await?
         {
             return Err(DomainError::InvalidCredentials);
@@ -702,7 +717,7 @@ impl AuthService {
         }
         let now = self.ports.clock.now().timestamp();
         let leeway = self.policy.leeway.num_seconds();
-        if claims.nbf > now + leeway {
+        if claims.nbf > now + leeway || claims.iat > now + leeway {
             return Err(DomainError::InvalidToken);
         }
         if now >= claims.exp + leeway {
@@ -715,7 +730,8 @@ impl AuthService {
     }
 
     /// A token never outlives its type's configured lifetime (plus the leeway): one whose
-    /// `exp` lies further from its `iat` was not made by this configuration.
+    /// `exp` lies further from its `iat` was not made by this configuration. (An `iat` in the
+    /// future is refused with `nbf`'s, so the bound holds from now.)
     pub(super) fn within_lifetime(&self, claims: &Claims) -> bool {
         let lifetime = match claims.token_type {
             TokenType::Access => self.policy.access_ttl,

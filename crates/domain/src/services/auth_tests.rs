@@ -40,9 +40,9 @@ fn expect_session_opened(mocks: &mut Mocks) {
     mocks
         .sessions
         .expect_open()
-        .withf(|_, proof| proof == "hash-of-password1")
+        .withf(|_, proof, _| proof == "hash-of-password1")
         .times(1)
-        .returning(|_, _| Ok(true));
+        .returning(|_, _, _| Ok(true));
 }
 
 // --- register -------------------------------------------------------------------------------
@@ -154,13 +154,13 @@ fn register_stores_a_hashed_user_and_opens_a_session() {
     mocks
         .sessions
         .expect_open()
-        .withf(|s, _| {
+        .withf(|s, _, _| {
             s.ip.as_deref() == Some("127.0.0.1")
                 && s.expires_at == now() + Duration::seconds(2_592_000)
                 && s.revoked_at.is_none()
         })
         .times(1)
-        .returning(|_, _| Ok(true));
+        .returning(|_, _, _| Ok(true));
     let svc = service(mocks);
     let Registration::Tokens(issued) = block_on(svc.register(new_user(), &client())).unwrap()
     else {
@@ -377,7 +377,7 @@ fn a_login_that_loses_a_race_with_a_password_change_opens_nothing() {
     mocks.throttle.expect_clear().returning(|_| Ok(()));
     mocks.hasher.expect_needs_rehash().returning(|_| false);
     // The store no longer has the hash the login verified.
-    mocks.sessions.expect_open().returning(|_, _| Ok(false));
+    mocks.sessions.expect_open().returning(|_, _, _| Ok(false));
     let svc = service(mocks);
     assert_eq!(
         block_on(svc.login("alice_1", "password1", &client())).unwrap_err(),
@@ -437,7 +437,7 @@ fn outdated_hash_login(rehash_works: bool, swapped: usize) -> Mocks {
     mocks
         .sessions
         .expect_open()
-        .withf(move |_, proof| {
+        .withf(move |_, proof, _| {
             proof
                 == if swapped == 1 {
                     "rehashed"
@@ -446,7 +446,7 @@ fn outdated_hash_login(rehash_works: bool, swapped: usize) -> Mocks {
                 }
         })
         .times(1)
-        .returning(|_, _| Ok(true));
+        .returning(|_, _, _| Ok(true));
     mocks
 }
 
@@ -1122,7 +1122,19 @@ fn a_token_claiming_a_longer_life_than_its_type_is_invalid() {
             exp: now().timestamp() + ttl + 1,
             ..base
         };
-        let svc = service(Mocks::new().decoding(too_long));
+        let svc = service(Mocks::new().decoding(too_long.clone()));
+        assert_eq!(
+            block_on(svc.verify_token("t", token_type)).unwrap_err(),
+            DomainError::InvalidToken
+        );
+        // Nor from a future `iat`: a right-sized life that ends in ten years.
+        let later = too_long.iat + 10 * 365 * 86_400;
+        let postdated = crate::model::Claims {
+            iat: later,
+            exp: later + ttl,
+            ..too_long
+        };
+        let svc = service(Mocks::new().decoding(postdated));
         assert_eq!(
             block_on(svc.verify_token("t", token_type)).unwrap_err(),
             DomainError::InvalidToken

@@ -120,7 +120,7 @@ impl AuthService {
     /// RFC 7662: what `token` is worth now, read from the store (never from a cache), or
     /// `None` for anything not live: not ours, expired, a session logged out, a refresh token
     /// already used, a user deactivated or deleted, a client deleted. A service client's own
-    /// token is described to that client only (`caller`).
+    /// token, and a refresh token a client holds, are described to that client only (`caller`).
     pub async fn introspect(
         &self,
         token: &str,
@@ -134,6 +134,7 @@ impl AuthService {
         let timestamp = now.timestamp();
         if !self.is_ours(&claims)
             || claims.nbf > timestamp + leeway
+            || claims.iat > timestamp + leeway
             || timestamp >= claims.exp + leeway
             || !self.within_lifetime(&claims)
         {
@@ -148,6 +149,11 @@ impl AuthService {
                 claims,
                 username: None,
             }));
+        }
+        // A client's refresh token is that client's business alone (its access tokens are for
+        // any resource server to ask about).
+        if claims.token_type == TokenType::Refresh && claims.azp.is_some_and(|c| c != caller.id) {
+            return Ok(None);
         }
         let Some(sid) = claims.sid else {
             return Ok(None);
