@@ -182,7 +182,8 @@ async fn keys(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
                 .rotate(None, &operator)
                 .await
                 .map_err(|e| fail("cannot rotate", e))?;
-            println!("rotated: {} now signs", current.kid);
+            // A rotation within a second of another is that one (the same event).
+            println!("{} now signs", current.kid);
         }
         KeysCommand::Retire { kid, force } => {
             keys.retire(&kid, force, None, &operator)

@@ -113,6 +113,10 @@ const BARE: [(u16, &str, &str, &str); 3] = [
 /// `BARE`, headers without a request id (every routed answer has one), an empty body, nothing
 /// after it.
 fn bare_error_at(buf: &[u8]) -> Option<usize> {
+    // Such an answer ends its write with an empty line: any other write is passed on at once.
+    if !buf.ends_with(b"\r\n\r\n") {
+        return None;
+    }
     let at = buf.windows(7).rposition(|w| w == b"HTTP/1.")?;
     let tail = std::str::from_utf8(&buf[at..]).ok()?;
     let head = tail.strip_suffix("\r\n\r\n")?;

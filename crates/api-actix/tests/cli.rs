@@ -294,7 +294,7 @@ fn keys_are_managed_from_the_command_line_and_another_secret_changes_nothing() {
     };
     let rotated = keys(SECRET, &["rotate"]);
     assert!(rotated.status.success(), "{}", text(&rotated.stderr));
-    assert!(text(&rotated.stdout).starts_with("rotated: "));
+    assert!(text(&rotated.stdout).ends_with(" now signs\n"));
     let listed = text(&keys(SECRET, &["list"]).stdout);
     let current = listed
         .lines()

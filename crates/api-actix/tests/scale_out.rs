@@ -168,6 +168,18 @@ impl Cluster {
         assert!(created.success());
     }
 
+    async fn get(&self, replica: usize, path: &str, token: &str) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.urls[replica]))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     async fn login(&self, replica: usize, login: &str, password: &str) -> (StatusCode, Value) {
         let body = json!({"login": login, "password": password});
         self.post(replica, "/api/auth/login", None, Some(body))
@@ -477,14 +489,29 @@ async fn a_flood_of_made_up_kids_delays_a_key_from_another_replica_by_under_a_se
     cluster.create_admin();
     let (_, admin) = cluster.login(0, "root_admin", PASSWORD).await;
     let admin = admin["access_token"].as_str().unwrap().to_owned();
+    // Rotation is one event across replicas: six requests at once, two at each, rotate once and
+    // all answer the same key. It makes a new `next` key, which replica 1 has not loaded.
+    let together =
+        (0..6).map(|i| cluster.post(i % 3, "/api/admin/keys/rotate", Some(&admin), None));
+    let answers = futures::future::join_all(together).await;
+    for (status, rotated) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{rotated}");
+        assert_eq!(rotated["kid"], answers[0].1["kid"], "one key for all");
+    }
+    let (_, listed) = cluster.get(0, "/api/admin/keys", &admin).await;
+    let previous = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["state"] == "previous")
+        .count();
+    assert_eq!(previous, 1, "rotated once: {listed}");
     let rotate = || async {
         let (status, rotated) = cluster
             .post(0, "/api/admin/keys/rotate", Some(&admin), None)
             .await;
         assert_eq!(status, StatusCode::OK, "{rotated}");
     };
-    // The first rotation makes a new `next` key, which replica 1 has not loaded.
-    rotate().await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let payload = admin.split('.').nth(1).unwrap().to_owned();
     let flood: Vec<_> = (0..2)
@@ -519,10 +546,11 @@ async fn a_flood_of_made_up_kids_delays_a_key_from_another_replica_by_under_a_se
     // rotation (a second after the first: not the same event) makes that key current.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     rotate().await;
+    // From the rotation's answer: the new key signs at once on replica 0.
+    let signed = Instant::now();
     let (status, fresh) = cluster.login(0, "root_admin", PASSWORD).await;
     assert_eq!(status, StatusCode::OK);
     let fresh = fresh["access_token"].as_str().unwrap().to_owned();
-    let signed = Instant::now();
     let accepted = loop {
         let (status, body) = cluster.me(1, &fresh).await;
         if status == StatusCode::OK {
@@ -538,7 +566,8 @@ async fn a_flood_of_made_up_kids_delays_a_key_from_another_replica_by_under_a_se
         flooded += worker.await.unwrap();
     }
     eprintln!(
-        "a key from another replica accepted after {accepted:?}, under {flooded} made-up kids"
+        "a key rotated on another replica accepted {accepted:?} after the rotation, \
+         under {flooded} made-up kids"
     );
     assert!(flooded >= 20, "the flood ran: {flooded} requests");
     assert!(

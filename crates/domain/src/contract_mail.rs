@@ -38,10 +38,12 @@ pub async fn a_token_is_stored_with_its_message_and_voids_the_older_one(stores: 
     let alice = stored(stores, "Alice_1").await;
     let tokens = &stores.mail_tokens;
     let first = token(&alice, TokenPurpose::PasswordReset, in_an_hour());
-    tokens
-        .issue(&first, &message(Some(&alice), t0()))
-        .await
-        .unwrap();
+    assert!(
+        tokens
+            .issue(&first, &message(Some(&alice), t0()))
+            .await
+            .unwrap()
+    );
     let found = tokens
         .find(&first.fingerprint, TokenPurpose::PasswordReset, t0())
         .await
@@ -386,63 +388,80 @@ pub async fn concurrent_claims_take_each_message_once(stores: &Stores) {
 }
 
 /// Deactivation voids what is in flight: a redemption checks the account is active in its own
-/// write, and the tokens and second steps of one user go at once, nobody else's.
+/// write, nothing new is issued or opened for an inactive account, and the tokens and second
+/// steps of one user go at once, nobody else's.
 pub async fn a_deactivated_users_links_and_second_steps_are_void(stores: &Stores) {
     let alice = stored(stores, "Alice_1").await;
     let bob = stored(stores, "Bob_1").await;
+    let carol = stored(stores, "Carol_1").await;
     let tokens = &stores.mail_tokens;
     let mut issued = Vec::new();
-    for user in [&alice, &bob] {
+    for user in [&alice, &bob, &carol] {
         for purpose in [TokenPurpose::PasswordReset, TokenPurpose::EmailVerification] {
             let t = token(user, purpose, in_an_hour());
-            tokens.issue(&t, &message(Some(user), t0())).await.unwrap();
+            assert!(tokens.issue(&t, &message(Some(user), t0())).await.unwrap());
             issued.push(t);
         }
         for n in 0..2 {
             let fingerprint = format!("{}-{n}", user.username);
-            stores
-                .mfa
-                .open_challenge(&challenge(user, &fingerprint))
-                .await
-                .unwrap();
+            assert!(
+                stores
+                    .mfa
+                    .open_challenge(&challenge(user, &fingerprint))
+                    .await
+                    .unwrap()
+            );
         }
     }
-    let deactivate = UserPatch {
-        is_active: Some(false),
+    let active = |yes: bool| UserPatch {
+        is_active: Some(yes),
         ..UserPatch::default()
     };
+    for user in [&alice, &carol] {
+        assert!(
+            stores
+                .users
+                .update(user.id, &active(false), t0())
+                .await
+                .unwrap()
+        );
+    }
+    // Nothing new is issued or opened for an inactive account.
+    let late = token(&alice, TokenPurpose::PasswordReset, in_an_hour());
     assert!(
-        stores
-            .users
-            .update(alice.id, &deactivate, t0())
+        !tokens
+            .issue(&late, &message(Some(&alice), t0()))
             .await
             .unwrap()
     );
-    // Before anything is voided, the redemptions refuse an inactive account already.
+    assert!(
+        !stores
+            .mfa
+            .open_challenge(&challenge(&alice, "late"))
+            .await
+            .unwrap()
+    );
+    // Redemptions refuse an inactive account in their own write (Carol's are not voided).
     assert_eq!(
         tokens
-            .redeem_reset(&issued[0].fingerprint, "$2b$04$new", t0())
+            .redeem_reset(&issued[4].fingerprint, "$2b$04$new", t0())
             .await
             .unwrap(),
         None
     );
     assert_eq!(
         tokens
-            .redeem_verification(&issued[1].fingerprint, t0())
+            .redeem_verification(&issued[5].fingerprint, t0())
             .await
             .unwrap(),
         None
     );
-    let after = stores.users.find_by_id(alice.id).await.unwrap().unwrap();
+    let after = stores.users.find_by_id(carol.id).await.unwrap().unwrap();
     assert_eq!(after.password_hash, HASH, "nothing was set");
     assert!(!after.email_verified);
 
-    let fresh = token(&alice, TokenPurpose::PasswordReset, in_an_hour());
-    tokens
-        .issue(&fresh, &message(Some(&alice), t0()))
-        .await
-        .unwrap();
-    assert_eq!(tokens.void_for_user(alice.id).await.unwrap(), 1);
+    // Alice's are voided, and stay void after a reactivation.
+    assert_eq!(tokens.void_for_user(alice.id).await.unwrap(), 2);
     assert_eq!(
         stores
             .mfa
@@ -451,37 +470,27 @@ pub async fn a_deactivated_users_links_and_second_steps_are_void(stores: &Stores
             .unwrap(),
         2
     );
-    let reactivate = UserPatch {
-        is_active: Some(true),
-        ..UserPatch::default()
-    };
     assert!(
         stores
             .users
-            .update(alice.id, &reactivate, t0())
+            .update(alice.id, &active(true), t0())
             .await
             .unwrap()
     );
-    assert_eq!(
-        tokens
-            .redeem_reset(&fresh.fingerprint, "$2b$04$new", t0())
-            .await
-            .unwrap(),
-        None,
-        "a voided link stays void after a reactivation"
-    );
+    for voided in [&issued[0], &late] {
+        assert_eq!(
+            tokens
+                .redeem_reset(&voided.fingerprint, "$2b$04$new", t0())
+                .await
+                .unwrap(),
+            None
+        );
+    }
     assert_eq!(
         stores.mfa.find_challenge("Alice_1-0", t0()).await.unwrap(),
         None
     );
     // Bob's are untouched.
-    assert!(
-        tokens
-            .find(&issued[2].fingerprint, TokenPurpose::PasswordReset, t0())
-            .await
-            .unwrap()
-            .is_some()
-    );
     assert!(
         stores
             .mfa

@@ -100,8 +100,8 @@ pub trait UserRepository: Send + Sync {
 pub trait SessionRepository: Send + Sync {
     /// Stores a new session only while its user exists, is active, still has the password
     /// hash `password_hash` (the one the login verified) and has MFA on exactly when the login
-    /// proved a second factor (`session.mfa`), and, with `verified_email` (the service requires
-    /// it), has a verified address, checked with the insert atomically: a login racing a
+    /// proved a second factor (`session.mfa`), and, with `require_verified`, has a verified
+    /// address, checked with the insert atomically: a login racing a
     /// password change, a deactivation, a deletion, MFA being turned on or an address change
     /// either lands before it (and is revoked or refused with the others) or opens nothing.
     /// Returns whether it stored the session.
@@ -109,7 +109,7 @@ pub trait SessionRepository: Send + Sync {
         &self,
         session: &Session,
         password_hash: &str,
-        verified_email: bool,
+        require_verified: bool,
     ) -> StoreResult<bool>;
     /// The stored session, read fresh.
     async fn find(&self, id: Uuid) -> StoreResult<Option<Session>>;
@@ -402,7 +402,9 @@ pub trait MfaRepository: Send + Sync {
         fingerprint: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
-    async fn open_challenge(&self, challenge: &MfaChallenge) -> StoreResult<()>;
+    /// Stores a login's second step while its user is active (checked with the insert, as for
+    /// tokens by mail). Returns whether it did.
+    async fn open_challenge(&self, challenge: &MfaChallenge) -> StoreResult<bool>;
     /// The challenge with this fingerprint, if it has not expired at `now` nor been taken.
     async fn find_challenge(
         &self,
@@ -423,9 +425,11 @@ pub trait MfaRepository: Send + Sync {
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait MailTokenRepository: Send + Sync {
-    /// At once: deletes the user's other tokens of the same purpose (a newer token voids the
-    /// older), stores `token` and queues `message`. Either all of it is stored or nothing.
-    async fn issue(&self, token: &MailToken, message: &OutboxMessage) -> StoreResult<()>;
+    /// At once, while the user is active: deletes the user's other tokens of the same purpose (a
+    /// newer token voids the older), stores `token` and queues `message`. Either all of it is
+    /// stored or nothing; returns whether it was (not for a deactivated or deleted user, so a
+    /// link issued while a deactivation lands is never left behind it).
+    async fn issue(&self, token: &MailToken, message: &OutboxMessage) -> StoreResult<bool>;
     /// The token with this fingerprint and purpose, if it is unspent and unexpired at `now`.
     async fn find(
         &self,

@@ -122,6 +122,15 @@ fn queue(conn: &mut DbConnection, message: &OutboxRow) -> QueryResult<()> {
         .map(drop)
 }
 
+/// Holds an active user's row (a no-op update) to the end of the transaction; `false` if the
+/// user is inactive or gone.
+pub(crate) fn hold_active_user(conn: &mut DbConnection, user_id: &str) -> QueryResult<bool> {
+    diesel::update(users::table.find(user_id).filter(users::is_active.eq(true)))
+        .set(users::id.eq(users::id))
+        .execute(conn)
+        .map(|held| held == 1)
+}
+
 /// Takes the unexpired token of `purpose`: holds its row first (a no-op update), then reads and
 /// deletes it, so a concurrent redemption waits and then finds nothing.
 fn take(
@@ -162,15 +171,16 @@ fn verify_address(conn: &mut DbConnection, user_id: &str, email: &str) -> QueryR
 
 #[async_trait]
 impl MailTokenRepository for DieselStore {
-    async fn issue(&self, token: &MailToken, message: &OutboxMessage) -> StoreResult<()> {
+    async fn issue(&self, token: &MailToken, message: &OutboxMessage) -> StoreResult<bool> {
         let (token, message) = (TokenRow::from(token), OutboxRow::from(message));
         self.write(Stale::Nothing, move |conn| {
             conn.transaction(|conn| {
-                // Holds the user's row first (a no-op update): two issues for one user take
-                // turns, so the newer always voids the older.
-                diesel::update(users::table.find(&token.user_id))
-                    .set(users::id.eq(users::id))
-                    .execute(conn)?;
+                // Holds the user's row first (a no-op update), while it is active: two issues
+                // for one user take turns, so the newer always voids the older, and a
+                // deactivation either waits for this one (and voids it after) or went first.
+                if !hold_active_user(conn, &token.user_id)? {
+                    return Ok(false);
+                }
                 diesel::delete(
                     mail_tokens::table
                         .filter(mail_tokens::user_id.eq(&token.user_id))
@@ -180,7 +190,7 @@ impl MailTokenRepository for DieselStore {
                 diesel::insert_into(mail_tokens::table)
                     .values(&token)
                     .execute(conn)?;
-                queue(conn, &message)
+                queue(conn, &message).map(|()| true)
             })
         })
         .await

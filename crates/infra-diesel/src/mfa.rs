@@ -273,7 +273,7 @@ impl MfaRepository for DieselStore {
         .await
     }
 
-    async fn open_challenge(&self, challenge: &MfaChallenge) -> StoreResult<()> {
+    async fn open_challenge(&self, challenge: &MfaChallenge) -> StoreResult<bool> {
         let row = ChallengeRow {
             token_fingerprint: challenge.token_fingerprint.clone(),
             user_id: challenge.user_id.to_string(),
@@ -282,10 +282,15 @@ impl MfaRepository for DieselStore {
             expires_at: naive(challenge.expires_at),
         };
         self.write(Stale::Nothing, move |conn| {
-            diesel::insert_into(mfa_challenges::table)
-                .values(&row)
-                .execute(conn)
-                .map(drop)
+            conn.transaction(|conn| {
+                if !crate::mail::hold_active_user(conn, &row.user_id)? {
+                    return Ok(false);
+                }
+                diesel::insert_into(mfa_challenges::table)
+                    .values(&row)
+                    .execute(conn)
+                    .map(|_| true)
+            })
         })
         .await
     }

@@ -16,7 +16,7 @@ impl SessionRepository for DieselStore {
         &self,
         session: &Session,
         password_hash: &str,
-        verified_email: bool,
+        require_verified: bool,
     ) -> StoreResult<bool> {
         let row = SessionRow::from(session);
         let proof = password_hash.to_owned();
@@ -30,8 +30,9 @@ impl SessionRepository for DieselStore {
                     .filter(users::password_hash.eq(&proof))
                     .filter(users::is_active.eq(true))
                     .filter(users::mfa_enabled.eq(row.mfa))
-                    // With verification required, a verified address (false < true).
-                    .filter(users::email_verified.ge(verified_email))
+                    // With `require_verified`, a verified address: `email_verified >= true`;
+                    // without, anything is `>= false`.
+                    .filter(users::email_verified.ge(require_verified))
                     .select(users::id)
             };
             let insert = || diesel::insert_into(sessions::table).values(&row);

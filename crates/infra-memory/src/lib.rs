@@ -298,14 +298,14 @@ impl SessionRepository for MemoryStore {
         &self,
         session: &Session,
         password_hash: &str,
-        verified_email: bool,
+        require_verified: bool,
     ) -> StoreResult<bool> {
         let mut state = self.state();
         let proven = state.users.get(&session.user_id).is_some_and(|u| {
             u.is_active
                 && u.password_hash == password_hash
                 && u.mfa_enabled == session.mfa
-                && (u.email_verified || !verified_email)
+                && (u.email_verified || !require_verified)
         });
         if !proven {
             return Ok(false);

@@ -33,8 +33,11 @@ impl crate::State {
 
 #[async_trait]
 impl MailTokenRepository for MemoryStore {
-    async fn issue(&self, token: &MailToken, message: &OutboxMessage) -> StoreResult<()> {
+    async fn issue(&self, token: &MailToken, message: &OutboxMessage) -> StoreResult<bool> {
         let mut state = self.state();
+        if !state.users.get(&token.user_id).is_some_and(|u| u.is_active) {
+            return Ok(false);
+        }
         state
             .mail_tokens
             .retain(|_, t| !(t.user_id == token.user_id && t.purpose == token.purpose));
@@ -45,7 +48,7 @@ impl MailTokenRepository for MemoryStore {
             message: message.clone(),
             claimed_until: None,
         });
-        Ok(())
+        Ok(true)
     }
 
     async fn find(

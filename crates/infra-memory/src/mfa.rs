@@ -134,11 +134,19 @@ impl MfaRepository for MemoryStore {
         Ok(unspent.map(|code| code.spent_at = Some(now)).is_some())
     }
 
-    async fn open_challenge(&self, challenge: &MfaChallenge) -> StoreResult<()> {
-        self.state()
+    async fn open_challenge(&self, challenge: &MfaChallenge) -> StoreResult<bool> {
+        let mut state = self.state();
+        if !state
+            .users
+            .get(&challenge.user_id)
+            .is_some_and(|u| u.is_active)
+        {
+            return Ok(false);
+        }
+        state
             .challenges
             .insert(challenge.token_fingerprint.clone(), challenge.clone());
-        Ok(())
+        Ok(true)
     }
 
     async fn find_challenge(

@@ -736,6 +736,51 @@ async fn a_deactivation_voids_the_links_under_way(backend: Backend) {
     assert_eq!(app.login("alice_1", PASSWORD).await.status, StatusCode::OK);
 }
 
+/// Links asked for while a deactivation lands: whichever the store took before it are voided
+/// with it, and none is issued after it, so none works once the account is back.
+async fn links_racing_a_deactivation_are_void_after_it(backend: Backend) {
+    let sink = SmtpSink::start();
+    let app = spawn_app_with(backend, |s| {
+        smtp_to(s, &sink.url());
+        s.mail.per_recipient_per_hour = std::num::NonZeroU32::new(100).unwrap();
+    })
+    .await;
+    let alice = app.register("alice_1").await;
+    let admin = app.admin().await;
+    let resends = (0..12).map(|_| {
+        app.call(
+            Method::POST,
+            "/api/auth/email/resend",
+            Some(&alice.access),
+            None,
+        )
+    });
+    let deactivation = app.patch_user(&admin.access, &alice.user_id, json!({"is_active": false}));
+    let (replies, deactivated) =
+        futures::future::join(futures::future::join_all(resends), deactivation).await;
+    assert_eq!(deactivated.status, StatusCode::OK, "{}", deactivated.body);
+    for reply in &replies {
+        assert!(
+            [StatusCode::ACCEPTED, StatusCode::UNAUTHORIZED].contains(&reply.status),
+            "{}: {}",
+            reply.status,
+            reply.body
+        );
+    }
+    let reactivated = app
+        .patch_user(&admin.access, &alice.user_id, json!({"is_active": true}))
+        .await;
+    assert_eq!(reactivated.status, StatusCode::OK);
+    // Whatever was queued goes out within a few rounds; every link that arrived is void.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let links = sink.wait_for("alice_1@example.com", 1).await;
+    for link in links.iter().filter(|m| m.subject == VERIFY) {
+        app.post("/api/auth/email/verify", json!({ "token": link.token() }))
+            .await
+            .assert_problem(400, "invalid_verification_token");
+    }
+}
+
 /// Contract section 17: with verified addresses required, register opens no session, the
 /// password grant answers as login does, and a session of an unverified address refreshes no
 /// more.
@@ -853,5 +898,6 @@ on_every_backend!(
     at_most_five_messages_an_hour_reach_one_address,
     resends_racing_for_one_address_stop_at_the_cap,
     a_deactivation_voids_the_links_under_way,
+    links_racing_a_deactivation_are_void_after_it,
     with_verification_required_no_session_opens_before_it,
 );

@@ -392,9 +392,11 @@ async fn a_body_that_never_finishes_is_refused_in_time(backend: Backend) {
             assert_eq!(body["error"], "invalid_request", "{body}");
         }
     }
-    // The body timeout is 10 s: both waited for it, and no longer than a margin after it.
+    // The body timeout is 10 s: both waited for it, and were answered within a margin of it
+    // (a minute for both, on a machine busy with the other tests).
     let waited = started.elapsed();
     assert!(waited >= std::time::Duration::from_secs(20), "{waited:?}");
+    assert!(waited < std::time::Duration::from_secs(80), "{waited:?}");
 
     let huge = "POST /oauth/token HTTP/1.1\r\nHost: x\r\n\
                 Content-Type: application/x-www-form-urlencoded\r\n\

@@ -199,6 +199,11 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<IssuedTokens, DomainError> {
         let claims = self.verify_token(refresh_token, TokenType::Refresh).await?;
+        // A client's refresh token is that client's; one issued to no client stays clientless.
+        // (Judged before the store is read: another client learns nothing of the account.)
+        if claims.azp != client.oauth_client {
+            return Err(DomainError::InvalidToken);
+        }
         let sid = claims.sid.ok_or(DomainError::InvalidToken)?;
         let now = self.ports.clock.now();
         let (mut session, user) = self
@@ -214,10 +219,6 @@ impl AuthService {
         }
         if self.policy.require_verified_email && !user.email_verified {
             return Err(DomainError::EmailNotVerified);
-        }
-        // A client's refresh token is that client's; one issued to no client stays clientless.
-        if claims.azp != client.oauth_client {
-            return Err(DomainError::InvalidToken);
         }
 
         if claims.jti != session.refresh_jti {

@@ -1111,6 +1111,33 @@ fn a_refresh_token_works_only_for_its_client() {
 }
 
 #[test]
+fn the_lifetime_bound_allows_the_leeway_and_no_more() {
+    let alice = user(Role::User);
+    let s = session(&alice);
+    let leeway = 30;
+    for (extra, valid) in [(leeway, true), (leeway + 1, false)] {
+        let claims = crate::model::Claims {
+            iat: now().timestamp(),
+            nbf: now().timestamp(),
+            exp: now().timestamp() + 900 + extra,
+            ..claims(TokenType::Access, &s, Uuid::new_v4())
+        };
+        let svc = AuthService::new(
+            Mocks::new().decoding(claims).into_ports(),
+            AuthPolicy {
+                leeway: Duration::seconds(leeway),
+                ..policy()
+            },
+        );
+        assert_eq!(
+            block_on(svc.verify_token("t", TokenType::Access)).is_ok(),
+            valid,
+            "{extra} s over the access lifetime"
+        );
+    }
+}
+
+#[test]
 fn a_token_claiming_a_longer_life_than_its_type_is_invalid() {
     let alice = user(Role::User);
     let s = session(&alice);

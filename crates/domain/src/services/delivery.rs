@@ -122,8 +122,9 @@ impl MailDelivery {
                 tracing::warn!(message_id = %message.id, error = %err, "reset request not answered; trying again later");
             }
             Err(err) => {
-                self.ports.stores.outbox.remove(message.id).await?;
-                tracing::error!(message_id = %message.id, error = %err, "reset request given up");
+                // Given up like a message: removed, logged, audited (`mail_failed`).
+                self.give_up(message, &MailError::Transient(err.to_string()))
+                    .await?;
             }
         }
         Ok(())

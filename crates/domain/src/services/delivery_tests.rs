@@ -217,3 +217,25 @@ fn a_reset_request_the_store_failed_is_tried_again() {
     mocks.outbox.expect_remove().never();
     assert_eq!(run(mocks, MockMailer::new()), DeliveryReport::default());
 }
+
+#[test]
+fn a_reset_request_the_store_kept_failing_is_given_up_and_audited() {
+    let message = reset_request(8);
+    let id = message.id;
+    let mut mocks = Mocks::new();
+    claiming(&mut mocks, message);
+    mocks
+        .users
+        .expect_find_by_email()
+        .returning(|_| Err(crate::ports::StoreError::Unavailable("down".into())));
+    mocks.outbox.expect_retry_at().never();
+    mocks
+        .outbox
+        .expect_remove()
+        .with(eq(id))
+        .times(1)
+        .returning(|_| Ok(true));
+    let events = audited(&mut mocks);
+    run(mocks, MockMailer::new());
+    assert_eq!(*events.lock().unwrap(), [AuditEvent::MailFailed]);
+}

@@ -3,7 +3,8 @@
 //! reloads from the store. No rotation ever logs anyone out: a key that stops signing keeps
 //! verifying until the last token it signed has expired.
 //!
-//! `JWT_SECRET_KEY` signing (HMAC mode) has a row of its own in the store, with no key material:
+//! `JWT_SECRET_KEY` signing (HMAC mode) has a row of its own in the store (`hs-…`, with the HS
+//! algorithm configured when it started signing), with no key material:
 //! it is current while the secret signs, and goes through the same life after. So shared-secret
 //! tokens are accepted exactly while such a row is current or previous: an installation that
 //! never signed with the secret refuses them.
@@ -249,9 +250,14 @@ impl KeyService {
         let keys = self.ports.stores.keys.list().await?;
         self.ensure_readable(&keys)?;
         let current = find(&keys, KeyState::Current);
+        // Measured on this replica's clock against another's record: a rotation that looks as
+        // if it were in the future (clocks apart) is not taken for a recent one.
         let just_rotated = current
             .and_then(|c| rotated_at(&keys, c))
-            .is_some_and(|at| now - at < Duration::milliseconds(ROTATION_COALESCE_MILLIS));
+            .is_some_and(|at| {
+                let ago = now - at;
+                ago >= Duration::zero() && ago < Duration::milliseconds(ROTATION_COALESCE_MILLIS)
+            });
         // Losing to a concurrent rotation is a rotation all the same: the key that won signs.
         if !just_rotated
             && self

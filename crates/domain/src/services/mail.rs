@@ -306,12 +306,17 @@ impl AccountMail {
             TokenPurpose::EmailVerification => MailKind::EmailVerification,
         };
         let message = self.message(kind, Some(user.id), &mail)?;
-        self.ports
+        if self
+            .ports
             .stores
             .mail_tokens
             .issue(&stored, &message)
-            .await?;
-        tracing::info!(user_id = %user.id, kind = kind.as_str(), "mail queued");
+            .await?
+        {
+            tracing::info!(user_id = %user.id, kind = kind.as_str(), "mail queued");
+        } else {
+            tracing::info!(user_id = %user.id, kind = kind.as_str(), "no mail: the account is not active");
+        }
         Ok(())
     }
 
@@ -383,12 +388,5 @@ mod tests {
         assert_eq!(a.len(), 64);
         assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);
-    }
-
-    #[test]
-    fn the_html_part_escapes_what_a_user_chose() {
-        let page = html_page("t", &encode_text("<script>x</script>"));
-        assert!(!page.contains("<script>"));
-        assert!(page.contains("&lt;script&gt;"));
     }
 }

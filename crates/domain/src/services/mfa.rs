@@ -243,7 +243,10 @@ impl AuthService {
             created_at: now,
             expires_at: now + Duration::seconds(CHALLENGE_SECONDS),
         };
-        self.ports().stores.mfa.open_challenge(&challenge).await?;
+        // Opened only while the account is active: a deactivation landing meanwhile leaves none.
+        if !self.ports().stores.mfa.open_challenge(&challenge).await? {
+            return Err(DomainError::AccountDisabled);
+        }
         tracing::info!(user_id = %user.id, "password verified; a second factor is required");
         Ok(LoginOutcome::MfaRequired {
             mfa_token: token,
@@ -281,6 +284,10 @@ impl AuthService {
                     && fingerprints.of(&user.password_hash) == challenge.password_fingerprint
             })
             .ok_or(DomainError::InvalidMfaToken)?;
+        // No session before verification (where required): refused before anything is spent.
+        if self.policy().require_verified_email && !user.email_verified {
+            return Err(DomainError::EmailNotVerified);
+        }
         if !stores.mfa.take_challenge(&fingerprint, now).await? {
             return Err(DomainError::InvalidMfaToken);
         }
@@ -288,13 +295,15 @@ impl AuthService {
             if err == DomainError::MfaNotEnabled {
                 return Err(DomainError::InvalidMfaToken);
             }
-            // Not spent: the login may try again with the same token, until it expires.
+            // Not spent: the login may try again with the same token, until it expires (or
+            // the account is deactivated, which puts nothing back).
             stores.mfa.open_challenge(&challenge).await?;
             return Err(err);
         }
-        self.audit_login_success(&user, client, "with a second factor")
+        let issued = self.open_session(user, client, true).await?;
+        self.audit_login_success(&issued.user, client, "with a second factor")
             .await?;
-        self.open_session(user, client, true).await
+        Ok(issued)
     }
 
     /// Checks the caller's second factor and spends it: a time step once, a recovery code once.

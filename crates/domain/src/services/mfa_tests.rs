@@ -318,3 +318,47 @@ fn only_an_admin_resets_a_users_mfa() {
     block_on(svc.reset_mfa(&principal(&root), alice.id)).unwrap();
     assert_eq!(*events.lock().unwrap(), vec![AuditEvent::MfaDisabled]);
 }
+
+#[test]
+fn where_verification_is_required_a_second_step_spends_nothing_for_an_unverified_address() {
+    let alice = User {
+        mfa_enabled: true,
+        email_verified: false,
+        ..user(Role::User)
+    };
+    let mut mocks = Mocks::new();
+    let challenge = crate::model::MfaChallenge {
+        token_fingerprint: "fp(t)".into(),
+        user_id: alice.id,
+        password_fingerprint: format!("fp({})", alice.password_hash),
+        created_at: now(),
+        expires_at: now() + chrono::Duration::minutes(5),
+    };
+    mocks
+        .mfa
+        .expect_find_challenge()
+        .returning(move |_, _| Ok(Some(challenge.clone())));
+    let found = alice.clone();
+    mocks
+        .users
+        .expect_find_by_id()
+        .returning(move |_| Ok(Some(found.clone())));
+    mocks.mfa.expect_take_challenge().never();
+    mocks.mfa.expect_spend_totp_step().never();
+    mocks.sessions.expect_open().never();
+    let events = audited(&mut mocks);
+    let svc = AuthService::new(
+        mocks.into_ports(),
+        crate::policy::AuthPolicy {
+            require_verified_email: true,
+            ..policy()
+        },
+    );
+    let outcome = block_on(svc.complete_mfa_login(
+        "t",
+        crate::services::SecondFactor::Code("123456"),
+        &ClientInfo::default(),
+    ));
+    assert_eq!(outcome.unwrap_err(), DomainError::EmailNotVerified);
+    assert!(events.lock().unwrap().is_empty(), "no login is audited");
+}

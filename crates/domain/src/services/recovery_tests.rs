@@ -37,7 +37,7 @@ fn issuing(mocks: &mut Mocks) -> Issued {
     let seen = issued.clone();
     mocks.mail_tokens.expect_issue().returning(move |t, m| {
         seen.lock().unwrap().push((t.clone(), m.clone()));
-        Ok(())
+        Ok(true)
     });
     issued
 }
