@@ -116,15 +116,7 @@ impl Cluster {
     }
 
     async fn me(&self, replica: usize, token: &str) -> (StatusCode, Value) {
-        let response = self
-            .client
-            .get(format!("{}/api/auth/me", self.urls[replica]))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        self.get(replica, "/api/auth/me", token).await
     }
 
     /// How long after `since` the access token is first refused as revoked by `replica`.

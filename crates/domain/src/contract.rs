@@ -38,6 +38,7 @@ macro_rules! storage_contract_tests {
             a_users_lock_is_reported_on_the_user,
             rate_limit_hits_are_counted_per_key_and_window,
             concurrent_rate_limit_hits_are_all_counted,
+            rate_limit_counts_are_read_without_a_hit,
             housekeeping_deletes_only_what_is_past_its_cut_off,
             audit_records_round_trip_newest_first_in_pages,
             a_session_is_found_with_its_user,
@@ -907,6 +908,23 @@ pub async fn rate_limit_hits_are_counted_per_key_and_window(stores: &Stores) {
     assert_eq!(limits.hit("register:192.0.2.1", w1).await.unwrap(), 1);
     assert_eq!(limits.hit("login:192.0.2.1", w2).await.unwrap(), 1);
     assert_eq!(limits.hit("login:192.0.2.1", w2).await.unwrap(), 2);
+}
+
+pub async fn rate_limit_counts_are_read_without_a_hit(stores: &Stores) {
+    let (w1, w2) = (t0(), t0() + Duration::minutes(10));
+    let limits = &stores.rate_limits;
+    assert_eq!(limits.count("mail_recipient:a", w1).await.unwrap(), 0);
+    limits.hit("mail_recipient:a", w1).await.unwrap();
+    limits.hit("mail_recipient:a", w1).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(limits.count("mail_recipient:a", w1).await.unwrap(), 2);
+    }
+    assert_eq!(limits.count("mail_recipient:a", w2).await.unwrap(), 0);
+    assert_eq!(limits.count("mail_recipient:b", w1).await.unwrap(), 0);
+    // Windows of other keys, earlier or later, are counted apart.
+    limits.hit("mail_recipient:a:later", w2).await.unwrap();
+    assert_eq!(limits.count("mail_recipient:a", w1).await.unwrap(), 2);
+    assert_eq!(limits.hit("mail_recipient:a", w1).await.unwrap(), 3);
 }
 
 pub async fn concurrent_rate_limit_hits_are_all_counted(stores: &Stores) {

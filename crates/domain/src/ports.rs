@@ -333,6 +333,8 @@ pub trait RateLimitStore: Send + Sync {
     /// Adds one hit to `key`'s window that starts at `window_start` and returns the window's
     /// count so far. Counts of earlier windows are never read again and may be dropped.
     async fn hit(&self, key: &str, window_start: DateTime<Utc>) -> StoreResult<u32>;
+    /// `key`'s count in the window that starts at `window_start` (0 if none), without a hit.
+    async fn count(&self, key: &str, window_start: DateTime<Utc>) -> StoreResult<u32>;
     /// Deletes the counts of windows that started before `window_start`; returns how many.
     async fn delete_windows_before(&self, window_start: DateTime<Utc>) -> StoreResult<u64>;
 }

@@ -57,6 +57,21 @@ impl RateLimitStore for DieselStore {
         u32::try_from(count).map_err(|_| StoreError::Other(format!("negative hit count {count}")))
     }
 
+    async fn count(&self, key: &str, window_start: DateTime<Utc>) -> StoreResult<u32> {
+        let (key, window_start) = (key.to_owned(), naive(window_start));
+        let count = self
+            .read(move |conn| {
+                rate_limits::table
+                    .find((&key, window_start))
+                    .select(rate_limits::count)
+                    .get_result::<i32>(conn)
+                    .optional()
+            })
+            .await?
+            .unwrap_or(0);
+        u32::try_from(count).map_err(|_| StoreError::Other(format!("negative hit count {count}")))
+    }
+
     async fn delete_windows_before(&self, window_start: DateTime<Utc>) -> StoreResult<u64> {
         let window_start = naive(window_start);
         self.write(Stale::Nothing, move |conn| {

@@ -473,6 +473,10 @@ impl RateLimitStore for MemoryStore {
         self.rate_limits.hit(key, window_start).await
     }
 
+    async fn count(&self, key: &str, window_start: DateTime<Utc>) -> StoreResult<u32> {
+        self.rate_limits.count(key, window_start).await
+    }
+
     async fn delete_windows_before(&self, window_start: DateTime<Utc>) -> StoreResult<u64> {
         self.rate_limits.delete_windows_before(window_start).await
     }

@@ -4,12 +4,14 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use domain::RateLimitStore;
 use domain::ports::StoreResult;
 
 /// Past this many keys, windows that have ended are swept on the next new window.
 const SWEEP_ABOVE: usize = 10_000;
+/// How long a window is kept at a sweep.
+const KEPT_HOURS: i64 = 2;
 
 #[derive(Default)]
 pub struct MemoryRateLimitStore {
@@ -36,10 +38,24 @@ impl RateLimitStore for MemoryRateLimitStore {
             return Ok(*count);
         }
         if windows.len() >= SWEEP_ABOVE {
-            windows.retain(|_, (start, _)| *start >= window_start);
+            // Nothing counts a window that ended longer ago than this (the hourly mail budgets
+            // read an hour back).
+            let kept_from = window_start - Duration::hours(KEPT_HOURS);
+            windows.retain(|_, (start, _)| *start >= kept_from);
         }
         windows.insert(key.to_owned(), (window_start, 1));
         Ok(1)
+    }
+
+    async fn count(&self, key: &str, window_start: DateTime<Utc>) -> StoreResult<u32> {
+        let windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(windows
+            .get(key)
+            .filter(|(start, _)| *start == window_start)
+            .map_or(0, |(_, count)| *count))
     }
 
     async fn delete_windows_before(&self, window_start: DateTime<Utc>) -> StoreResult<u64> {
@@ -76,16 +92,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn ended_windows_are_swept_when_the_map_grows() {
+    async fn windows_ended_hours_ago_are_swept_when_the_map_grows() {
         let store = MemoryRateLimitStore::new();
         let w1 = Utc.with_ymd_and_hms(2026, 11, 21, 9, 0, 0).unwrap();
         for i in 0..SWEEP_ABOVE {
             store.hit(&format!("k{i}"), w1).await.unwrap();
         }
+        // An hour on, they are kept: the hourly mail budgets still read them.
+        let hour_on = w1 + Duration::hours(1);
+        store.hit("fresh", hour_on).await.unwrap();
+        assert_eq!(store.count("k0", w1).await.unwrap(), 1);
         store
-            .hit("fresh", w1 + Duration::seconds(60))
+            .hit("later", w1 + Duration::hours(2) + Duration::seconds(60))
             .await
             .unwrap();
-        assert_eq!(store.windows.lock().unwrap().len(), 1);
+        assert_eq!(store.windows.lock().unwrap().len(), 2, "fresh and later");
     }
 }

@@ -670,6 +670,43 @@ async fn at_most_five_messages_an_hour_reach_one_address(backend: Backend) {
     let _ = bob;
 }
 
+/// Five messages, then fifty minutes later (across an hour's turn, wherever the clock stood) a
+/// sixth is still dropped; seventy-one minutes after the five, one goes again.
+async fn the_cap_counts_any_sixty_minutes_not_the_clock_hour(backend: Backend) {
+    let sink = SmtpSink::start();
+    let app = spawn(backend, &sink.url()).await;
+    app.register("alice_1").await;
+    let resend = || async {
+        let alice = crate::helpers::Tokens::from(&app.login("alice_1", PASSWORD).await);
+        let reply = app
+            .call(
+                Method::POST,
+                "/api/auth/email/resend",
+                Some(&alice.access),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    };
+    for _ in 0..4 {
+        resend().await;
+    }
+    wait_for_metric(&app, "auth_mail_deliveries_total{outcome=\"sent\"}", 5).await;
+    app.clock.advance(chrono::Duration::minutes(50));
+    resend().await;
+    assert_eq!(
+        metric(&app, "auth_mail_deliveries_total{outcome=\"suppressed\"}").await,
+        1
+    );
+    app.clock.advance(chrono::Duration::minutes(21));
+    resend().await;
+    wait_for_metric(&app, "auth_mail_deliveries_total{outcome=\"sent\"}", 6).await;
+    assert_eq!(
+        metric(&app, "auth_mail_deliveries_total{outcome=\"suppressed\"}").await,
+        1
+    );
+}
+
 /// The cap is one counter in the store: twenty resends at once queue exactly the four links
 /// register left room for, and the first one over is audited once.
 async fn resends_racing_for_one_address_stop_at_the_cap(backend: Backend) {
@@ -897,6 +934,7 @@ on_every_backend!(
     mail_says_only_the_services_words,
     at_most_five_messages_an_hour_reach_one_address,
     resends_racing_for_one_address_stop_at_the_cap,
+    the_cap_counts_any_sixty_minutes_not_the_clock_hour,
     a_deactivation_voids_the_links_under_way,
     links_racing_a_deactivation_are_void_after_it,
     with_verification_required_no_session_opens_before_it,

@@ -13,9 +13,9 @@ use crate::ports::{Clock, Stores};
 const SESSION_RETENTION_HOURS: i64 = 24;
 /// Failure counts untouched this long (and not locking) are forgotten.
 const THROTTLE_RETENTION_HOURS: i64 = 24;
-/// Rate-limit windows older than this are over.
-/// (The hourly per-address mail budgets' among them.)
-const RATE_WINDOW_RETENTION_SECONDS: i64 = 3660;
+/// Rate-limit windows older than this are over: the per-address mail budgets read an hour
+/// back (and a little more) from the window they are in.
+const RATE_WINDOW_RETENTION_SECONDS: i64 = 2 * 3600;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct HousekeepingReport {
@@ -111,7 +111,7 @@ mod tests {
         let mut rate_limits = MockRateLimitStore::new();
         rate_limits
             .expect_delete_windows_before()
-            .with(eq(now() - Duration::seconds(3660)))
+            .with(eq(now() - Duration::seconds(7200)))
             .times(1)
             .returning(|_| Ok(7));
         let mut audit = MockAuditLog::new();

@@ -43,7 +43,10 @@ fn new_token() -> String {
     format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
 }
 
-const RECIPIENT_WINDOW_SECONDS: i64 = 3600;
+/// The per-recipient cap counts in buckets this long; the current one and the six before it
+/// hold every message of the last hour, whatever the minute.
+const RECIPIENT_BUCKET_MINUTES: i64 = 10;
+const RECIPIENT_EARLIER_BUCKETS: i32 = 6;
 
 impl AccountMail {
     pub fn new(ports: Ports, policy: MailPolicy) -> Self {
@@ -237,8 +240,12 @@ impl AccountMail {
             .await
     }
 
-    /// Counts one message to `address` in its hour. Past the cap the message is dropped:
-    /// counted each time, audited once an hour (the first one over).
+    /// Counts one message to `address`, and lets it go while the messages counted for that
+    /// address over the last hour (its bucket and the six before: seventy minutes at most, so
+    /// never fewer than any sixty) are within the cap. Past it the message is dropped: counted
+    /// each time, audited once (the first one over; a drop also counts, so a flood keeps the
+    /// address closed until it has been quiet for an hour). The count in this bucket is one
+    /// atomic hit: of concurrent messages, exactly the cap's remainder goes.
     async fn within_cap(
         &self,
         address: &str,
@@ -246,12 +253,20 @@ impl AccountMail {
         user_id: Uuid,
     ) -> Result<bool, DomainError> {
         let now = self.ports.clock.now();
-        let window = Duration::seconds(RECIPIENT_WINDOW_SECONDS);
-        let hour = now
-            .duration_trunc(window)
+        let bucket = Duration::minutes(RECIPIENT_BUCKET_MINUTES);
+        let current = now
+            .duration_trunc(bucket)
             .map_err(|err| DomainError::Internal(format!("cannot compute a mail window: {err}")))?;
-        let key = format!("mail_recipient:{}", address.to_lowercase());
-        let count = self.ports.stores.rate_limits.hit(&key, hour).await?;
+        let address = address.to_lowercase();
+        let key = |start: chrono::DateTime<chrono::Utc>| {
+            format!("mail_recipient:{address}:{}", start.timestamp())
+        };
+        let limits = &self.ports.stores.rate_limits;
+        let mut count = limits.hit(&key(current), current).await?;
+        for n in 1..=RECIPIENT_EARLIER_BUCKETS {
+            let start = current - bucket * n;
+            count += limits.count(&key(start), start).await?;
+        }
         let cap = self.policy.per_recipient_per_hour;
         if count <= cap {
             return Ok(true);

@@ -182,16 +182,35 @@ fn requests_for_unknown_and_deactivated_addresses_are_answered_with_no_mail() {
 
 #[test]
 fn mail_over_a_recipients_hourly_cap_is_dropped_counted_and_audited_once() {
-    // The 6th message to one address this hour is the first one over: audited; the 7th only
-    // counted. Neither issues a token (the older link keeps working).
-    for (count, audits) in [(6, 1), (7, 0)] {
+    // Counted over the last hour: this ten-minute bucket's hit and the six buckets before. The
+    // 6th message to one address is the first one over: audited; the 7th only counted.
+    // Neither issues a token (the older link keeps working).
+    for (here, earlier, audits) in [(1, 5, 1), (6, 0, 1), (2, 5, 0)] {
         let mut mocks = Mocks::new();
         let mut limits = MockRateLimitStore::new();
+        let bucket = |minutes_ago: i64| {
+            let start = now() - chrono::Duration::minutes(minutes_ago);
+            (
+                format!("mail_recipient:alice@example.com:{}", start.timestamp()),
+                start,
+            )
+        };
+        let (key, start) = bucket(0);
         limits
             .expect_hit()
-            .withf(|key, hour| key == "mail_recipient:alice@example.com" && *hour == now())
+            .withf(move |k, s| *k == key && *s == start)
             .times(1)
-            .returning(move |_, _| Ok(count));
+            .returning(move |_, _| Ok(here));
+        for n in 1..=6 {
+            let (key, start) = bucket(10 * n);
+            // The hour's earlier messages, all in the bucket fifty minutes ago.
+            let found = if n == 5 { earlier } else { 0 };
+            limits
+                .expect_count()
+                .withf(move |k, s| *k == key && *s == start)
+                .times(1)
+                .returning(move |_, _| Ok(found));
+        }
         mocks.rate_limits = limits;
         mocks.mail_tokens.expect_issue().never();
         let events = audited(&mut mocks);

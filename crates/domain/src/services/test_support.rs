@@ -92,6 +92,7 @@ impl Mocks {
         audit.expect_record().returning(|_| Ok(()));
         let mut rate_limits = MockRateLimitStore::new();
         rate_limits.expect_hit().returning(|_, _| Ok(1));
+        rate_limits.expect_count().returning(|_, _| Ok(0));
         Self {
             rate_limits,
             audit,
