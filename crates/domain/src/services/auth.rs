@@ -7,9 +7,7 @@ use uuid::Uuid;
 
 use super::keys::KeyService;
 use super::mail::AccountMail;
-use super::password_proof::{
-    audit_lockout, count_attempt, prove_current_password, wrong_current_password,
-};
+use super::password_proof::{PasswordField, audit_lockout, count_attempt, prove_password};
 use super::ports::{Audit, Ports};
 use super::users::create_user;
 use crate::error::DomainError;
@@ -379,11 +377,12 @@ impl AuthService {
         new_password: &str,
     ) -> Result<(), DomainError> {
         let user = &principal.user;
-        prove_current_password(
+        prove_password(
             &self.ports,
             self.policy.lockout(),
             principal,
             Some(current_password),
+            PasswordField::CurrentPassword,
             AuditEvent::PasswordChange,
         )
         .await?;
@@ -420,7 +419,7 @@ impl AuthService {
             }
             proven = stored.password_hash;
         }
-        Err(wrong_current_password())
+        Err(PasswordField::CurrentPassword.wrong())
     }
 
     async fn password_changed(

@@ -7,6 +7,7 @@ use chrono::Duration;
 use uuid::Uuid;
 
 use super::auth::AuthService;
+use super::password_proof::{PasswordField, prove_password};
 use super::ports::Audit;
 use crate::error::DomainError;
 use crate::model::{
@@ -68,14 +69,6 @@ fn invalid_code(field: &str) -> DomainError {
         field,
         "invalid_code",
         "the code is wrong, or was used already",
-    )])
-}
-
-fn wrong_password() -> DomainError {
-    DomainError::Validation(vec![FieldError::new(
-        "password",
-        "wrong_password",
-        "the password is wrong",
     )])
 }
 
@@ -423,25 +416,15 @@ impl AuthService {
         password: &str,
         event: AuditEvent,
     ) -> Result<(), DomainError> {
-        let user = &principal.user;
-        let key = ThrottleKey::Account(user.id);
-        let last_attempt = self.count_attempt(&key).await?;
-        if self.password_matches(password, &user.password_hash).await? {
-            self.ports().stores.throttle.clear(&key).await?;
-            return Ok(());
-        }
-        self.audit_mfa(
-            &principal.user,
-            &principal.client,
+        prove_password(
+            self.ports(),
+            self.policy().lockout(),
+            principal,
+            Some(password),
+            PasswordField::Password,
             event,
-            AuditOutcome::Failure,
-            Some("wrong password"),
         )
-        .await?;
-        if last_attempt {
-            self.audit_lockout(Some(user.id), &principal.client).await?;
-        }
-        Err(wrong_password())
+        .await
     }
 
     /// Audits a wrong code and says so; an audit that fails is the answer instead.

@@ -37,14 +37,42 @@ pub(super) async fn count_attempt(
     }
 }
 
-/// Checks `password` (absent counts as wrong) against the caller's stored hash. A wrong one is
-/// audited under `event` and answered as `PUT /api/auth/password` answers it; a right one
-/// clears the failures.
-pub(super) async fn prove_current_password(
+/// The request field that carried the password: a wrong one is reported on it.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum PasswordField {
+    /// `current_password`: a password change, an address change.
+    CurrentPassword,
+    /// `password`: turning MFA on or off.
+    Password,
+}
+
+impl PasswordField {
+    /// The answer to a wrong (or missing) password in this field.
+    pub(super) fn wrong(self) -> DomainError {
+        let (field, message) = match self {
+            PasswordField::CurrentPassword => ("current_password", "is not the current password"),
+            PasswordField::Password => ("password", "the password is wrong"),
+        };
+        DomainError::Validation(vec![FieldError::new(field, "wrong_password", message)])
+    }
+
+    fn audit_detail(self) -> &'static str {
+        match self {
+            PasswordField::CurrentPassword => "wrong current password",
+            PasswordField::Password => "wrong password",
+        }
+    }
+}
+
+/// Checks `password` (absent counts as wrong) against the caller's stored hash, counting the
+/// attempt like a login. A wrong one is audited under `event` and answered on `field`; a right
+/// one clears the failures.
+pub(super) async fn prove_password(
     ports: &Ports,
     lockout: Lockout,
     principal: &Principal,
     password: Option<&str>,
+    field: PasswordField,
     event: AuditEvent,
 ) -> Result<(), DomainError> {
     let user = &principal.user;
@@ -65,13 +93,13 @@ pub(super) async fn prove_current_password(
             user_id: Some(user.id),
             actor_id: None,
             client: &principal.client,
-            detail: Some("wrong current password"),
+            detail: Some(field.audit_detail()),
         })
         .await?;
     if last_attempt {
         audit_lockout(ports, Some(user.id), &principal.client).await?;
     }
-    Err(wrong_current_password())
+    Err(field.wrong())
 }
 
 pub(super) async fn audit_lockout(
@@ -94,14 +122,6 @@ pub(super) async fn audit_lockout(
             }),
         })
         .await
-}
-
-pub(super) fn wrong_current_password() -> DomainError {
-    DomainError::Validation(vec![FieldError::new(
-        "current_password",
-        "wrong_password",
-        "is not the current password",
-    )])
 }
 
 /// Whole seconds, rounded up, so that a client retrying after `Retry-After` is not early.

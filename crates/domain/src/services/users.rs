@@ -5,7 +5,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::mail::AccountMail;
-use super::password_proof::{Lockout, prove_current_password};
+use super::password_proof::{Lockout, PasswordField, prove_password};
 use super::ports::{Audit, Ports};
 use crate::error::DomainError;
 use crate::model::{
@@ -165,11 +165,12 @@ impl UserService {
         patch.email_verified = address_changed.then_some(false);
         if address_changed && actor.user.id == id {
             // Before the uniqueness check: a token alone learns nothing about other addresses.
-            prove_current_password(
+            prove_password(
                 &self.ports,
                 self.lockout,
                 actor,
                 current_password,
+                PasswordField::CurrentPassword,
                 AuditEvent::EmailChange,
             )
             .await?;
