@@ -40,7 +40,7 @@ COPY config config
 RUN set -eux; \
     find crates examples -name '*.rs' -exec touch {} +; \
     cargo build --release --locked -p api-actix; \
-    strip target/release/api-actix; \
+    strip target/release/auth-api; \
     mkdir -p /rootfs/etc /rootfs/app/data; \
     printf '%s\n' 'root:x:0:0:root:/root:/sbin/nologin' 'nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin' \
         'auth:x:10001:10001:auth-api:/app:/sbin/nologin' > /rootfs/etc/passwd; \
@@ -49,12 +49,12 @@ RUN set -eux; \
 FROM ${RUNTIME_IMAGE}
 COPY --from=build /rootfs/etc/passwd /rootfs/etc/group /etc/
 COPY --from=build --chown=10001:10001 /rootfs/app /app
-COPY --from=build /src/target/release/api-actix /usr/local/bin/api-actix
+COPY --from=build /src/target/release/auth-api /usr/local/bin/auth-api
 WORKDIR /app
 USER auth
 ENV APP_ENV=production
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["api-actix", "healthcheck"]
-ENTRYPOINT ["api-actix"]
+  CMD ["auth-api", "healthcheck"]
+ENTRYPOINT ["auth-api"]
 CMD ["serve"]

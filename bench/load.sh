@@ -34,10 +34,11 @@ base="http://127.0.0.1:$port"
 
 # One client drives the load on purpose: rate limits would measure themselves.
 (cd "$work" && exec env APP_ENV=production APP__SERVER__HOST=127.0.0.1 APP__SERVER__PORT="$port" \
+  APP__SERVER__PUBLIC_URL="$base" APP__MAIL__SMTP_URL="smtp://127.0.0.1:9?tls=none" \
   DATABASE_URL="$database" APP__PASSWORD__BCRYPT_COST="$cost" APP__RATE_LIMIT__ENABLED=false \
   APP__JWT__ALGORITHM="$algorithm" \
   JWT_SECRET_KEY=9f2c4e81d7a35b06e1c8f4a2b79d3e50a6c1f8e2d4b7a903 RUST_LOG=warn \
-  "$OLDPWD/target/release/api-actix" > "$work/server.log" 2>&1) &
+  "$OLDPWD/target/release/auth-api" > "$work/server.log" 2>&1) &
 server=$!
 for _ in $(seq 1 100); do curl -fsS "$base/health" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fsS "$base/health" >/dev/null 2>&1 || { echo "the server did not start:" >&2; cat "$work/server.log" >&2; exit 1; }

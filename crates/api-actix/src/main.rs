@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use api_actix::clock::SystemClock;
-use api_actix::config::{ServerSettings, Settings};
+use api_actix::config::{MailTransport, ServerSettings, Settings};
 use api_actix::metrics::Metrics;
 use api_actix::startup::{
     Application, auth_policy, build_ports, describe, key_policy, open_database,
@@ -15,7 +15,7 @@ use domain::{ClientInfo, KeyService, NewUser, SigningKey, UserService};
 
 /// auth-api: registration, login and JWT sessions over HTTP.
 #[derive(Parser)]
-#[command(name = "api-actix", version, about)]
+#[command(name = "auth-api", version, about)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -44,6 +44,30 @@ enum Command {
     /// The signing keys: list, rotate, retire.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Development mail (APP__MAIL__TRANSPORT=file): what the server wrote.
+    #[command(subcommand)]
+    Mail(MailCommand),
+}
+
+#[derive(Subcommand)]
+enum MailCommand {
+    /// Print the newest message's text (or only its links): To, Subject, Date, a blank line,
+    /// the text. Exits 1 when no message matches.
+    Last {
+        /// Only messages to this address.
+        #[arg(long)]
+        to: Option<String>,
+        /// Only messages whose subject contains this.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Print only the links, one per line.
+        #[arg(long)]
+        links: bool,
+        /// Wait up to this many seconds for a matching message (the server's outbox writes
+        /// it within about a second of the request).
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -76,6 +100,22 @@ async fn main() -> ExitCode {
         }
     };
     let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Mail(MailCommand::Last {
+        to,
+        subject,
+        links,
+        wait,
+    }) = &command
+    {
+        return last_mail(&settings, to.as_deref(), subject.as_deref(), *links, *wait).await;
+    }
+    // The server fills these in from where it listens; the other commands use the configured
+    // address.
+    let settings = if matches!(command, Command::Serve) {
+        settings
+    } else {
+        settings.at_configured_address()
+    };
     // The server logs to standard output; the admin commands keep it for their answer (a
     // script reads `create-admin`'s line) and log to standard error.
     if matches!(command, Command::Serve) {
@@ -113,7 +153,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             open_database(&settings).await?;
             Ok(())
         }
-        Command::Healthcheck => unreachable!("answered before the configuration is read"),
+        Command::Healthcheck | Command::Mail(_) => {
+            unreachable!("answered before the server's logging starts")
+        }
         Command::CreateAdmin {
             username,
             email,
@@ -210,6 +252,57 @@ fn key_line(key: &SigningKey) -> String {
         date(Some(key.created_at)),
         date(key.activated_at)
     )
+}
+
+/// Prints the newest development message that matches, waiting up to `wait` seconds for one.
+async fn last_mail(
+    settings: &Settings,
+    to: Option<&str>,
+    subject: Option<&str>,
+    links: bool,
+    wait: u64,
+) -> ExitCode {
+    let folder = std::path::Path::new(&settings.mail.file_dir);
+    if settings.mail.transport != MailTransport::File {
+        eprintln!(
+            "error: mail is sent over SMTP here (APP__MAIL__TRANSPORT=smtp), not written to {}",
+            folder.display()
+        );
+        return ExitCode::from(2);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait);
+    loop {
+        match infra_file_mail::newest(folder, to, subject) {
+            Ok(Some(mail)) => {
+                if links {
+                    mail.links().iter().for_each(|link| println!("{link}"));
+                } else {
+                    print!("{}", mail.contents);
+                }
+                return ExitCode::SUCCESS;
+            }
+            Ok(None) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                eprintln!("error: cannot read {}: {err}", folder.display());
+                return ExitCode::FAILURE;
+            }
+        }
+        if std::time::Instant::now() >= deadline {
+            let to = to.map(|to| format!(" to {to}")).unwrap_or_default();
+            let subject = subject
+                .map(|s| format!(" with {s:?} in its subject"))
+                .unwrap_or_default();
+            eprintln!(
+                "error: no message{to}{subject} in {} (APP__MAIL__FILE_DIR)",
+                std::fs::canonicalize(folder)
+                    .unwrap_or_else(|_| folder.to_owned())
+                    .display()
+            );
+            return ExitCode::FAILURE;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// Exit 0 when the server at the configured address answers `GET /health` with 200.

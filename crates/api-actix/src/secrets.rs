@@ -48,6 +48,18 @@ pub fn jwt_secret(settings: &Settings) -> Result<SecretString, SecretError> {
     Ok(secret)
 }
 
+/// Where the secret in use comes from, for a message that must say so.
+pub fn origin(settings: &Settings) -> String {
+    match (&settings.jwt.secret, &settings.jwt.secret_origin) {
+        (Some(_), Some(origin)) => origin.clone(),
+        (Some(_), None) => "the configured JWT_SECRET_KEY".to_owned(),
+        (None, _) => format!(
+            "the development secret generated in {}",
+            generated_secret_path(&settings.database.url).display()
+        ),
+    }
+}
+
 fn generated_secret_path(database_url: &DatabaseUrl) -> PathBuf {
     let folder = match database_url.sqlite_path() {
         Some(file) => Path::new(file)

@@ -412,9 +412,28 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let ports = build_ports(settings, stores, clock.clone(), metrics.clone())?;
         let keys = Arc::new(KeyService::new(ports.clone(), key_policy(settings)));
-        keys.start()
-            .await
-            .map_err(|err| StartupError::Keys(describe(&err)))?;
+        keys.start().await.map_err(|err| match err {
+            DomainError::KeysUnreadable => StartupError::Keys(format!(
+                "they cannot be decrypted with {}: start with the secret they were made \
+                     with, or point DATABASE_URL at another database",
+                secrets::origin(settings)
+            )),
+            other => StartupError::Keys(describe(&other)),
+        })?;
+        // Bound before what names the service (issuer, links): where it listens is its URL
+        // when none is configured. After the secret and the keys, whose errors come first.
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
+            address: address.clone(),
+            source,
+        })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { address, source })?;
+        let port = local.port();
+        let mut settings = settings.clone();
+        settings.listening_on(&local.ip().to_string(), port);
+        let settings = &settings;
         let mailer = build_mailer(settings)?;
         let account_mail = Arc::new(
             AccountMail::new(ports.clone(), mail_policy(settings)).with_metrics(metrics.clone()),
@@ -455,8 +474,14 @@ impl Application {
                 .with_mail(account_mail.clone()),
             recovery: RecoveryService::new(ports, account_mail),
             keys: keys.clone(),
-            public_url: settings.server.public_url.as_str().to_owned(),
+            public_url: settings
+                .server
+                .public_url
+                .as_ref()
+                .map(|url| url.as_str().to_owned())
+                .unwrap_or_default(),
             issuer: settings.jwt.issuer.clone(),
+            sign_in_link: Some(settings.mail.sign_in_link.clone()).filter(|l| !l.is_empty()),
             rate_limiter,
             store_health,
             trusted_proxies: limits.trusted_proxies.clone(),
@@ -466,15 +491,6 @@ impl Application {
         if let Some(admin) = &settings.admin_bootstrap {
             bootstrap_admin(&state.users, admin).await?;
         }
-        let address = format!("{}:{}", settings.server.host, settings.server.port);
-        let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
-            address: address.clone(),
-            source,
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind { address, source })?
-            .port();
         let make_app = move || {
             App::new()
                 .wrap(from_fn(head::as_get))

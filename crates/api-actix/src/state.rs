@@ -14,6 +14,8 @@ pub struct AppState {
     pub public_url: String,
     /// The `iss` of its tokens.
     pub issuer: String,
+    /// Where the recovery pages send people once done (`APP__MAIL__SIGN_IN_LINK`).
+    pub sign_in_link: Option<String>,
     /// `None` when rate limiting is disabled.
     pub rate_limiter: Option<RateLimiter>,
     /// For readiness: does the store answer?

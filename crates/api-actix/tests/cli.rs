@@ -13,7 +13,7 @@ const SECRET: &str = "cli-test-secret-that-is-at-least-32-bytes";
 
 /// The binary in an empty folder with only the given variables (no stray `.env` or config).
 fn api_actix(dir: &tempfile::TempDir, vars: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_api-actix"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_auth-api"));
     command
         .current_dir(dir.path())
         .env_clear()
@@ -140,6 +140,7 @@ fn a_bad_configuration_stops_the_start_with_one_line_naming_the_key() {
         ("APP_ENV", "production"),
         ("JWT_SECRET_KEY", dev_secret),
         ("APP__MAIL__SMTP_URL", "smtp://127.0.0.1:2525?tls=none"),
+        ("APP__SERVER__PUBLIC_URL", "https://auth.example.com"),
     ];
     let cases = [cases, &[(reused, "JWT_SECRET_KEY")]].concat();
     for (vars, key) in &cases {
@@ -204,7 +205,7 @@ fn the_healthcheck_follows_the_server_which_is_alone_on_its_sqlite_file_and_stop
     assert!(created.status.success(), "{}", text(&created.stderr));
     assert!(healthcheck(), "the first server is unharmed");
     // The probe needs only the address: not the production secret, nor a valid rest.
-    let bare_probe = Command::new(env!("CARGO_BIN_EXE_api-actix"))
+    let bare_probe = Command::new(env!("CARGO_BIN_EXE_auth-api"))
         .current_dir(dir.path())
         .env_clear()
         .env("APP_ENV", "production")

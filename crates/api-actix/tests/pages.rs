@@ -60,6 +60,7 @@ async fn a_person_resets_a_password_and_confirms_an_address_from_real_mail() {
         ("APP_ENV", "test"),
         ("APP__SERVER__PORT", &port.to_string()),
         ("APP__SERVER__PUBLIC_URL", &public_url),
+        ("APP__MAIL__SIGN_IN_LINK", "https://app.example.com/sign-in"),
         ("APP__MAIL__POLL_INTERVAL_MS", "50"),
         (
             "JWT_SECRET_KEY",
@@ -108,6 +109,7 @@ async fn a_person_resets_a_password_and_confirms_an_address_from_real_mail() {
             .unwrap()
             .contains("alice@example.com is confirmed")
     );
+    assert_eq!(said["next"], "https://app.example.com/sign-in");
     assert_screenshot(&shots.path().join("verify.png"));
 
     client
@@ -130,8 +132,9 @@ async fn a_person_resets_a_password_and_confirms_an_address_from_real_mail() {
         said["status"]
             .as_str()
             .unwrap()
-            .contains("Log in with your new password")
+            .contains("Sign in with your new password")
     );
+    assert_eq!(said["next"], "https://app.example.com/sign-in");
     assert_screenshot(&shots.path().join("reset.png"));
     if let Ok(keep) = std::env::var("PAGE_SCREENSHOTS") {
         for name in ["verify.png", "reset.png"] {

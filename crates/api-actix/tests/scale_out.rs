@@ -55,7 +55,7 @@ impl Cluster {
         let mut children = Vec::new();
         for _ in 0..3 {
             let port = free_port();
-            let mut command = Command::new(env!("CARGO_BIN_EXE_api-actix"));
+            let mut command = Command::new(env!("CARGO_BIN_EXE_auth-api"));
             command
                 .current_dir(dir.path())
                 .env_clear()
@@ -63,6 +63,8 @@ impl Cluster {
                 .env("DATABASE_URL", database.url())
                 .env("JWT_SECRET_KEY", SECRET)
                 .env("APP__SERVER__PORT", port.to_string())
+                // The one name the replicas share behind a balancer: the issuer of every token.
+                .env("APP__SERVER__PUBLIC_URL", "https://auth.example.com")
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
@@ -134,7 +136,7 @@ impl Cluster {
 
     /// `root_admin` (password `PASSWORD`), made by the command line on the shared database.
     fn create_admin(&self) {
-        let created = Command::new(env!("CARGO_BIN_EXE_api-actix"))
+        let created = Command::new(env!("CARGO_BIN_EXE_auth-api"))
             .args([
                 "create-admin",
                 "--username",

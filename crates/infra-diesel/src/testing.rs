@@ -1,5 +1,8 @@
 //! Throwaway databases for tests: a SQLite file in a temporary folder, or a PostgreSQL database
-//! created on the server named by `TEST_POSTGRES_URL` and dropped when the value is dropped.
+//! created on the server named by `TEST_POSTGRES_URL` (unset: a throwaway cluster of this test
+//! process's own) and dropped when the value is dropped.
+
+mod cluster;
 
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
@@ -9,9 +12,6 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::{DatabaseUrl, DieselStore};
-
-/// The server the PostgreSQL tests use when `TEST_POSTGRES_URL` is not set.
-pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 pub enum TestDatabase {
     Sqlite {
@@ -32,11 +32,13 @@ impl TestDatabase {
         TestDatabase::Sqlite { url, _dir: dir }
     }
 
-    /// Panics with a clear message when no PostgreSQL server answers: these tests must not pass
-    /// by silently doing nothing.
+    /// Panics with a clear message when no PostgreSQL server answers (or none can be started):
+    /// these tests must not pass by silently doing nothing.
     pub fn postgres() -> Self {
-        let admin_url =
-            std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
+        let admin_url = match std::env::var("TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ => cluster::admin_url(),
+        };
         let name = format!("auth_test_{}", Uuid::new_v4().simple());
         let mut admin = PgConnection::establish(&admin_url).unwrap_or_else(|err| {
             panic!(

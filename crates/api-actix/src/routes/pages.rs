@@ -98,6 +98,21 @@ fn message(status: StatusCode, title: &str, class: &str, words: &str) -> HttpRes
     )
 }
 
+/// A success, and the way on: the configured sign-in page, if there is one.
+fn done(title: &str, words: &str, sign_in: Option<&str>) -> HttpResponse {
+    let next = sign_in.map_or(String::new(), |link| {
+        format!("<p><a href=\"{}\">Continue to sign in</a></p>", attr(link))
+    });
+    page(
+        StatusCode::OK,
+        title,
+        &format!(
+            "<p class=\"done\" role=\"status\">{}</p>{next}",
+            text(words)
+        ),
+    )
+}
+
 fn incomplete_link() -> HttpResponse {
     message(
         StatusCode::BAD_REQUEST,
@@ -177,11 +192,10 @@ async fn reset_submit(
         )
         .await
     {
-        Ok(()) => message(
-            StatusCode::OK,
+        Ok(()) => done(
             "Your password is changed",
-            "done",
-            "Log in with your new password. Every device that was logged in has been logged out.",
+            "Every device that was logged in has been logged out. Sign in with your new password.",
+            state.sign_in_link.as_deref(),
         ),
         Err(DomainError::Validation(errors)) => {
             let words: Vec<_> = errors
@@ -234,11 +248,10 @@ async fn verify_submit(
         .verify_email(&submitted.token, &client_info(&req))
         .await
     {
-        Ok(user) => message(
-            StatusCode::OK,
+        Ok(user) => done(
             "Your address is confirmed",
-            "done",
             &format!("Thank you: {} is confirmed.", user.email),
+            state.sign_in_link.as_deref(),
         ),
         Err(DomainError::InvalidVerificationToken) => message(
             StatusCode::BAD_REQUEST,

@@ -460,17 +460,25 @@ async fn names_refuse_hidden_characters_and_user_agents_are_cleaned(backend: Bac
     assert!(stored.starts_with("Agent/1.0 xxx"), "{stored}");
 }
 
-/// The middle of five timings of `login`.
-async fn median_login_time(app: &TestApp, login: &str, password: &str) -> StdDuration {
-    let mut times = Vec::new();
-    for _ in 0..5 {
-        let started = Instant::now();
-        let reply = app.login(login, password).await;
-        times.push(started.elapsed());
-        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+/// The medians of seven failed logins as each of `logins`, taken in turns so that whatever else
+/// the machine does falls on all of them alike.
+async fn median_login_times(app: &TestApp, logins: &[&str]) -> Vec<StdDuration> {
+    let mut times = vec![Vec::new(); logins.len()];
+    for _ in 0..7 {
+        for (login, samples) in logins.iter().zip(&mut times) {
+            let started = Instant::now();
+            let reply = app.login(login, "wrong-pass1").await;
+            samples.push(started.elapsed());
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+        }
     }
-    times.sort();
-    times[2]
+    times
+        .into_iter()
+        .map(|mut samples| {
+            samples.sort();
+            samples[samples.len() / 2]
+        })
+        .collect()
 }
 
 async fn failed_logins_take_as_long_after_the_cost_is_raised_and_logins_rehash(backend: Backend) {
@@ -483,16 +491,29 @@ async fn failed_logins_take_as_long_after_the_cost_is_raised_and_logins_rehash(b
     app.register("current_1").await;
     legacy_user(&app, "legacy_1", 4).await;
 
-    let legacy_time = median_login_time(&app, "legacy_1", "wrong-pass1").await;
-    let current_time = median_login_time(&app, "current_1", "wrong-pass1").await;
-    let unknown_time = median_login_time(&app, "nobody_1", "wrong-pass1").await;
-    for (what, time) in [("an old hash", legacy_time), ("no account", unknown_time)] {
-        let ratio = time.as_secs_f64() / current_time.as_secs_f64();
-        assert!(
-            (0.6..1.7).contains(&ratio),
-            "{what}: {time:?} against {current_time:?} for a current hash"
-        );
+    // A leak is a ratio near 0.01 (cost 4 against 10) every time; a busy machine moves one
+    // round's medians by tens of percent now and then, so a round that misses the bound is
+    // measured again, at most five rounds.
+    let mut rounds = Vec::new();
+    for _ in 0..5 {
+        let times = median_login_times(&app, &["current_1", "legacy_1", "nobody_1"]).await;
+        let ratios: Vec<f64> = times[1..]
+            .iter()
+            .map(|time| time.as_secs_f64() / times[0].as_secs_f64())
+            .collect();
+        let within = ratios.iter().all(|ratio| (0.6..1.7).contains(ratio));
+        rounds.push(times);
+        if within {
+            break;
+        }
     }
+    let last = rounds.last().unwrap();
+    assert!(
+        last[1..]
+            .iter()
+            .all(|time| (0.6..1.7).contains(&(time.as_secs_f64() / last[0].as_secs_f64()))),
+        "medians (current hash, old hash, no account) per round: {rounds:?}"
+    );
 
     assert_eq!(app.login("legacy_1", PASSWORD).await.status, StatusCode::OK);
     let stored = app

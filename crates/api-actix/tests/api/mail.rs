@@ -1,4 +1,4 @@
-//! Account recovery and address verification over HTTP, with a real SMTP server (aiosmtpd)
+//! Account recovery and address verification over HTTP, with a real SMTP server (the sink in `support/smtp.rs`)
 //! receiving what the outbox delivers (contract section 8).
 
 use std::time::{Duration, Instant};
@@ -65,7 +65,7 @@ async fn a_forgotten_password_is_reset_through_a_real_mail(backend: Backend) {
     let mail = sink.nth("alice_1@example.com", RESET, 1).await;
     assert!(
         mail.link()
-            .starts_with("http://127.0.0.1:8080/reset-password?token=")
+            .starts_with(&format!("{}/reset-password?token=", app.address))
     );
     assert_eq!(mail.token().len(), 64);
     assert!(
@@ -263,7 +263,7 @@ async fn an_address_is_verified_by_its_link_and_a_change_asks_again(backend: Bac
     assert!(
         first
             .link()
-            .starts_with("http://127.0.0.1:8080/verify-email?token=")
+            .starts_with(&format!("{}/verify-email?token=", app.address))
     );
 
     let resend = app
@@ -423,7 +423,7 @@ async fn opening_a_link_never_spends_its_token(backend: Backend) {
     let reset_mail = sink.nth("alice_1@example.com", RESET, 1).await;
     let verify_mail = sink.nth("alice_1@example.com", VERIFY, 1).await;
     for mail in [&reset_mail, &verify_mail] {
-        let path = mail.link().replace("http://127.0.0.1:8080", "");
+        let path = mail.link().replace(&app.address, "");
         for method in [Method::GET, Method::HEAD, Method::GET] {
             let page = app
                 .request(method.clone(), &path)

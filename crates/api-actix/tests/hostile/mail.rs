@@ -70,7 +70,7 @@ async fn tokens_reach_neither_logs_nor_the_database(backend: Backend) {
     let page = app
         .request(
             reqwest::Method::GET,
-            &reset.link().replace("http://127.0.0.1:8080", ""),
+            &reset.link().replace(&app.address, ""),
         )
         .send()
         .await

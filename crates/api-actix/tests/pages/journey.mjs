@@ -45,9 +45,11 @@ try {
     throw new Error(`unknown journey ${kind}`);
   }
   const status = await page.getByRole("status").textContent();
+  // The way on from the success screen.
+  const next = await page.getByRole("link", { name: "Continue to sign in" }).getAttribute("href");
   await page.screenshot({ path: screenshot, fullPage: true });
   if (problems.length) throw new Error(`refused by the page's policy: ${problems.join("; ")}`);
-  console.log(JSON.stringify({ status }));
+  console.log(JSON.stringify({ status, next }));
 } finally {
   await browser.close();
 }

@@ -14,10 +14,12 @@ use serde::Deserialize;
 
 use crate::client_ip::TrustedProxies;
 
-const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
-const DEVELOPMENT_TOML: &str = include_str!("../../../config/development.toml");
-const TEST_TOML: &str = include_str!("../../../config/test.toml");
-const PRODUCTION_TOML: &str = include_str!("../../../config/production.toml");
+mod env_file;
+
+const DEFAULT_TOML: &str = include_str!("../../../../config/default.toml");
+const DEVELOPMENT_TOML: &str = include_str!("../../../../config/development.toml");
+const TEST_TOML: &str = include_str!("../../../../config/test.toml");
+const PRODUCTION_TOML: &str = include_str!("../../../../config/production.toml");
 
 /// Production secrets must be at least this long (HS256's key size).
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -118,8 +120,24 @@ fn default_env() -> AppEnv {
 pub struct ServerSettings {
     pub host: String,
     pub port: u16,
-    /// The service's own base URL as clients see it (no trailing `/`).
-    pub public_url: PublicUrl,
+    /// The service's own base URL as clients see it (no trailing `/`). Unset: where the server
+    /// listens (development and test; production requires it), filled in by
+    /// [`Settings::listening_on`].
+    #[serde(default, deserialize_with = "optional_public_url")]
+    pub public_url: Option<PublicUrl>,
+}
+
+fn optional_public_url<'de, D>(deserializer: D) -> Result<Option<PublicUrl>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let url = String::deserialize(deserializer)?;
+    if url.trim().is_empty() {
+        return Ok(None);
+    }
+    PublicUrl::parse(&url)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 /// An absolute `http`/`https` URL without a trailing `/`.
@@ -130,22 +148,30 @@ impl PublicUrl {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
 
-impl<'de> Deserialize<'de> for PublicUrl {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let url = String::deserialize(deserializer)?;
+    fn parse(url: &str) -> Result<Self, &'static str> {
         let url = url.trim().trim_end_matches('/');
         let rest = url
             .strip_prefix("https://")
             .or_else(|| url.strip_prefix("http://"))
             .unwrap_or_default();
         if rest.is_empty() || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(serde::de::Error::custom(
+            return Err(
                 "must be an absolute http:// or https:// URL, e.g. https://auth.example.com",
-            ));
+            );
         }
         Ok(PublicUrl(url.to_owned()))
+    }
+
+    /// The URL of a server listening on `host:port`: the loopback address for a server that
+    /// listens on every interface, brackets around an IPv6 address.
+    fn of_listener(host: &str, port: u16) -> Self {
+        let host = match host.trim_matches(['[', ']']) {
+            "" | "0.0.0.0" | "::" => "127.0.0.1".to_owned(),
+            v6 if v6.contains(':') => format!("[{v6}]"),
+            name => name.to_owned(),
+        };
+        PublicUrl(format!("http://{host}:{port}"))
     }
 }
 
@@ -168,6 +194,9 @@ pub struct JwtSettings {
     /// Empty counts as unset (a blank line in `.env`).
     #[serde(default, deserialize_with = "non_empty_secret")]
     pub secret: Option<SecretString>,
+    /// Where the secret came from (`JWT_SECRET_KEY from /srv/.env line 7`), for messages.
+    #[serde(skip)]
+    pub secret_origin: Option<String>,
     pub algorithm: KeyAlgorithm,
     /// Empty: the public URL.
     #[serde(default)]
@@ -314,6 +343,10 @@ pub struct MailSettings {
     pub reset_link: String,
     #[serde(default)]
     pub verify_link: String,
+    /// Where the recovery pages send people once done (an app's sign-in page); empty: they
+    /// only say what to do next.
+    #[serde(default)]
+    pub sign_in_link: String,
     pub reset_ttl_seconds: NonZeroU32,
     pub verify_ttl_seconds: NonZeroU32,
     pub per_recipient_per_hour: NonZeroU32,
@@ -355,7 +388,41 @@ impl Settings {
     /// Reads the process's configuration (after loading `.env`, which never overrides a variable
     /// already set).
     pub fn load() -> Result<Self, ConfigError> {
-        Self::from_vars(&process_vars()?, true)
+        let (vars, origins) = env_file::load()?;
+        let mut settings = Self::from_vars(&vars, true)?;
+        settings.jwt.secret_origin = ["JWT_SECRET_KEY", "APP__JWT__SECRET"]
+            .into_iter()
+            .find(|name| vars.get(*name).is_some_and(|v| !v.is_empty()))
+            .map(|name| format!("{name} from {}", origins.of(name)));
+        Ok(settings)
+    }
+
+    /// Fills in what depends on where the server listens: the public URL when it is not set
+    /// (development and test; production requires it), and from it the issuer and the mail
+    /// links when they are not set.
+    pub fn listening_on(&mut self, host: &str, port: u16) {
+        let url = self
+            .server
+            .public_url
+            .get_or_insert_with(|| PublicUrl::of_listener(host, port))
+            .clone();
+        if self.jwt.issuer.trim().is_empty() {
+            self.jwt.issuer = url.as_str().to_owned();
+        }
+        for link in [
+            &mut self.mail.reset_link,
+            &mut self.mail.verify_link,
+            &mut self.mail.sign_in_link,
+        ] {
+            *link = link.replace("{public_url}", url.as_str());
+        }
+    }
+
+    /// [`Settings::listening_on`] the configured address, for the commands that do not serve.
+    pub fn at_configured_address(mut self) -> Self {
+        let (host, port) = (self.server.host.clone(), self.server.port);
+        self.listening_on(&host, port);
+        self
     }
 
     /// Builds the settings from the given variables alone (tests use this: no process state).
@@ -368,11 +435,8 @@ impl Settings {
             ConfigError::new(&key, err.into_inner().to_string())
         })?;
         settings.env = env;
-        if settings.jwt.issuer.trim().is_empty() {
-            settings.jwt.issuer = settings.server.public_url.as_str().to_owned();
-        }
         settings.admin_bootstrap = admin_bootstrap(vars)?;
-        settings.mail.fill_in_links(&settings.server.public_url)?;
+        settings.mail.check_links()?;
         settings.validate()?;
         Ok(settings)
     }
@@ -396,6 +460,13 @@ impl Settings {
             // The error never repeats the URL: it may hold a password.
             infra_smtp::SmtpTarget::parse(url.expose_secret())
                 .map_err(|err| ConfigError::new("APP__MAIL__SMTP_URL", err.to_string()))?;
+        }
+        if self.env == AppEnv::Production && self.server.public_url.is_none() {
+            return Err(ConfigError::new(
+                "APP__SERVER__PUBLIC_URL",
+                "is required in production: the URL clients reach this service at \
+                 (e.g. https://auth.example.com); tokens, discovery and mailed links use it",
+            ));
         }
         Ok(())
     }
@@ -430,8 +501,9 @@ impl Settings {
 }
 
 impl MailSettings {
-    /// Empty links point at this service's own pages; `{public_url}` is the public URL.
-    fn fill_in_links(&mut self, public_url: &PublicUrl) -> Result<(), ConfigError> {
+    /// Empty links point at this service's own pages; `{public_url}` is the public URL, filled in
+    /// once it is known ([`Settings::listening_on`]).
+    fn check_links(&mut self) -> Result<(), ConfigError> {
         for (link, page, key) in [
             (
                 &mut self.reset_link,
@@ -447,13 +519,27 @@ impl MailSettings {
             if link.trim().is_empty() {
                 *link = format!("{{public_url}}/{page}?token={{token}}");
             }
-            *link = link.trim().replace("{public_url}", public_url.as_str());
+            *link = link.trim().to_owned();
             if !link.contains("{token}") {
                 return Err(ConfigError::new(key, "must contain {token}"));
             }
-            if !(link.starts_with("https://") || link.starts_with("http://")) {
+            if !["https://", "http://", "{public_url}"]
+                .iter()
+                .any(|start| link.starts_with(start))
+            {
                 return Err(ConfigError::new(key, "must be an absolute http(s) URL"));
             }
+        }
+        self.sign_in_link = self.sign_in_link.trim().to_owned();
+        if !self.sign_in_link.is_empty()
+            && !["https://", "http://", "{public_url}"]
+                .iter()
+                .any(|start| self.sign_in_link.starts_with(start))
+        {
+            return Err(ConfigError::new(
+                "APP__MAIL__SIGN_IN_LINK",
+                "must be an absolute http(s) URL",
+            ));
         }
         Ok(())
     }
@@ -514,17 +600,6 @@ fn is_origin(value: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
 }
 
-/// The process's variables, after loading `.env` (which never overrides a variable already set).
-fn process_vars() -> Result<HashMap<String, String>, ConfigError> {
-    // A missing .env is normal; a malformed one is not.
-    if let Err(err) = dotenvy::dotenv()
-        && !err.not_found()
-    {
-        return Err(ConfigError::new(".env", err.to_string()));
-    }
-    Ok(std::env::vars().collect())
-}
-
 /// The layers of the contract, merged: built-in files, files on disk, `APP__…` variables, then
 /// the conventional names.
 fn layered(
@@ -577,7 +652,7 @@ impl ServerSettings {
     /// Only where the server listens, read from the same layers as everything else: what
     /// `healthcheck` needs, without the rest of the configuration (a production secret, say).
     pub fn load() -> Result<Self, ConfigError> {
-        Self::from_vars(&process_vars()?, true)
+        Self::from_vars(&env_file::load()?.0, true)
     }
 
     pub fn from_vars(vars: &HashMap<String, String>, read_disk: bool) -> Result<Self, ConfigError> {
@@ -604,306 +679,4 @@ fn variable_of(path: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const STRONG: &str = "9f2c4e81d7a35b06e1c8f4a2b79d3e50a6c1f8e2d4b7a903";
-
-    fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let vars = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Settings::from_vars(&vars, false)
-    }
-
-    #[test]
-    fn defaults_follow_the_contract() {
-        let s = load(&[]).unwrap();
-        assert_eq!(s.env, AppEnv::Development);
-        assert_eq!((s.server.host.as_str(), s.server.port), ("127.0.0.1", 8080));
-        assert_eq!(s.database.url.as_str(), "data/auth.db");
-        assert_eq!(s.jwt.algorithm, KeyAlgorithm::ES256);
-        assert_eq!(
-            (s.jwt.issuer.as_str(), s.jwt.audience.as_str()),
-            ("http://127.0.0.1:8080", "auth-api")
-        );
-        assert_eq!(s.server.public_url.as_str(), "http://127.0.0.1:8080");
-        assert_eq!(
-            (s.keys.rotate_after_days, s.keys.reload_seconds.get()),
-            (90, 60)
-        );
-        assert_eq!(
-            (
-                s.jwt.access_ttl_seconds.get(),
-                s.jwt.refresh_ttl_seconds.get()
-            ),
-            (900, 2_592_000)
-        );
-        assert_eq!(s.jwt.refresh_reuse_grace_seconds, 10);
-        assert_eq!(s.jwt.leeway_seconds, 0);
-        assert_eq!(s.password.bcrypt_cost.get(), 12);
-        assert_eq!(
-            (
-                s.lockout.max_failed_attempts.get(),
-                s.lockout.duration_seconds
-            ),
-            (5, 900)
-        );
-        assert!(s.rate_limit.enabled);
-        assert_eq!(
-            (
-                s.rate_limit.users_update_per_minute,
-                s.rate_limit.revoke_per_minute,
-                s.rate_limit.mfa_per_minute
-            ),
-            (30, 60, 10)
-        );
-        assert_eq!(s.rate_limit.store, RateLimitStoreKind::Auto);
-        assert!(s.cors.allowed_origins.is_empty());
-        assert_eq!(s.audit.retention_days.get(), 365);
-        assert_eq!(s.log.format, LogFormat::Pretty);
-        assert!(s.jwt.secret.is_none());
-    }
-
-    #[test]
-    fn environment_variables_override_files_and_conventional_names_win() {
-        let s = load(&[
-            ("APP__SERVER__PORT", "9001"),
-            ("APP__JWT__LEEWAY_SECONDS", "30"),
-            ("APP__DATABASE__URL", "from-app.db"),
-            ("DATABASE_URL", "postgres://u@db:5432/auth"),
-            ("APP__JWT__SECRET", "from-app"),
-            ("JWT_SECRET_KEY", "from-conventional"),
-        ])
-        .unwrap();
-        assert_eq!(s.server.port, 9001);
-        assert_eq!(s.jwt.leeway_seconds, 30);
-        assert_eq!(s.database.url.as_str(), "postgres://u@db:5432/auth");
-        assert_eq!(s.jwt.secret.unwrap().expose_secret(), "from-conventional");
-    }
-
-    #[test]
-    fn app_env_selects_its_file() {
-        assert_eq!(
-            load(&[("APP_ENV", "test")])
-                .unwrap()
-                .password
-                .bcrypt_cost
-                .get(),
-            4
-        );
-        let s = load(&[
-            ("APP_ENV", "production"),
-            ("JWT_SECRET_KEY", STRONG),
-            ("APP__MAIL__SMTP_URL", "smtp://relay.example.com:587"),
-        ])
-        .unwrap();
-        assert_eq!(s.log.format, LogFormat::Json);
-        assert_eq!(s.server.host, "0.0.0.0");
-        assert_eq!(s.mail.transport, MailTransport::Smtp);
-    }
-
-    #[test]
-    fn mail_links_default_to_the_services_own_pages() {
-        let s = load(&[("APP__SERVER__PUBLIC_URL", "https://auth.example.com/")]).unwrap();
-        assert_eq!(s.mail.transport, MailTransport::File);
-        assert_eq!(
-            s.mail.reset_link,
-            "https://auth.example.com/reset-password?token={token}"
-        );
-        assert_eq!(
-            s.mail.verify_link,
-            "https://auth.example.com/verify-email?token={token}"
-        );
-        let own = load(&[(
-            "APP__MAIL__VERIFY_LINK",
-            "https://app.example.com/#/verify/{token}",
-        )])
-        .unwrap();
-        assert_eq!(
-            own.mail.verify_link,
-            "https://app.example.com/#/verify/{token}"
-        );
-    }
-
-    #[test]
-    fn mail_settings_are_refused_naming_their_key_and_never_echoing_the_url() {
-        let production = [("APP_ENV", "production"), ("JWT_SECRET_KEY", STRONG)];
-        let cases: &[(&[(&str, &str)], &str)] = &[
-            (&production, "APP__MAIL__SMTP_URL"),
-            (
-                &[
-                    production[0],
-                    production[1],
-                    ("APP__MAIL__TRANSPORT", "file"),
-                ],
-                "APP__MAIL__TRANSPORT",
-            ),
-            (
-                &[
-                    ("APP__MAIL__TRANSPORT", "smtp"),
-                    ("APP__MAIL__SMTP_URL", "http://u:hunter2@x"),
-                ],
-                "APP__MAIL__SMTP_URL",
-            ),
-            (
-                &[("APP__MAIL__TRANSPORT", "carrier-pigeon")],
-                "APP__MAIL__TRANSPORT",
-            ),
-            (
-                &[("APP__MAIL__RESET_LINK", "https://x.example.com/reset")],
-                "APP__MAIL__RESET_LINK",
-            ),
-            (
-                &[("APP__MAIL__VERIFY_LINK", "/verify?t={token}")],
-                "APP__MAIL__VERIFY_LINK",
-            ),
-            (
-                &[("APP__MAIL__MAX_ATTEMPTS", "0")],
-                "APP__MAIL__MAX_ATTEMPTS",
-            ),
-        ];
-        for (pairs, key) in cases {
-            let err = load(pairs).unwrap_err();
-            assert_eq!(err.key, *key, "{pairs:?}: {err}");
-            assert!(!err.to_string().contains("hunter2"), "{err}");
-        }
-    }
-
-    #[test]
-    fn bad_values_are_refused_naming_their_key() {
-        let cases: &[(&[(&str, &str)], &str)] = &[
-            (&[("APP_ENV", "staging")], "APP_ENV"),
-            (&[("APP__SERVER__PORT", "eighty")], "APP__SERVER__PORT"),
-            (&[("APP__JWT__ALGORITHM", "none")], "APP__JWT__ALGORITHM"),
-            (
-                &[("APP__PASSWORD__BCRYPT_COST", "3")],
-                "APP__PASSWORD__BCRYPT_COST",
-            ),
-            (
-                &[("APP__PASSWORD__BCRYPT_COST", "32")],
-                "APP__PASSWORD__BCRYPT_COST",
-            ),
-            (&[("DATABASE_URL", "mysql://h/db")], "DATABASE_URL"),
-            (&[("DATABASE_URL", "postgres://")], "DATABASE_URL"),
-            (&[("APP__LOG__FORMAT", "xml")], "APP__LOG__FORMAT"),
-            (
-                &[("APP__RATE_LIMIT__STORE", "disk")],
-                "APP__RATE_LIMIT__STORE",
-            ),
-            (
-                &[("APP__RATE_LIMIT__TRUSTED_PROXIES", "10.0.0.0/8, nope")],
-                "APP__RATE_LIMIT__TRUSTED_PROXIES",
-            ),
-            (
-                &[("APP__CORS__ALLOWED_ORIGINS", "https://a.example.com/path")],
-                "APP__CORS__ALLOWED_ORIGINS",
-            ),
-            (
-                &[("APP__DATABASE__MAX_CONNECTIONS", "0")],
-                "APP__DATABASE__MAX_CONNECTIONS",
-            ),
-            (
-                &[("APP__JWT__ACCESS_TTL_SECONDS", "0")],
-                "APP__JWT__ACCESS_TTL_SECONDS",
-            ),
-            (
-                &[("APP__LOCKOUT__MAX_FAILED_ATTEMPTS", "0")],
-                "APP__LOCKOUT__MAX_FAILED_ATTEMPTS",
-            ),
-            (
-                &[("APP__PASSWORD__MAX_CONCURRENT_HASHES", "0")],
-                "APP__PASSWORD__MAX_CONCURRENT_HASHES",
-            ),
-            (
-                &[("APP__AUDIT__RETENTION_DAYS", "0")],
-                "APP__AUDIT__RETENTION_DAYS",
-            ),
-            (&[("APP__JWT__TYPO", "1")], "APP__JWT__TYPO"),
-            (&[("APP_ENV", "production")], "JWT_SECRET_KEY"),
-            (
-                &[("APP_ENV", "production"), ("JWT_SECRET_KEY", "short")],
-                "JWT_SECRET_KEY",
-            ),
-        ];
-        for (vars, key) in cases {
-            let err = load(vars).unwrap_err();
-            assert_eq!(&err.key, key, "{vars:?}: {err}");
-            assert!(!err.to_string().contains('\n'), "one line: {err}");
-        }
-    }
-
-    #[test]
-    fn the_admin_bootstrap_needs_all_three_variables() {
-        assert!(load(&[]).unwrap().admin_bootstrap.is_none());
-        let s = load(&[
-            ("ADMIN_USERNAME", "root_admin"),
-            ("ADMIN_EMAIL", "root@example.com"),
-            ("ADMIN_PASSWORD", "password1"),
-        ])
-        .unwrap();
-        let admin = s.admin_bootstrap.unwrap();
-        assert_eq!(admin.username, "root_admin");
-        assert!(!format!("{admin:?}").contains("password1"));
-        let err = load(&[
-            ("ADMIN_USERNAME", "root_admin"),
-            ("ADMIN_PASSWORD", "password1"),
-        ])
-        .unwrap_err();
-        assert_eq!(err.key, "ADMIN_EMAIL");
-    }
-
-    #[test]
-    fn production_refuses_cheap_hashing() {
-        let err = load(&[
-            ("APP_ENV", "production"),
-            ("JWT_SECRET_KEY", STRONG),
-            ("APP__PASSWORD__BCRYPT_COST", "9"),
-        ])
-        .unwrap_err();
-        assert_eq!(err.key, "APP__PASSWORD__BCRYPT_COST");
-    }
-
-    #[test]
-    fn secrets_do_not_show_in_debug_output() {
-        let s = load(&[
-            ("JWT_SECRET_KEY", "super-secret-value"),
-            ("DATABASE_URL", "postgres://auth:db-password-value@db/auth"),
-            ("ADMIN_USERNAME", "root_admin"),
-            ("ADMIN_EMAIL", "root@example.com"),
-            ("ADMIN_PASSWORD", "admin-password-value"),
-        ])
-        .unwrap();
-        let shown = format!("{s:?}");
-        for secret in [
-            "super-secret-value",
-            "db-password-value",
-            "admin-password-value",
-        ] {
-            assert!(!shown.contains(secret), "{secret} in {shown}");
-        }
-    }
-
-    #[test]
-    fn typed_values_are_read_from_their_strings() {
-        let s = load(&[
-            ("APP__RATE_LIMIT__STORE", "database"),
-            ("APP__RATE_LIMIT__TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1"),
-            (
-                "APP__CORS__ALLOWED_ORIGINS",
-                "https://a.example.com, http://localhost:3000",
-            ),
-            ("APP__JWT__ALGORITHM", "HS512"),
-            ("JWT_SECRET_KEY", ""),
-        ])
-        .unwrap();
-        assert_eq!(s.rate_limit.store, RateLimitStoreKind::Database);
-        assert_eq!(
-            s.cors.allowed_origins.iter().collect::<Vec<_>>(),
-            ["https://a.example.com", "http://localhost:3000"]
-        );
-        assert_eq!(s.jwt.algorithm, KeyAlgorithm::HS512);
-        assert!(s.jwt.secret.is_none(), "an empty secret is no secret");
-    }
-}
+mod tests;
