@@ -123,10 +123,15 @@ async fn main() -> ExitCode {
     } else {
         telemetry::init(settings.log.format, std::io::stderr);
     }
+    // The server's log goes to standard output, where its collector reads it; the other
+    // commands log to standard error, which already gets the line below.
+    let serving = matches!(command, Command::Serve);
     match run(command, settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!("{err:#}");
+            if serving {
+                tracing::error!("{err:#}");
+            }
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }

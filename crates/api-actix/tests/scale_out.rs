@@ -19,7 +19,7 @@ use totp_by_hand::{base32_decode, totp};
 const SECRET: &str = "9f2c4e81d7a35b06e1c8f4a2b79d3e50a6c1f8e2d4b7a903";
 const PASSWORD: &str = "password1";
 /// How soon after a logout on one replica the others refuse its tokens, at p99: the bound the
-/// README states.
+/// book states (docs/src/operating.md).
 const REVOCATION_BOUND: Duration = Duration::from_millis(100);
 
 struct Cluster {

@@ -80,14 +80,18 @@ fn parse(text: &str) -> Result<Vec<(String, String)>, (usize, String)> {
             .enumerate()
             .find(|(_, line)| dotenvy::from_read_iter(line.as_bytes()).any(|pair| pair.is_err()))
             .map(|(index, line)| (index + 1, key_of(line)))
-            .unwrap_or((1, "?".to_owned()))
+            .unwrap_or((1, String::new()))
     })
 }
 
+/// The name a line sets: only the name's characters, so that a malformed line (`KEY value`)
+/// never puts its value into a message.
 fn key_of(line: &str) -> String {
     let line = line.trim_start();
     let line = line.strip_prefix("export ").unwrap_or(line);
-    line.split('=').next().unwrap_or_default().trim().to_owned()
+    line.chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.'))
+        .collect()
 }
 
 /// The line (from 1) that sets `key`.
@@ -106,6 +110,12 @@ mod tests {
     fn a_line_that_does_not_parse_is_named_by_its_number_and_key() {
         let text = "# comment\nA=1\n\nMAIL_FROM=auth-api <no-reply@example.com>\nB=2\n";
         assert_eq!(parse(text), Err((4, "MAIL_FROM".to_owned())));
+    }
+
+    #[test]
+    fn a_malformed_line_never_shows_its_value() {
+        let text = "A=1\nJWT_SECRET_KEY s3cret-value\n";
+        assert_eq!(parse(text), Err((2, "JWT_SECRET_KEY".to_owned())));
     }
 
     #[test]

@@ -95,6 +95,7 @@ pub(crate) async fn verify(
         (status = 409, description = "`mfa_already_enabled`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`wrong_password` on `password`", body = Problem, content_type = "application/problem+json"),
         (status = 423, description = "`account_locked`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn enrol(
