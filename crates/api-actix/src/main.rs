@@ -100,6 +100,12 @@ async fn main() -> ExitCode {
         }
     };
     let command = cli.command.unwrap_or(Command::Serve);
+    if matches!(command, Command::Serve)
+        && let Err(err) = settings.check_serving()
+    {
+        eprintln!("error: {err}");
+        return ExitCode::from(2);
+    }
     if let Command::Mail(MailCommand::Last {
         to,
         subject,
@@ -275,7 +281,8 @@ async fn last_mail(
         );
         return ExitCode::from(2);
     }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait);
+    // At most an hour: a wait that long is a mistake, not a plan.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait.min(3600));
     loop {
         match infra_file_mail::newest(folder, to, subject) {
             Ok(Some(mail)) => {

@@ -260,3 +260,24 @@ fn without_colours(log: &str) -> String {
     }
     plain
 }
+
+#[test]
+fn production_serves_only_with_a_public_url_and_the_other_commands_do_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let production = [
+        ("APP_ENV", "production"),
+        ("JWT_SECRET_KEY", "4b7e9d2a1c8f3e6b5a0d9c2f71e83a5d"),
+        ("APP__MAIL__SMTP_URL", "smtp://127.0.0.1:9?tls=none"),
+        ("APP__PASSWORD__BCRYPT_COST", "10"),
+    ];
+    let migrated = auth_api(&dir, &production).arg("migrate").output().unwrap();
+    assert!(migrated.status.success(), "{}", text(&migrated.stderr));
+    let port = free_port().to_string();
+    let mut serving = production.to_vec();
+    serving.push(("APP__SERVER__PORT", &port));
+    let refused = auth_api(&dir, &serving).arg("serve").output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let said = text(&refused.stderr);
+    assert!(said.contains("APP__SERVER__PUBLIC_URL"), "{said}");
+    assert_eq!(said.trim().lines().count(), 1, "{said}");
+}

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use domain::{Mail, MailError, Mailer};
 use lettre::message::Mailbox;
 
+#[derive(Clone)]
 pub struct FileMailer {
     from: Mailbox,
     folder: PathBuf,
@@ -72,10 +73,12 @@ impl FileMailer {
 
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
-/// An address as part of a file name: anything but letters, digits and `@._+-` becomes `_`.
+/// An address as part of a file name: anything but letters, digits and `@._+-` becomes `_`,
+/// and at most 64 characters of it (a name must stay under 255 bytes; an address may be 254).
 fn file_safe(address: &str) -> String {
     address
         .chars()
+        .take(64)
         .map(|c| {
             if c.is_ascii_alphanumeric() || "@._+-".contains(c) {
                 c
@@ -99,8 +102,11 @@ impl Mailer for FileMailer {
     async fn send(&self, mail: &Mail) -> Result<(), MailError> {
         let message = infra_smtp::message(mail, &self.from)?;
         let eml = message.formatted();
-        let path = self
-            .write(mail, &eml)
+        // Files are written on the blocking pool, not on the server's workers.
+        let (mailer, mail) = (self.clone(), mail.clone());
+        let path = tokio::task::spawn_blocking(move || mailer.write(&mail, &eml))
+            .await
+            .map_err(|err| MailError::Transient(format!("cannot write the message: {err}")))?
             .map_err(|err| MailError::Transient(format!("cannot write the message: {err}")))?;
         tracing::info!(file = %path.display(), "mail written");
         Ok(())
@@ -192,6 +198,23 @@ mod tests {
             .send(&mail("alice@example.com", "Reset your password", &link))
             .await
             .unwrap();
+        // The longest address there is still makes a file name.
+        let domain = ["b".repeat(60), "c".repeat(60), "d".repeat(50)].join(".");
+        let long = format!("{}@{domain}.example.com", "a".repeat(64));
+        mailer
+            .send(&mail(&long, "Reset your password", &link))
+            .await
+            .unwrap();
+        assert_eq!(
+            newest(&folder, Some(&long), None).unwrap().unwrap().to,
+            long
+        );
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.to_string_lossy().contains("aaaa") {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
         let mut names: Vec<String> = std::fs::read_dir(&folder)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -35,13 +35,16 @@ pub fn load() -> Result<(HashMap<String, String>, Origins), ConfigError> {
     let text = std::fs::read_to_string(&file)
         .map_err(|err| ConfigError::new(&file.display().to_string(), err.to_string()))?;
     let pairs = parse(&text).map_err(|(line, key)| {
-        ConfigError::new(
-            &format!("{} line {line}", file.display()),
-            format!(
+        let message = match key {
+            Some(key) => format!(
                 "{key}: cannot parse this line (a value with spaces, <, > or # needs quotes: \
                  {key}=\"…\")"
             ),
-        )
+            None => "this line is not KEY=value (a value on a line of its own, or a name \
+                     with characters other than letters, digits, _ and .)"
+                .to_owned(),
+        };
+        ConfigError::new(&format!("{} line {line}", file.display()), message)
     })?;
     let mut lines = HashMap::new();
     for (key, value) in pairs {
@@ -70,34 +73,70 @@ fn nearest_env_file() -> Option<PathBuf> {
         .find(|file| file.is_file())
 }
 
-/// The file's pairs, or the first line that does not parse (from 1) and its key.
-fn parse(text: &str) -> Result<Vec<(String, String)>, (usize, String)> {
+/// The file's pairs, or the first line that does not parse (from 1) and, if the line has the
+/// shape `KEY=…`, its key.
+fn parse(text: &str) -> Result<Vec<(String, String)>, (usize, Option<String>)> {
     let whole = dotenvy::from_read_iter(text.as_bytes()).collect::<Result<Vec<_>, _>>();
     whole.map_err(|_| {
-        // dotenvy names the value and a column, not the line: find the first line that fails
-        // on its own.
-        text.lines()
-            .enumerate()
-            .find(|(_, line)| dotenvy::from_read_iter(line.as_bytes()).any(|pair| pair.is_err()))
-            .map(|(index, line)| (index + 1, key_of(line)))
-            .unwrap_or((1, String::new()))
+        // dotenvy names the value and a column, not the line: find the first entry that fails
+        // on its own, an entry being one line, or several while a quoted value is open.
+        let mut entry = String::new();
+        let mut first = 0;
+        for (index, line) in text.lines().enumerate() {
+            if entry.is_empty() {
+                first = index;
+            }
+            entry.push_str(line);
+            entry.push('\n');
+            if dotenvy::from_read_iter(entry.as_bytes()).all(|pair| pair.is_ok()) {
+                entry.clear();
+            } else if !opens_a_quote(&entry) {
+                break;
+            }
+        }
+        let line = text.lines().nth(first).unwrap_or_default();
+        (first + 1, key_of(line))
     })
 }
 
-/// The name a line sets: only the name's characters, so that a malformed line (`KEY value`)
-/// never puts its value into a message.
-fn key_of(line: &str) -> String {
+/// Whether a single or double quote is left open (a value that goes on on the next line).
+fn opens_a_quote(entry: &str) -> bool {
+    let mut open: Option<char> = None;
+    let mut escaped = false;
+    for c in entry.chars() {
+        match (open, c) {
+            (Some('"'), '\\') if !escaped => {
+                escaped = true;
+                continue;
+            }
+            (Some(quote), c) if c == quote && !escaped => open = None,
+            (None, '"' | '\'') => open = Some(c),
+            (None, '#') => break,
+            _ => {}
+        }
+        escaped = false;
+    }
+    open.is_some()
+}
+
+/// The name a `KEY=value` line sets; nothing for a line of another shape, so that a malformed
+/// line (a secret pasted on a line of its own, say) never puts its text into a message.
+fn key_of(line: &str) -> Option<String> {
     let line = line.trim_start();
-    let line = line.strip_prefix("export ").unwrap_or(line);
-    line.chars()
+    let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
+    let name: String = line
+        .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.'))
-        .collect()
+        .collect();
+    let starts_well = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
+    let rest = line[name.len()..].trim_start();
+    (starts_well && rest.starts_with('=')).then_some(name)
 }
 
 /// The line (from 1) that sets `key`.
 fn line_of(text: &str, key: &str) -> usize {
     text.lines()
-        .position(|line| key_of(line) == key && line.contains('='))
+        .position(|line| key_of(line).as_deref() == Some(key))
         .map_or(0, |index| index + 1)
 }
 
@@ -109,13 +148,24 @@ mod tests {
     #[test]
     fn a_line_that_does_not_parse_is_named_by_its_number_and_key() {
         let text = "# comment\nA=1\n\nMAIL_FROM=auth-api <no-reply@example.com>\nB=2\n";
-        assert_eq!(parse(text), Err((4, "MAIL_FROM".to_owned())));
+        assert_eq!(parse(text), Err((4, Some("MAIL_FROM".to_owned()))));
     }
 
     #[test]
     fn a_malformed_line_never_shows_its_value() {
         let text = "A=1\nJWT_SECRET_KEY s3cret-value\n";
-        assert_eq!(parse(text), Err((2, "JWT_SECRET_KEY".to_owned())));
+        assert_eq!(parse(text), Err((2, None)));
+        // A secret pasted on a line of its own after an empty KEY=.
+        let text = "JWT_SECRET_KEY=\n4f9a8b7c6d5e4f3a2b1c\n";
+        assert_eq!(parse(text), Err((2, None)));
+        let text = "  hunter2password\n";
+        assert_eq!(parse(text), Err((1, None)));
+    }
+
+    #[test]
+    fn a_value_quoted_over_several_lines_does_not_hide_the_line_that_fails() {
+        let text = "KEY=\"first\nsecond\"\nMAIL_FROM=a <b@c>\n";
+        assert_eq!(parse(text), Err((3, Some("MAIL_FROM".to_owned()))));
     }
 
     #[test]

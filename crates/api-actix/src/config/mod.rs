@@ -418,6 +418,19 @@ impl Settings {
         }
     }
 
+    /// What serving needs beyond what every command needs: in production, the URL clients
+    /// reach the service at (a migration or a key rotation does without it).
+    pub fn check_serving(&self) -> Result<(), ConfigError> {
+        if self.env == AppEnv::Production && self.server.public_url.is_none() {
+            return Err(ConfigError::new(
+                "APP__SERVER__PUBLIC_URL",
+                "is required to serve in production: the URL clients reach this service at \
+                 (e.g. https://auth.example.com); tokens, discovery and mailed links use it",
+            ));
+        }
+        Ok(())
+    }
+
     /// [`Settings::listening_on`] the configured address, for the commands that do not serve.
     pub fn at_configured_address(mut self) -> Self {
         let (host, port) = (self.server.host.clone(), self.server.port);
@@ -460,13 +473,6 @@ impl Settings {
             // The error never repeats the URL: it may hold a password.
             infra_smtp::SmtpTarget::parse(url.expose_secret())
                 .map_err(|err| ConfigError::new("APP__MAIL__SMTP_URL", err.to_string()))?;
-        }
-        if self.env == AppEnv::Production && self.server.public_url.is_none() {
-            return Err(ConfigError::new(
-                "APP__SERVER__PUBLIC_URL",
-                "is required in production: the URL clients reach this service at \
-                 (e.g. https://auth.example.com); tokens, discovery and mailed links use it",
-            ));
         }
         Ok(())
     }

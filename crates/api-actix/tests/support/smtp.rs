@@ -62,14 +62,22 @@ pub fn smtp_url(port: u16) -> String {
 }
 
 impl SmtpSink {
+    /// On a port of its own.
     pub fn start() -> Self {
-        Self::start_on(free_port(), 0)
+        Self::serve(TcpListener::bind("127.0.0.1:0").unwrap(), 0)
     }
 
-    /// On `port`, answering the first `fail_first` messages with "try again later", as a busy
-    /// relay does.
+    /// On `port` (a relay that comes back where the server expects it), answering the first
+    /// `fail_first` messages with "try again later", as a busy relay does.
     pub fn start_on(port: u16, fail_first: u32) -> Self {
-        let listener = TcpListener::bind(("127.0.0.1", port)).expect("the SMTP sink's port");
+        Self::serve(
+            TcpListener::bind(("127.0.0.1", port)).expect("the SMTP sink's port"),
+            fail_first,
+        )
+    }
+
+    fn serve(listener: TcpListener, fail_first: u32) -> Self {
+        let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
         let stopping = Arc::new(AtomicBool::new(false));
         let failures_left = Arc::new(AtomicU32::new(fail_first));

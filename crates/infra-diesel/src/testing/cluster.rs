@@ -1,8 +1,12 @@
 //! A throwaway PostgreSQL cluster, for a test run on a machine where PostgreSQL is installed but
 //! nobody said which server to use: `initdb` and `pg_ctl` from the installed server make one in a
 //! temporary folder on a free port, once per test process, and it is stopped and removed when the
-//! process exits. Run as root, the cluster belongs to the `postgres` system user (PostgreSQL
-//! refuses to run as root).
+//! process exits. A process killed before it could (Ctrl-C, SIGKILL) leaves its cluster to the
+//! next test run, which stops and removes clusters whose process is gone.
+//!
+//! The cluster listens on the loopback address only, with no Unix socket, and asks for a random
+//! password: another user of the machine cannot use its superuser. Run as root, it belongs to the
+//! `postgres` system user (PostgreSQL refuses to run as root).
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -10,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
 
 /// Folders of clusters are named with this and the owning process's id.
 const PREFIX: &str = "auth-api-test-pg-";
@@ -28,71 +32,91 @@ struct Owner {
     gid: u32,
 }
 
-/// The URL of this process's cluster (a superuser's, database `postgres`), started on first use.
+/// The URL of this process's cluster (its superuser's, database `postgres`), started on first
+/// use. A cluster that could not start fails every test that asks, with the same message.
 pub(super) fn admin_url() -> String {
-    CLUSTER.get_or_init(Cluster::start).url.clone()
+    match CLUSTER.get_or_init(Cluster::start) {
+        Ok(cluster) => cluster.url.clone(),
+        Err(why) => panic!("{why}"),
+    }
 }
 
 impl Cluster {
-    fn start() -> Cluster {
-        remove_orphans();
-        let bin = server_binaries().unwrap_or_else(|| {
-            panic!(
-                "the PostgreSQL tests need PostgreSQL's server installed (initdb and pg_ctl on \
-                 PATH or under /usr/lib/postgresql/*/bin; on Debian: apt install postgresql), or \
-                 TEST_POSTGRES_URL naming a running server"
-            )
-        });
-        let owner = is_root().then(|| {
-            system_user("postgres").unwrap_or_else(|| {
-                panic!(
-                    "run as root, the throwaway PostgreSQL cluster needs the `postgres` system \
-                     user (PostgreSQL will not run as root); or set TEST_POSTGRES_URL"
-                )
-            })
-        });
+    fn start() -> Result<Cluster, String> {
+        let bin = server_binaries().ok_or(
+            "the PostgreSQL tests need PostgreSQL's server installed (initdb and pg_ctl on PATH \
+             or under /usr/lib/postgresql/*/bin; on Debian: apt-get install postgresql), or \
+             TEST_POSTGRES_URL naming a running server",
+        )?;
+        let owner = if is_root() {
+            Some(system_user("postgres").ok_or(
+                "run as root, the throwaway PostgreSQL cluster needs the `postgres` system user \
+                 (PostgreSQL will not run as root); or set TEST_POSTGRES_URL",
+            )?)
+        } else {
+            None
+        };
+        remove_orphans(&bin, owner);
         let root = std::env::temp_dir().join(format!("{PREFIX}{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).expect("the cluster's folder");
-        if let Some(owner) = owner {
-            std::os::unix::fs::chown(&root, Some(owner.uid), Some(owner.gid))
-                .expect("give the cluster's folder to postgres");
+        // A folder of this very pid is an earlier process's that had the same number.
+        stop(&bin, owner, &root);
+        let made = |what: &str, err: std::io::Error| {
+            format!(
+                "the throwaway PostgreSQL cluster: {what} {}: {err}",
+                root.display()
+            )
+        };
+        std::fs::create_dir_all(&root).map_err(|e| made("cannot create", e))?;
+        let password = uuid::Uuid::new_v4().simple().to_string();
+        let password_file = root.join("password");
+        std::fs::write(&password_file, &password).map_err(|e| made("cannot write in", e))?;
+        for path in [&root, &password_file] {
+            if let Some(owner) = owner {
+                std::os::unix::fs::chown(path, Some(owner.uid), Some(owner.gid))
+                    .map_err(|e| made("cannot give postgres", e))?;
+            }
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| made("cannot make private", e))?;
         }
-        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700))
-            .expect("the cluster's folder is private");
         let mut cluster = Cluster {
             root,
             bin,
             owner,
             url: String::new(),
         };
-        // Registered before anything runs, so a failure below still removes the folder.
+        // Registered before anything runs, so that a failure below still removes the folder.
         // SAFETY: `stop_at_exit` is an `extern "C" fn()` that never unwinds out.
         unsafe { libc::atexit(stop_at_exit) };
         let data = cluster.data();
-        cluster.run(
+        let initdb = cluster.run(
             "initdb",
             &[
                 "-D",
-                path_str(&data),
+                path_str(&data)?,
                 "-U",
                 "postgres",
-                "--auth=trust",
+                "--auth=scram-sha-256",
+                "--pwfile",
+                path_str(&password_file)?,
                 "--no-sync",
                 "--encoding=UTF8",
                 "--locale=C",
             ],
         );
+        let _ = std::fs::remove_file(&password_file);
+        initdb?;
         // A port found free may be taken by someone else before the server binds it: try again.
-        for attempt in 1..=5 {
-            let port = free_port();
+        let mut said = String::new();
+        for _ in 0..5 {
+            let port = free_port()?;
+            // No Unix socket (`-k ''`): no path to quote or to keep short, nothing to reach
+            // but the password-protected loopback port.
             let options = format!(
-                "-p {port} -c listen_addresses=127.0.0.1 -k {} -c max_connections=300 \
-                 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-                path_str(&data)
+                "-p {port} -k '' -c listen_addresses=127.0.0.1 -c max_connections=300 \
+                 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
             );
             let log = cluster.root.join("server.log");
-            if cluster.try_run(
+            let started = cluster.run(
                 "pg_ctl",
                 &[
                     "start",
@@ -100,113 +124,121 @@ impl Cluster {
                     "-t",
                     "60",
                     "-D",
-                    path_str(&data),
+                    path_str(&data)?,
                     "-l",
-                    path_str(&log),
+                    path_str(&log)?,
                     "-o",
                     &options,
                 ],
-            ) {
-                cluster.url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
-                return cluster;
-            }
-            eprintln!(
-                "throwaway PostgreSQL did not start on port {port} (attempt {attempt}): {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
             );
+            match started {
+                Ok(()) => {
+                    cluster.url =
+                        format!("postgres://postgres:{password}@127.0.0.1:{port}/postgres");
+                    return Ok(cluster);
+                }
+                Err(why) => {
+                    said = format!(
+                        "{why}\n{}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    )
+                }
+            }
         }
-        panic!("the throwaway PostgreSQL cluster did not start (see above)");
+        Err(format!(
+            "the throwaway PostgreSQL cluster did not start (set TEST_POSTGRES_URL to use a \
+             running server instead): {said}"
+        ))
     }
 
     fn data(&self) -> PathBuf {
         self.root.join("data")
     }
 
-    fn command(&self, program: &str) -> Command {
-        let mut command = Command::new(self.bin.join(program));
-        command.current_dir(&self.root).env_remove("PGDATA");
-        if let Some(owner) = self.owner {
-            command.uid(owner.uid).gid(owner.gid);
-        }
-        command
-    }
-
-    fn try_run(&self, program: &str, args: &[&str]) -> bool {
-        match self.command(program).args(args).output() {
-            Ok(output) if output.status.success() => true,
-            Ok(output) => {
-                eprintln!(
-                    "{program} failed: {}{}",
-                    String::from_utf8_lossy(&output.stdout),
-                    String::from_utf8_lossy(&output.stderr)
-                );
-                false
-            }
-            Err(err) => {
-                eprintln!("{program} did not run: {err}");
-                false
-            }
+    fn run(&self, program: &str, args: &[&str]) -> Result<(), String> {
+        let output = command(&self.bin, program, self.owner)
+            .current_dir(&self.root)
+            .args(args)
+            .output()
+            .map_err(|err| format!("{program} did not run: {err}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{program} failed: {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ))
         }
     }
+}
 
-    fn run(&self, program: &str, args: &[&str]) {
-        assert!(
-            self.try_run(program, args),
-            "{program} failed (see above); set TEST_POSTGRES_URL to use a running server instead"
-        );
+/// `program` from the server's folder, as the cluster's owner.
+fn command(bin: &Path, program: &str, owner: Option<Owner>) -> Command {
+    let mut command = Command::new(bin.join(program));
+    command.env_remove("PGDATA");
+    if let Some(owner) = owner {
+        command.uid(owner.uid).gid(owner.gid);
     }
-
-    fn stop_and_remove(&self) {
-        stop(&self.bin, self.owner, &self.root);
-    }
+    command
 }
 
 extern "C" fn stop_at_exit() {
-    if let Some(cluster) = CLUSTER.get() {
-        cluster.stop_and_remove();
-    } else if let Some(bin) = server_binaries() {
+    let root = std::env::temp_dir().join(format!("{PREFIX}{}", std::process::id()));
+    match CLUSTER.get() {
+        Some(Ok(cluster)) => stop(&cluster.bin, cluster.owner, &cluster.root),
         // Start failed half-way: remove what it made.
-        let root = std::env::temp_dir().join(format!("{PREFIX}{}", std::process::id()));
-        let owner = is_root().then(|| system_user("postgres")).flatten();
-        stop(&bin, owner, &root);
+        _ => {
+            if let Some(bin) = server_binaries() {
+                let owner = is_root().then(|| system_user("postgres")).flatten();
+                stop(&bin, owner, &root);
+            }
+        }
     }
 }
 
-/// Stops the cluster in `root` at once (its data is thrown away anyway) and removes the folder.
+/// Stops the cluster in `root` at once (its data is thrown away anyway), then removes the
+/// folder; a cluster that did not stop keeps its folder, so that a later run finds it again.
 fn stop(bin: &Path, owner: Option<Owner>, root: &Path) {
     let data = root.join("data");
     if data.join("postmaster.pid").exists() {
-        let mut command = Command::new(bin.join("pg_ctl"));
-        command
-            .args(["stop", "-m", "immediate", "-w", "-D", path_str(&data)])
-            .current_dir(std::env::temp_dir());
-        if let Some(owner) = owner {
-            command.uid(owner.uid).gid(owner.gid);
+        let stopped = command(bin, "pg_ctl", owner)
+            .current_dir(std::env::temp_dir())
+            .args(["stop", "-m", "immediate", "-w", "-D"])
+            .arg(&data)
+            .output()
+            .is_ok_and(|output| output.status.success());
+        if !stopped && data.join("postmaster.pid").exists() {
+            return;
         }
-        let _ = command.output();
     }
     let _ = std::fs::remove_dir_all(root);
 }
 
 /// Clusters left by test processes that were killed before they could remove theirs.
-fn remove_orphans() {
+fn remove_orphans(bin: &Path, owner: Option<Owner>) {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
     };
-    let Some(bin) = server_binaries() else { return };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(pid) = name
             .strip_prefix(PREFIX)
-            .and_then(|p| p.parse::<u32>().ok())
+            .and_then(|p| p.parse::<i32>().ok())
         else {
             continue;
         };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-            let owner = is_root().then(|| system_user("postgres")).flatten();
-            stop(&bin, owner, &entry.path());
+        if pid != std::process::id() as i32 && !is_alive(pid) {
+            stop(bin, owner, &entry.path());
         }
     }
+}
+
+/// Whether a process of this id exists (whoever owns it).
+fn is_alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    let answer = unsafe { libc::kill(pid, 0) };
+    answer == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// The folder holding `initdb` and `pg_ctl`: on PATH, else the newest under
@@ -251,13 +283,18 @@ fn system_user(name: &str) -> Option<Owner> {
     })
 }
 
-fn free_port() -> u16 {
+fn free_port() -> Result<u16, String> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
-        .expect("a free port")
+        .map_err(|err| format!("no free port for PostgreSQL: {err}"))
 }
 
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("the temporary folder's path is UTF-8")
+fn path_str(path: &Path) -> Result<&str, String> {
+    path.to_str().ok_or_else(|| {
+        format!(
+            "the temporary folder's path is not UTF-8: {}",
+            path.display()
+        )
+    })
 }
