@@ -73,9 +73,11 @@ fn nearest_env_file() -> Option<PathBuf> {
         .find(|file| file.is_file())
 }
 
-/// The file's pairs, or the first line that does not parse (from 1) and, if the line has the
-/// shape `KEY=…`, its key.
-fn parse(text: &str) -> Result<Vec<(String, String)>, (usize, Option<String>)> {
+/// A line (from 1) that does not parse, and its key if it has the shape `KEY=…`.
+type BadLine = (usize, Option<String>);
+
+/// The file's pairs, or the first line that does not parse.
+fn parse(text: &str) -> Result<Vec<(String, String)>, BadLine> {
     let whole = dotenvy::from_read_iter(text.as_bytes()).collect::<Result<Vec<_>, _>>();
     whole.map_err(|_| {
         // dotenvy names the value and a column, not the line: find the first entry that fails
