@@ -84,6 +84,12 @@ impl Cluster {
             owner,
             url: String::new(),
         };
+        // OpenSSL (which libpq's SCRAM uses) is set up never to tear itself down at exit: the
+        // stop below makes the server drop every connection, and threads still alive then
+        // (the session listener) reconnect. With OpenSSL's exit handler registered before
+        // this one, it ran first and such a reconnect crashed the process (seen here: SIGSEGV
+        // in HMAC_Init_ex, one exit in twelve under load).
+        openssl_sys::init();
         // Registered before anything runs, so that a failure below still removes the folder.
         // SAFETY: `stop_at_exit` is an `extern "C" fn()` that never unwinds out.
         unsafe { libc::atexit(stop_at_exit) };
