@@ -491,32 +491,139 @@ impl From<domain::SigningKey> for SigningKeyResponse {
     }
 }
 
+/// What a client is: a machine account, a server-side app, or a public (browser or native) app.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientKindDto {
+    /// `client_credentials` only; a secret.
+    #[default]
+    Service,
+    /// The authorization code flow; a secret (`client_secret_basic` or `client_secret_post`).
+    Confidential,
+    /// The authorization code flow with PKCE alone; no secret.
+    Public,
+}
+
+impl From<ClientKindDto> for domain::ClientKind {
+    fn from(kind: ClientKindDto) -> Self {
+        match kind {
+            ClientKindDto::Service => domain::ClientKind::Service,
+            ClientKindDto::Confidential => domain::ClientKind::Confidential,
+            ClientKindDto::Public => domain::ClientKind::Public,
+        }
+    }
+}
+
+impl From<domain::ClientKind> for ClientKindDto {
+    fn from(kind: domain::ClientKind) -> Self {
+        match kind {
+            domain::ClientKind::Service => ClientKindDto::Service,
+            domain::ClientKind::Confidential => ClientKindDto::Confidential,
+            domain::ClientKind::Public => ClientKindDto::Public,
+        }
+    }
+}
+
+/// Only `name` is required; a client of another kind than `service` needs its redirect URIs.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateClientRequest {
     #[schema(example = "billing-service", min_length = 1, max_length = 100)]
     pub name: String,
+    #[serde(default)]
+    pub kind: ClientKindDto,
+    /// Absolute, no fragment, `https` (or `http` on a loopback host); matched exactly (a public
+    /// client's loopback redirect on any port). At most 20.
+    #[serde(default)]
+    #[schema(example = json!(["https://app.example.com/callback"]))]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Its users are never asked to consent.
+    #[serde(default)]
+    pub first_party: bool,
+    /// It must push its authorization requests (RFC 9126).
+    #[serde(default)]
+    pub require_par: bool,
+    /// It may use the password grant.
+    #[serde(default)]
+    pub allow_password_grant: bool,
 }
 
-/// A service client; its secret only in the answer that created it.
+impl From<CreateClientRequest> for domain::ClientRegistration {
+    fn from(body: CreateClientRequest) -> Self {
+        domain::ClientRegistration {
+            name: body.name,
+            kind: body.kind.into(),
+            redirect_uris: body.redirect_uris,
+            post_logout_redirect_uris: body.post_logout_redirect_uris,
+            first_party: body.first_party,
+            require_par: body.require_par,
+            allow_password_grant: body.allow_password_grant,
+        }
+    }
+}
+
+/// The fields to change; those left out stay as they are. A client's kind never changes.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateClientRequest {
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub first_party: Option<bool>,
+    pub require_par: Option<bool>,
+    pub allow_password_grant: Option<bool>,
+}
+
+impl From<UpdateClientRequest> for domain::ClientChanges {
+    fn from(body: UpdateClientRequest) -> Self {
+        domain::ClientChanges {
+            name: body.name,
+            redirect_uris: body.redirect_uris,
+            post_logout_redirect_uris: body.post_logout_redirect_uris,
+            first_party: body.first_party,
+            require_par: body.require_par,
+            allow_password_grant: body.allow_password_grant,
+        }
+    }
+}
+
+/// A client; its secret only in the answer that made it.
 #[derive(Serialize, ToSchema)]
 pub struct ClientResponse {
     pub client_id: String,
-    /// Shown once, at creation: store it now.
+    /// Shown once, when made or replaced: store it now. Never for a public client.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
     pub name: String,
+    pub kind: ClientKindDto,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub first_party: bool,
+    pub require_par: bool,
+    pub allow_password_grant: bool,
     #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    pub updated_at: DateTime<Utc>,
 }
 
-impl From<domain::ServiceClient> for ClientResponse {
-    fn from(client: domain::ServiceClient) -> Self {
+impl From<domain::OAuthClient> for ClientResponse {
+    fn from(client: domain::OAuthClient) -> Self {
         ClientResponse {
             client_id: client.id.to_string(),
             client_secret: None,
             name: client.name,
+            kind: client.kind.into(),
+            redirect_uris: client.redirect_uris,
+            post_logout_redirect_uris: client.post_logout_redirect_uris,
+            first_party: client.first_party,
+            require_par: client.require_par,
+            allow_password_grant: client.allow_password_grant,
             created_at: client.created_at,
+            updated_at: client.updated_at,
         }
     }
 }
@@ -524,7 +631,7 @@ impl From<domain::ServiceClient> for ClientResponse {
 impl From<domain::CreatedClient> for ClientResponse {
     fn from(created: domain::CreatedClient) -> Self {
         ClientResponse {
-            client_secret: Some(created.secret),
+            client_secret: created.secret,
             ..created.client.into()
         }
     }

@@ -97,6 +97,7 @@ impl ApiError {
                 DomainError::KeyInUse { .. } => "key_in_use",
                 DomainError::SharedSecretSigning => "shared_secret_signing",
                 DomainError::InvalidClient => "invalid_client",
+                DomainError::UnauthorizedClient => "unauthorized_client",
                 DomainError::ClientNotFound => "client_not_found",
                 DomainError::RateLimited { .. } => "rate_limited",
                 DomainError::Unavailable | DomainError::Overloaded => "unavailable",
@@ -180,6 +181,7 @@ impl ResponseError for ApiError {
                 DomainError::AccountLocked { .. } => StatusCode::LOCKED,
                 DomainError::AccountDisabled
                 | DomainError::EmailNotVerified
+                | DomainError::UnauthorizedClient
                 | DomainError::Forbidden => StatusCode::FORBIDDEN,
                 DomainError::UserNotFound
                 | DomainError::SessionNotFound

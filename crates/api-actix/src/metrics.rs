@@ -174,6 +174,8 @@ impl Metrics {
             AuditEvent::KeyRotated
             | AuditEvent::KeyRetired
             | AuditEvent::ClientCreated
+            | AuditEvent::ClientUpdated
+            | AuditEvent::ClientSecretReplaced
             | AuditEvent::ClientDeleted => {
                 self.keys.with_label_values(&[record.event.as_str()]).inc()
             }

@@ -65,6 +65,9 @@ impl From<DomainError> for OAuthError {
         let described = |status, error| OAuthError::new(status, error, err.to_string());
         match &err {
             DomainError::InvalidClient => described(StatusCode::UNAUTHORIZED, "invalid_client"),
+            DomainError::UnauthorizedClient => {
+                described(StatusCode::BAD_REQUEST, "unauthorized_client")
+            }
             // As login answers it (contract section 17), in OAuth's words.
             DomainError::EmailNotVerified => described(StatusCode::FORBIDDEN, "email_not_verified"),
             DomainError::InvalidCredentials

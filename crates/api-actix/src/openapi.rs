@@ -13,13 +13,15 @@ use crate::dto::{
     PasswordRequest, RecoveryCodesResponse, RefreshRequest, RegisterRequest, RevokeRequest,
     SessionResponse, TokenResponse, TotpEnrolmentResponse, UpdateUserRequest, UserResponse,
 };
-use crate::dto::{ClientResponse, CreateClientRequest, SigningKeyResponse};
+use crate::dto::{
+    ClientKindDto, ClientResponse, CreateClientRequest, SigningKeyResponse, UpdateClientRequest,
+};
 use crate::dto::{RegisterResponse, VerificationRequiredResponse};
 use crate::error::{FieldErrorBody, Problem};
 use crate::routes::keys::{JwkSet, ServerMetadata};
 use crate::routes::oauth::{IntrospectionResponse, OAuthTokenResponse};
 use crate::routes::service::OpenApiJson;
-use crate::routes::{audit, auth, keys, mfa, oauth, recovery, service, users};
+use crate::routes::{audit, auth, clients, keys, mfa, oauth, recovery, service, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,7 +39,8 @@ use crate::routes::{audit, auth, keys, mfa, oauth, recovery, service, users};
         users::list, users::get, users::update, users::delete, users::unlock,
         audit::list,
         keys::jwks, keys::openid_configuration, keys::authorization_server, keys::list_keys,
-        keys::rotate_key, keys::list_clients, keys::create_client, keys::delete_client,
+        keys::rotate_key, clients::list_clients, clients::create_client, clients::update_client,
+        clients::new_client_secret, clients::delete_client,
         oauth::token, oauth::introspect, oauth::revoke,
         service::index, service::health, service::ready, service::metrics, service::openapi,
         service::docs,
@@ -49,7 +52,7 @@ use crate::routes::{audit, auth, keys, mfa, oauth, recovery, service, users};
         AuditEntryResponse, LoginResponse, MfaRequiredResponse, MfaVerifyRequest, PasswordRequest,
         CodeRequest, DisableTotpRequest, TotpEnrolmentResponse, RecoveryCodesResponse,
         SigningKeyResponse, Items<SigningKeyResponse>, ClientResponse, Items<ClientResponse>,
-        CreateClientRequest, JwkSet, ServerMetadata, OAuthTokenResponse, IntrospectionResponse,
+        CreateClientRequest, UpdateClientRequest, ClientKindDto, JwkSet, ServerMetadata, OAuthTokenResponse, IntrospectionResponse,
         ForgotPasswordRequest, ResetPasswordRequest, VerifyEmailRequest, Accepted,
         RegisterResponse, VerificationRequiredResponse,
     )),
@@ -63,7 +66,7 @@ use crate::routes::{audit, auth, keys, mfa, oauth, recovery, service, users};
         (name = "discovery", description = "Public keys and server metadata for services that verify tokens"),
         (name = "oauth", description = "OAuth 2.0 token, introspection and revocation endpoints (RFC 6749, 7662, 7009): RFC 6749 error bodies, not problem+json"),
         (name = "keys", description = "Signing keys (admin)"),
-        (name = "clients", description = "Service clients: machine accounts (admin)"),
+        (name = "clients", description = "Clients: machine accounts, server-side apps and public apps (admin)"),
         (name = "service", description = "Health, metrics and this description"),
     )
 )]

@@ -339,6 +339,7 @@ pub fn auth_policy(settings: &Settings) -> AuthPolicy {
         max_failed_attempts: settings.lockout.max_failed_attempts.get(),
         lockout_duration: Duration::seconds(settings.lockout.duration_seconds.into()),
         require_verified_email: settings.auth.require_verified_email,
+        password_grant: settings.oauth.password_grant,
     }
 }
 

@@ -61,6 +61,10 @@ macro_rules! storage_contract_tests {
             concurrent_rotations_from_one_state_let_one_win,
             concurrent_first_keys_make_one_current,
             service_clients_round_trip_and_are_deleted,
+            client_changes_set_only_their_fields,
+            an_authorization_code_is_spent_once_and_a_replay_names_its_session,
+            concurrent_uses_of_one_code_spend_it_once,
+            codes_go_with_their_user_and_their_client,
             a_token_is_stored_with_its_message_and_voids_the_older_one,
             a_reset_takes_the_token_and_makes_every_change_at_once,
             expired_tokens_are_refused_and_deleted,
@@ -88,6 +92,10 @@ macro_rules! storage_contract_tests {
 #[path = "contract_mail.rs"]
 mod mail;
 pub use mail::*;
+
+#[path = "contract_authorization.rs"]
+mod authorization;
+pub use authorization::*;
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 21, 9, 0, 0).unwrap() + Duration::microseconds(123_456)
@@ -1871,26 +1879,127 @@ pub async fn concurrent_first_keys_make_one_current(stores: &Stores) {
 }
 
 pub async fn service_clients_round_trip_and_are_deleted(stores: &Stores) {
+    use crate::model::{ClientKind, OAuthClient};
     let clients = &stores.clients;
-    let made = |name: &str, at| crate::model::ServiceClient {
+    let made = |name: &str, at, kind: ClientKind| OAuthClient {
         id: Uuid::new_v4(),
         name: name.into(),
-        secret_fingerprint: format!("fp-{name}"),
+        kind,
+        secret_fingerprint: kind.has_secret().then(|| format!("fp-{name}")),
+        redirect_uris: match kind {
+            ClientKind::Service => Vec::new(),
+            _ => vec![
+                "https://app.example.com/cb".into(),
+                "http://127.0.0.1/cb?x=1&y=\"2\"".into(),
+            ],
+        },
+        post_logout_redirect_uris: match kind {
+            ClientKind::Service => Vec::new(),
+            _ => vec!["https://app.example.com/bye".into()],
+        },
+        first_party: kind == ClientKind::Confidential,
+        require_par: kind == ClientKind::Public,
+        allow_password_grant: false,
         created_at: at,
+        updated_at: at,
     };
-    let (first, second) = (
-        made("billing", t0()),
-        made("search", t0() + Duration::seconds(1)),
+    let (first, second, third) = (
+        made("billing", t0(), ClientKind::Service),
+        made(
+            "search",
+            t0() + Duration::seconds(1),
+            ClientKind::Confidential,
+        ),
+        made("spa", t0() + Duration::seconds(2), ClientKind::Public),
     );
+    clients.insert(&third).await.unwrap();
     clients.insert(&second).await.unwrap();
     clients.insert(&first).await.unwrap();
     assert_eq!(clients.find(first.id).await.unwrap(), Some(first.clone()));
+    assert_eq!(clients.find(third.id).await.unwrap(), Some(third.clone()));
     assert_eq!(clients.find(Uuid::new_v4()).await.unwrap(), None);
     assert_eq!(
         clients.list().await.unwrap(),
-        [first.clone(), second.clone()]
+        [first.clone(), second.clone(), third.clone()]
     );
     assert!(clients.delete(first.id).await.unwrap());
     assert!(!clients.delete(first.id).await.unwrap());
-    assert_eq!(clients.list().await.unwrap(), [second]);
+    assert_eq!(clients.list().await.unwrap(), [second, third]);
+}
+
+/// A change sets the fields it names and nothing else: two admins changing different fields at
+/// once both keep their change. A public client never gets a secret.
+pub async fn client_changes_set_only_their_fields(stores: &Stores) {
+    use crate::model::{ClientChanges, ClientKind, OAuthClient};
+    let clients = &stores.clients;
+    let app = OAuthClient {
+        id: Uuid::new_v4(),
+        name: "app".into(),
+        kind: ClientKind::Public,
+        secret_fingerprint: None,
+        redirect_uris: vec!["https://app.example.com/cb".into()],
+        post_logout_redirect_uris: Vec::new(),
+        first_party: false,
+        require_par: false,
+        allow_password_grant: false,
+        created_at: t0(),
+        updated_at: t0(),
+    };
+    clients.insert(&app).await.unwrap();
+    let later = t0() + Duration::minutes(1);
+    let rename = ClientChanges {
+        name: Some("renamed".into()),
+        ..ClientChanges::default()
+    };
+    let redirects = ClientChanges {
+        redirect_uris: Some(vec!["https://app.example.com/new".into()]),
+        first_party: Some(true),
+        ..ClientChanges::default()
+    };
+    let (a, b) = futures::join!(
+        clients.update(app.id, &rename, later),
+        clients.update(app.id, &redirects, later)
+    );
+    assert!(a.unwrap() && b.unwrap());
+    let changed = clients.find(app.id).await.unwrap().unwrap();
+    assert_eq!(changed.name, "renamed");
+    assert_eq!(changed.redirect_uris, ["https://app.example.com/new"]);
+    assert!(changed.first_party);
+    assert!(!changed.require_par);
+    assert_eq!(changed.updated_at, later);
+    assert!(
+        !clients
+            .update(Uuid::new_v4(), &rename, later)
+            .await
+            .unwrap()
+    );
+    assert!(!clients.set_secret(app.id, "fp", later).await.unwrap());
+    assert_eq!(
+        clients
+            .find(app.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .secret_fingerprint,
+        None
+    );
+    let service = OAuthClient {
+        id: Uuid::new_v4(),
+        kind: ClientKind::Service,
+        secret_fingerprint: Some("old".into()),
+        redirect_uris: Vec::new(),
+        ..app
+    };
+    clients.insert(&service).await.unwrap();
+    assert!(clients.set_secret(service.id, "new", later).await.unwrap());
+    assert_eq!(
+        clients
+            .find(service.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .secret_fingerprint
+            .as_deref(),
+        Some("new")
+    );
 }

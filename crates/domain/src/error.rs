@@ -67,6 +67,9 @@ pub enum DomainError {
     KeysUnreadable,
     #[error("client authentication failed")]
     InvalidClient,
+    /// The client may not use this grant (OAuth's `unauthorized_client`).
+    #[error("this client may not use this grant")]
+    UnauthorizedClient,
     #[error("no such client")]
     ClientNotFound,
     #[error("too many requests")]

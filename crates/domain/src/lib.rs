@@ -14,20 +14,22 @@ pub mod contract;
 
 pub use error::DomainError;
 pub use model::{
-    AuditEvent, AuditOutcome, AuditRecord, Claims, ClientInfo, ClientToken, CreatedClient,
-    DisplayName, Email, Introspection, IssuedTokens, KeyAlgorithm, KeyPair, KeyState, Keyring,
-    LiveKey, LoginOutcome, Mail, MailKind, MailToken, MfaChallenge, NewUser, OutboxMessage, Page,
-    Password, Principal, PublicJwk, Registration, Role, ServiceClient, Session, SharedSecretUse,
-    SigningKey, TokenPurpose, TokenType, TotpEnrolment, TotpFactor, User, UserPatch, Username,
-    key_purpose, outbox_purpose, totp_purpose, validated,
+    AuditEvent, AuditOutcome, AuditRecord, AuthorizationCode, Claims, ClientChanges, ClientInfo,
+    ClientKind, ClientRegistration, ClientToken, CodeRedemption, CreatedClient, DisplayName, Email,
+    Introspection, IssuedTokens, KeyAlgorithm, KeyPair, KeyState, Keyring, LiveKey, LoginOutcome,
+    Mail, MailKind, MailToken, MfaChallenge, NewUser, OAuthClient, OutboxMessage, Page, Password,
+    Principal, PublicJwk, Registration, Role, Scope, Scopes, Session, SharedSecretUse, SigningKey,
+    TokenPurpose, TokenType, TotpEnrolment, TotpFactor, User, UserPatch, Username, key_purpose,
+    outbox_purpose, totp_purpose, validated,
 };
 pub use policy::AuthPolicy;
 pub use ports::{
-    AdminGuard, AdminWrite, Attempt, AttemptLimit, AuditLog, ClientRepository, Clock,
-    ConnectionUsage, Fingerprints, KeyGenerator, LoginThrottleRepository, MailError, MailMetrics,
-    MailTokenRepository, Mailer, MfaRepository, OneTimeCodes, Outbox, PasswordHasher,
-    RateLimitStore, SecretSealer, SessionRepository, SigningKeyRepository, StoreError, StoreHealth,
-    Stores, ThrottleKey, TokenCodec, TokenRejection, Unsealable, UserRepository,
+    AdminGuard, AdminWrite, Attempt, AttemptLimit, AuditLog, AuthorizationCodeRepository,
+    ClientRepository, Clock, ConnectionUsage, Fingerprints, KeyGenerator, LoginThrottleRepository,
+    MailError, MailMetrics, MailTokenRepository, Mailer, MfaRepository, OneTimeCodes, Outbox,
+    PasswordHasher, RateLimitStore, SecretSealer, SessionRepository, SigningKeyRepository,
+    StoreError, StoreHealth, Stores, ThrottleKey, TokenCodec, TokenRejection, Unsealable,
+    UserRepository,
 };
 pub use services::{
     AccountMail, AuthService, DeliveryPolicy, DeliveryReport, Housekeeping, HousekeepingReport,

@@ -15,6 +15,8 @@ pub struct AuthPolicy {
     pub lockout_duration: Duration,
     /// A login with the right password of an unverified address is refused.
     pub require_verified_email: bool,
+    /// The password grant works for a request that names no client.
+    pub password_grant: bool,
 }
 
 impl AuthPolicy {

@@ -19,9 +19,9 @@ use uuid::Uuid;
 use crate::error::DomainError;
 pub use crate::error::{StoreError, StoreResult};
 use crate::model::{
-    AuditRecord, Claims, KeyAlgorithm, KeyPair, Keyring, Mail, MailKind, MailToken, MfaChallenge,
-    OutboxMessage, Page, Role, ServiceClient, Session, SigningKey, TokenPurpose, TotpEnrolment,
-    TotpFactor, User, UserPatch,
+    AuditRecord, AuthorizationCode, Claims, ClientChanges, CodeRedemption, KeyAlgorithm, KeyPair,
+    Keyring, Mail, MailKind, MailToken, MfaChallenge, OAuthClient, OutboxMessage, Page, Role,
+    Session, SigningKey, TokenPurpose, TotpEnrolment, TotpFactor, User, UserPatch,
 };
 
 /// What must still hold when an admin's write to an account lands.
@@ -272,14 +272,56 @@ pub trait SigningKeyRepository: Send + Sync {
     async fn retire(&self, kid: &str, now: DateTime<Utc>) -> StoreResult<bool>;
 }
 
-/// Service clients (machine accounts).
+/// Authorization codes (RFC 6749 §4.1), kept by their fingerprint. A code works once; a
+/// second use must revoke the tokens the first one gave (§4.1.2), so a spent code stays,
+/// marked, until housekeeping deletes it a while after it expired.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait AuthorizationCodeRepository: Send + Sync {
+    async fn insert(&self, code: &AuthorizationCode) -> StoreResult<()>;
+    /// Spends the code, in one conditional statement: while it is unspent and `now` is before
+    /// its expiry, marks it spent and records `session_id` as the session its tokens belong to
+    /// (`Redeemed`); of several concurrent uses exactly one is `Redeemed`. A code spent
+    /// before is marked replayed and answered with the session its first use recorded
+    /// (`Replayed`), expired or not.
+    async fn redeem(
+        &self,
+        fingerprint: &str,
+        session_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<CodeRedemption>;
+    /// Whether a second use of the code has been seen. The first use asks after opening its
+    /// session: a replay that lands between its redemption and that session finds nothing to
+    /// revoke, and is caught here instead.
+    async fn replayed(&self, fingerprint: &str) -> StoreResult<bool>;
+    /// Deletes the codes that expired before `before`; returns how many.
+    async fn delete_expired(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// The clients of the OAuth 2.0 endpoints.
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait ClientRepository: Send + Sync {
-    async fn insert(&self, client: &ServiceClient) -> StoreResult<()>;
-    async fn find(&self, id: Uuid) -> StoreResult<Option<ServiceClient>>;
+    async fn insert(&self, client: &OAuthClient) -> StoreResult<()>;
+    async fn find(&self, id: Uuid) -> StoreResult<Option<OAuthClient>>;
     /// Oldest first.
-    async fn list(&self) -> StoreResult<Vec<ServiceClient>>;
+    async fn list(&self) -> StoreResult<Vec<OAuthClient>>;
+    /// Sets the given fields (and `updated_at`), each alone: a concurrent change of another
+    /// field stays. Returns whether the client exists.
+    async fn update(
+        &self,
+        id: Uuid,
+        changes: &ClientChanges,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Replaces the secret's fingerprint of a client that has a secret (never a public
+    /// client's). Returns whether it did.
+    async fn set_secret(
+        &self,
+        id: Uuid,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Returns whether it existed.
     async fn delete(&self, id: Uuid) -> StoreResult<bool>;
 }
@@ -539,6 +581,7 @@ pub struct Stores {
     pub mfa: Arc<dyn MfaRepository>,
     pub keys: Arc<dyn SigningKeyRepository>,
     pub clients: Arc<dyn ClientRepository>,
+    pub authorization_codes: Arc<dyn AuthorizationCodeRepository>,
     pub mail_tokens: Arc<dyn MailTokenRepository>,
     pub outbox: Arc<dyn Outbox>,
     pub health: Arc<dyn StoreHealth>,
@@ -556,6 +599,7 @@ impl Stores {
             + MfaRepository
             + SigningKeyRepository
             + ClientRepository
+            + AuthorizationCodeRepository
             + MailTokenRepository
             + Outbox
             + StoreHealth
@@ -571,6 +615,7 @@ impl Stores {
             mfa: Arc::new(store.clone()),
             keys: Arc::new(store.clone()),
             clients: Arc::new(store.clone()),
+            authorization_codes: Arc::new(store.clone()),
             mail_tokens: Arc::new(store.clone()),
             outbox: Arc::new(store.clone()),
             health: Arc::new(store),

@@ -1,4 +1,4 @@
-//! Signing keys and service clients. Each state change of a key is one conditional UPDATE (a
+//! Signing keys. Each state change of a key is one conditional UPDATE (a
 //! rotation: two in one transaction) whose row count says whether it happened; the partial
 //! unique indexes keep one `current` and one `next` whatever replicas race.
 
@@ -7,14 +7,11 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error};
 use domain::ports::StoreResult;
-use domain::{
-    ClientRepository, KeyAlgorithm, KeyState, ServiceClient, SigningKey, SigningKeyRepository,
-};
-use uuid::Uuid;
+use domain::{KeyAlgorithm, KeyState, SigningKey, SigningKeyRepository};
 
 use crate::error::corrupt;
-use crate::rows::{naive, parse_uuid, utc};
-use crate::schema::{service_clients, signing_keys};
+use crate::rows::{naive, utc};
+use crate::schema::signing_keys;
 use crate::session_cache::Stale;
 use crate::{DbConnection, DieselStore};
 
@@ -49,28 +46,6 @@ impl TryFrom<KeyRow> for SigningKey {
             activated_at: row.activated_at.map(utc),
             deactivated_at: row.deactivated_at.map(utc),
             retired_at: row.retired_at.map(utc),
-        })
-    }
-}
-
-#[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = service_clients)]
-struct ClientRow {
-    id: String,
-    name: String,
-    secret_fingerprint: String,
-    created_at: NaiveDateTime,
-}
-
-impl TryFrom<ClientRow> for ServiceClient {
-    type Error = domain::StoreError;
-
-    fn try_from(row: ClientRow) -> Result<Self, Self::Error> {
-        Ok(ServiceClient {
-            id: parse_uuid("service_clients.id", &row.id)?,
-            name: row.name,
-            secret_fingerprint: row.secret_fingerprint,
-            created_at: utc(row.created_at),
         })
     }
 }
@@ -179,60 +154,6 @@ impl SigningKeyRepository for DieselStore {
         let (kid, now) = (kid.to_owned(), naive(now));
         self.write(Stale::Nothing, move |conn| {
             Ok(change_state(conn, &kid, &["next", "previous"], KeyState::Retired, now)? == 1)
-        })
-        .await
-    }
-}
-
-#[async_trait]
-impl ClientRepository for DieselStore {
-    async fn insert(&self, client: &ServiceClient) -> StoreResult<()> {
-        let row = ClientRow {
-            id: client.id.to_string(),
-            name: client.name.clone(),
-            secret_fingerprint: client.secret_fingerprint.clone(),
-            created_at: naive(client.created_at),
-        };
-        self.write(Stale::Nothing, move |conn| {
-            diesel::insert_into(service_clients::table)
-                .values(&row)
-                .execute(conn)
-                .map(drop)
-        })
-        .await
-    }
-
-    async fn find(&self, id: Uuid) -> StoreResult<Option<ServiceClient>> {
-        let id = id.to_string();
-        self.read(move |conn| {
-            service_clients::table
-                .find(id)
-                .select(ClientRow::as_select())
-                .get_result(conn)
-                .optional()
-        })
-        .await?
-        .map(ServiceClient::try_from)
-        .transpose()
-    }
-
-    async fn list(&self) -> StoreResult<Vec<ServiceClient>> {
-        self.read(|conn| {
-            service_clients::table
-                .order((service_clients::created_at.asc(), service_clients::id.asc()))
-                .select(ClientRow::as_select())
-                .load(conn)
-        })
-        .await?
-        .into_iter()
-        .map(ServiceClient::try_from)
-        .collect()
-    }
-
-    async fn delete(&self, id: Uuid) -> StoreResult<bool> {
-        let id = id.to_string();
-        self.write(Stale::Nothing, move |conn| {
-            Ok(diesel::delete(service_clients::table.find(id)).execute(conn)? == 1)
         })
         .await
     }

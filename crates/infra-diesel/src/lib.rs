@@ -2,6 +2,8 @@
 //! says. Queries run on the adapter's own threads; nothing here decides a business rule.
 
 mod audit;
+mod authorization;
+mod clients;
 mod connection;
 mod error;
 mod executor;

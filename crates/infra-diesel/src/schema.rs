@@ -77,9 +77,29 @@ diesel::allow_tables_to_appear_in_same_query!(
     mfa_challenges,
     signing_keys,
     service_clients,
+    authorization_codes,
     mail_tokens,
     outbox
 );
+
+diesel::table! {
+    authorization_codes (fingerprint) {
+        fingerprint -> Text,
+        client_id -> Text,
+        redirect_uri -> Text,
+        user_id -> Text,
+        browser_session -> Text,
+        scopes -> Text,
+        code_challenge -> Text,
+        nonce -> Nullable<Text>,
+        auth_time -> Timestamp,
+        amr -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        session_id -> Nullable<Text>,
+        replayed -> Bool,
+    }
+}
 
 diesel::table! {
     mail_tokens (fingerprint) {
@@ -155,5 +175,12 @@ diesel::table! {
         name -> Text,
         secret_fingerprint -> Text,
         created_at -> Timestamp,
+        kind -> Text,
+        redirect_uris -> Text,
+        post_logout_redirect_uris -> Text,
+        first_party -> Bool,
+        require_par -> Bool,
+        allow_password_grant -> Bool,
+        updated_at -> Timestamp,
     }
 }

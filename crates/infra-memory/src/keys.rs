@@ -4,7 +4,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::ports::StoreResult;
-use domain::{ClientRepository, KeyState, ServiceClient, SigningKey, SigningKeyRepository};
+use domain::{
+    ClientChanges, ClientRepository, KeyState, OAuthClient, SigningKey, SigningKeyRepository,
+};
 use uuid::Uuid;
 
 use crate::MemoryStore;
@@ -81,25 +83,81 @@ impl SigningKeyRepository for MemoryStore {
 
 #[async_trait]
 impl ClientRepository for MemoryStore {
-    async fn insert(&self, client: &ServiceClient) -> StoreResult<()> {
+    async fn insert(&self, client: &OAuthClient) -> StoreResult<()> {
         self.state().clients.push(client.clone());
         Ok(())
     }
 
-    async fn find(&self, id: Uuid) -> StoreResult<Option<ServiceClient>> {
+    async fn find(&self, id: Uuid) -> StoreResult<Option<OAuthClient>> {
         Ok(self.state().clients.iter().find(|c| c.id == id).cloned())
     }
 
-    async fn list(&self) -> StoreResult<Vec<ServiceClient>> {
+    async fn list(&self) -> StoreResult<Vec<OAuthClient>> {
         let mut clients = self.state().clients.clone();
         clients.sort_by_key(|c| (c.created_at, c.id));
         Ok(clients)
+    }
+
+    async fn update(
+        &self,
+        id: Uuid,
+        changes: &ClientChanges,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut state = self.state();
+        let Some(client) = state.clients.iter_mut().find(|c| c.id == id) else {
+            return Ok(false);
+        };
+        if let Some(name) = &changes.name {
+            client.name = name.clone();
+        }
+        if let Some(uris) = &changes.redirect_uris {
+            client.redirect_uris = uris.clone();
+        }
+        if let Some(uris) = &changes.post_logout_redirect_uris {
+            client.post_logout_redirect_uris = uris.clone();
+        }
+        if let Some(first_party) = changes.first_party {
+            client.first_party = first_party;
+        }
+        if let Some(require_par) = changes.require_par {
+            client.require_par = require_par;
+        }
+        if let Some(allow) = changes.allow_password_grant {
+            client.allow_password_grant = allow;
+        }
+        client.updated_at = now;
+        Ok(true)
+    }
+
+    async fn set_secret(
+        &self,
+        id: Uuid,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut state = self.state();
+        match state
+            .clients
+            .iter_mut()
+            .find(|c| c.id == id && c.kind.has_secret())
+        {
+            Some(client) => {
+                client.secret_fingerprint = Some(fingerprint.to_owned());
+                client.updated_at = now;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     async fn delete(&self, id: Uuid) -> StoreResult<bool> {
         let mut state = self.state();
         let before = state.clients.len();
         state.clients.retain(|c| c.id != id);
+        state
+            .authorization_codes
+            .retain(|_, stored| stored.code.client_id != id);
         Ok(state.clients.len() < before)
     }
 }

@@ -2,6 +2,7 @@
 //! and dependency-free, for tests; it keeps nothing across restarts. `MemoryRateLimitStore`: the
 //! rate limiter's counts for a single process.
 
+mod authorization;
 mod keys;
 mod mail;
 mod mfa;
@@ -39,7 +40,8 @@ struct State {
     recovery_codes: HashMap<Uuid, Vec<mfa::RecoveryCode>>,
     challenges: HashMap<String, domain::MfaChallenge>,
     keys: Vec<domain::SigningKey>,
-    clients: Vec<domain::ServiceClient>,
+    clients: Vec<domain::OAuthClient>,
+    authorization_codes: HashMap<String, authorization::StoredCode>,
     mail_tokens: HashMap<String, domain::MailToken>,
     outbox: Vec<mail::Queued>,
 }
@@ -116,6 +118,8 @@ impl State {
         self.recovery_codes.remove(&id);
         self.challenges.retain(|_, c| c.user_id != id);
         self.mail_tokens.retain(|_, t| t.user_id != id);
+        self.authorization_codes
+            .retain(|_, stored| stored.code.user_id != id);
         self.outbox.retain(|q| q.message.user_id != Some(id));
         self.users.remove(&id).is_some()
     }

@@ -97,6 +97,7 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub log: LogSettings,
     pub auth: AuthSettings,
+    pub oauth: OAuthSettings,
     pub mail: MailSettings,
     /// The first admin for container deployments, from `ADMIN_USERNAME`, `ADMIN_EMAIL` and
     /// `ADMIN_PASSWORD`: created at start only while no active admin exists.
@@ -327,6 +328,13 @@ pub struct AuditSettings {
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     pub require_verified_email: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthSettings {
+    /// The password grant for a request that names no client.
+    pub password_grant: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

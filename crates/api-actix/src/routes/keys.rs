@@ -1,15 +1,14 @@
-//! Signing keys in public (the JWK set and the discovery documents) and for admins, and the
-//! service clients admins manage.
+//! Signing keys in public (the JWK set and the discovery documents) and for admins.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Router, parse_id};
-use crate::dto::{ClientResponse, CreateClientRequest, Items, SigningKeyResponse};
+use super::Router;
+use crate::dto::{Items, SigningKeyResponse};
 use crate::error::{ApiError, Problem};
-use crate::extract::{Authenticated, JsonBody, client_info};
+use crate::extract::{Authenticated, client_info};
 use crate::state::AppState;
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -33,13 +32,6 @@ pub fn routes(router: &mut Router<'_>) {
     });
     router.add("/api/admin/keys/rotate", &["POST"], |r| {
         r.route(web::post().to(rotate_key))
-    });
-    router.add("/api/admin/clients", &["GET", "POST"], |r| {
-        r.route(web::get().to(list_clients))
-            .route(web::post().to(create_client))
-    });
-    router.add("/api/admin/clients/{client_id}", &["DELETE"], |r| {
-        r.route(web::delete().to(delete_client))
     });
 }
 
@@ -160,69 +152,4 @@ pub(crate) async fn rotate_key(
 ) -> Result<HttpResponse> {
     let current = state.keys.rotate(Some(&me), &client_info(&req)).await?;
     Ok(HttpResponse::Ok().json(SigningKeyResponse::from(current)))
-}
-
-#[utoipa::path(
-    get, path = "/api/admin/clients", tag = "clients",
-    summary = "Every service client (admin)",
-    description = "Oldest first; never a secret.",
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The clients", body = Items<ClientResponse>),
-        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub(crate) async fn list_clients(
-    state: web::Data<AppState>,
-    Authenticated(me): Authenticated,
-) -> Result<HttpResponse> {
-    let clients = state.auth.clients(&me).await?;
-    Ok(HttpResponse::Ok().json(Items {
-        items: clients.into_iter().map(ClientResponse::from).collect(),
-    }))
-}
-
-#[utoipa::path(
-    post, path = "/api/admin/clients", tag = "clients",
-    summary = "Create a service client (admin)",
-    description = "A machine account for the `client_credentials` grant and for introspection. The `client_secret` is in this answer only; the server keeps a keyed fingerprint of it.",
-    request_body = CreateClientRequest,
-    security(("bearer" = [])),
-    responses(
-        (status = 201, description = "The client, with its secret", body = ClientResponse),
-        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed` on `name`", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub(crate) async fn create_client(
-    state: web::Data<AppState>,
-    Authenticated(me): Authenticated,
-    JsonBody(body): JsonBody<CreateClientRequest>,
-) -> Result<HttpResponse> {
-    let created = state.auth.create_client(&me, &body.name).await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(ClientResponse::from(created)))
-}
-
-#[utoipa::path(
-    delete, path = "/api/admin/clients/{client_id}", tag = "clients",
-    summary = "Delete a service client (admin)",
-    description = "Its secret and every token it holds stop working at once.",
-    params(("client_id" = String, Path, description = "The client's id")),
-    security(("bearer" = [])),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`client_not_found`", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub(crate) async fn delete_client(
-    state: web::Data<AppState>,
-    Authenticated(me): Authenticated,
-    path: web::Path<String>,
-) -> Result<HttpResponse> {
-    let id = parse_id(&path, domain::DomainError::ClientNotFound)?;
-    state.auth.delete_client(&me, id).await?;
-    Ok(HttpResponse::NoContent().finish())
 }

@@ -2,6 +2,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod auth;
+pub(crate) mod clients;
 pub(crate) mod keys;
 pub(crate) mod mfa;
 pub(crate) mod oauth;
@@ -65,6 +66,7 @@ fn routes(router: &mut Router<'_>) {
     users::routes(router);
     audit::routes(router);
     keys::routes(router);
+    clients::routes(router);
     oauth::routes(router);
     service::routes(router);
 }

@@ -4,7 +4,7 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use domain::{Introspection, IssuedTokens, LimitedAction, LoginOutcome, ServiceClient, TokenType};
+use domain::{Introspection, IssuedTokens, LimitedAction, LoginOutcome, OAuthClient, TokenType};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -159,14 +159,30 @@ async fn limit(req: &HttpRequest, action: LimitedAction) -> Result<Option<domain
 
 /// The client the request authenticates as, if it presents a secret; presented credentials
 /// must be right.
+async fn authenticated_client(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &OAuthParams,
+) -> Result<Option<OAuthClient>> {
+    match client_credentials(req, params)? {
+        Some((id, secret)) => Ok(Some(state.auth.authenticate_client(&id, &secret).await?)),
+        None => Ok(None),
+    }
+}
+
+/// The client a user grant comes from: the one it authenticates as, or the public client its
+/// `client_id` alone names (a client with a secret must present it).
 async fn presented_client(
     state: &AppState,
     req: &HttpRequest,
     params: &OAuthParams,
-) -> Result<Option<ServiceClient>> {
-    match client_credentials(req, params)? {
-        Some((id, secret)) => Ok(Some(state.auth.authenticate_client(&id, &secret).await?)),
-        None => Ok(None),
+) -> Result<Option<OAuthClient>> {
+    match authenticated_client(state, req, params).await? {
+        Some(client) => Ok(Some(client)),
+        None => match params.get("client_id") {
+            Some(id) => Ok(Some(state.auth.public_client(id).await?)),
+            None => Ok(None),
+        },
     }
 }
 
@@ -191,12 +207,12 @@ fn no_store(mut response: HttpResponse) -> HttpResponse {
 #[utoipa::path(
     post, path = "/oauth/token", tag = "oauth",
     summary = "OAuth 2.0 token endpoint",
-    description = "`application/x-www-form-urlencoded` (JSON accepted too). `grant_type=password` (`username` is a username or an email, `password`), `refresh_token` (`refresh_token`), or `client_credentials` (client authentication required). The rules of `/api/auth/login` and `/api/auth/refresh` apply: lockout, rate limits, rotation and reuse detection. Client authentication (HTTP Basic or `client_id`/`client_secret`) is optional for the user grants, but presented credentials must be right. An account with MFA on gets 403 `{\"error\": \"mfa_required\", \"mfa_token\": …}`.",
+    description = "`application/x-www-form-urlencoded` (JSON accepted too). `grant_type=password` (`username` is a username or an email, `password`), `refresh_token` (`refresh_token`), or `client_credentials` (client authentication required). The rules of `/api/auth/login` and `/api/auth/refresh` apply: lockout, rate limits, rotation and reuse detection. Client authentication (HTTP Basic or `client_id`/`client_secret`) is optional for the user grants, but presented credentials must be right; a `client_id` alone names a public client. The password grant is refused (`unauthorized_client`) to `confidential` and `public` clients unless an admin set `allow_password_grant`, and to requests naming no client when `APP__OAUTH__PASSWORD_GRANT=false`. An account with MFA on gets 403 `{\"error\": \"mfa_required\", \"mfa_token\": …}`.",
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     security(()),
     responses(
         (status = 200, description = "Tokens (RFC 6749 §5.1); no refresh token for `client_credentials`", body = OAuthTokenResponse),
-        (status = 400, description = "`invalid_request`, `invalid_grant` (wrong password, bad/used refresh token, locked: with `Retry-After`), `unsupported_grant_type`"),
+        (status = 400, description = "`invalid_request`, `invalid_grant` (wrong password, bad/used refresh token, locked: with `Retry-After`), `unauthorized_client`, `unsupported_grant_type`"),
         (status = 401, description = "`invalid_client`, with `WWW-Authenticate: Basic`"),
         (status = 403, description = "`mfa_required`, with `mfa_token`; `email_not_verified` (the password grant where addresses must be verified first, as login answers)"),
         (status = 429, description = "Over the rate limit, with `Retry-After`"),
@@ -234,7 +250,11 @@ pub(crate) async fn token(
         "password" => {
             let username = params.require("username")?;
             let password = params.require("password")?;
-            match state.auth.login(username, password, &client_info).await? {
+            match state
+                .auth
+                .password_grant(username, password, client.as_ref(), &client_info)
+                .await?
+            {
                 LoginOutcome::Tokens(issued) => issued.into(),
                 LoginOutcome::MfaRequired { mfa_token, .. } => {
                     return Err(OAuthError::mfa_required(mfa_token));
@@ -286,7 +306,7 @@ pub(crate) async fn introspect(
     params: OAuthParams,
 ) -> Result<HttpResponse> {
     let decision = limit(&req, LimitedAction::Introspect).await?;
-    let caller = presented_client(&state, &req, &params)
+    let caller = authenticated_client(&state, &req, &params)
         .await?
         .ok_or_else(|| invalid_client("introspection needs a client's id and secret"))?;
     let token = params.require("token")?;

@@ -236,7 +236,7 @@ async fn the_token_endpoint_speaks_oauth(backend: Backend) {
         )
         .await;
     assert_oauth_error(&twice, 400, "invalid_request");
-    // A client_id alone identifies nobody and is ignored.
+    // A client_id alone names a public client: an unknown one is no client.
     let bare_id = app
         .form(
             "/oauth/token",
@@ -249,7 +249,7 @@ async fn the_token_endpoint_speaks_oauth(backend: Backend) {
             None,
         )
         .await;
-    assert_eq!(bare_id.status, StatusCode::OK, "{}", bare_id.body);
+    assert_oauth_error(&bare_id, 401, "invalid_client");
 }
 
 async fn the_password_grant_keeps_the_lockout(backend: Backend) {

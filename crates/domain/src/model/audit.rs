@@ -21,6 +21,8 @@ pub enum AuditEvent {
     KeyRotated,
     KeyRetired,
     ClientCreated,
+    ClientUpdated,
+    ClientSecretReplaced,
     ClientDeleted,
     PasswordResetRequested,
     PasswordReset,
@@ -33,7 +35,7 @@ pub enum AuditEvent {
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 24] = [
+    pub const ALL: [AuditEvent; 26] = [
         AuditEvent::Register,
         AuditEvent::Login,
         AuditEvent::Lockout,
@@ -51,6 +53,8 @@ impl AuditEvent {
         AuditEvent::KeyRotated,
         AuditEvent::KeyRetired,
         AuditEvent::ClientCreated,
+        AuditEvent::ClientUpdated,
+        AuditEvent::ClientSecretReplaced,
         AuditEvent::ClientDeleted,
         AuditEvent::PasswordResetRequested,
         AuditEvent::PasswordReset,
@@ -79,6 +83,8 @@ impl AuditEvent {
             AuditEvent::KeyRotated => "key_rotated",
             AuditEvent::KeyRetired => "key_retired",
             AuditEvent::ClientCreated => "client_created",
+            AuditEvent::ClientUpdated => "client_updated",
+            AuditEvent::ClientSecretReplaced => "client_secret_replaced",
             AuditEvent::ClientDeleted => "client_deleted",
             AuditEvent::PasswordResetRequested => "password_reset_requested",
             AuditEvent::PasswordReset => "password_reset",

@@ -1,4 +1,5 @@
 mod audit;
+mod authorization;
 mod client;
 mod input;
 mod keys;
@@ -9,7 +10,11 @@ mod token;
 mod user;
 
 pub use audit::{AuditEvent, AuditOutcome, AuditRecord};
-pub use client::{CreatedClient, ServiceClient};
+pub use authorization::{AuthorizationCode, CodeRedemption, Scope, Scopes};
+pub use client::{
+    ClientChanges, ClientKind, ClientRegistration, CreatedClient, MAX_REDIRECT_URIS, OAuthClient,
+    redirect_uri_problem,
+};
 pub use input::{DisplayName, Email, Password, Username};
 pub use keys::{
     KeyAlgorithm, KeyPair, KeyState, Keyring, LiveKey, PublicJwk, SharedSecretUse, SigningKey,

@@ -16,6 +16,9 @@ const THROTTLE_RETENTION_HOURS: i64 = 24;
 /// Rate-limit windows older than this are over: the per-address mail budgets read an hour
 /// back (and a little more) from the window they are in.
 const RATE_WINDOW_RETENTION_SECONDS: i64 = 2 * 3600;
+/// Spent authorization codes are kept this long past their expiry, so that a replay still
+/// finds what to revoke (RFC 6749 §4.1.2) after the code's minute is over.
+const CODE_RETENTION_HOURS: i64 = 24;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct HousekeepingReport {
@@ -25,6 +28,7 @@ pub struct HousekeepingReport {
     pub audit_records: u64,
     pub mfa_challenges: u64,
     pub mail_tokens: u64,
+    pub authorization_codes: u64,
 }
 
 pub struct Housekeeping {
@@ -68,6 +72,11 @@ impl Housekeeping {
                 .await?,
             mfa_challenges: self.stores.mfa.delete_expired_challenges(now).await?,
             mail_tokens: self.stores.mail_tokens.delete_expired(now).await?,
+            authorization_codes: self
+                .stores
+                .authorization_codes
+                .delete_expired(now - Duration::hours(CODE_RETENTION_HOURS))
+                .await?,
         };
         tracing::info!(
             sessions = report.sessions,
@@ -76,6 +85,7 @@ impl Housekeeping {
             audit_records = report.audit_records,
             mfa_challenges = report.mfa_challenges,
             mail_tokens = report.mail_tokens,
+            authorization_codes = report.authorization_codes,
             "housekeeping done"
         );
         Ok(report)
@@ -89,8 +99,8 @@ mod tests {
 
     use super::*;
     use crate::ports::{
-        MockAuditLog, MockClock, MockLoginThrottleRepository, MockMailTokenRepository,
-        MockMfaRepository, MockRateLimitStore, MockSessionRepository,
+        MockAuditLog, MockAuthorizationCodeRepository, MockClock, MockLoginThrottleRepository,
+        MockMailTokenRepository, MockMfaRepository, MockRateLimitStore, MockSessionRepository,
     };
     use crate::services::test_support::{self, now};
 
@@ -131,9 +141,16 @@ mod tests {
             .with(eq(now()))
             .times(1)
             .returning(|_| Ok(6));
+        let mut codes = MockAuthorizationCodeRepository::new();
+        codes
+            .expect_delete_expired()
+            .with(eq(now() - Duration::hours(24)))
+            .times(1)
+            .returning(|_| Ok(8));
         let mut clock = MockClock::new();
         clock.expect_now().return_const(now());
         let stores = Stores {
+            authorization_codes: Arc::new(codes),
             mfa: Arc::new(mfa),
             sessions: Arc::new(sessions),
             throttle: Arc::new(throttle),
@@ -152,6 +169,7 @@ mod tests {
                 audit_records: 4,
                 mfa_challenges: 5,
                 mail_tokens: 6,
+                authorization_codes: 8,
             }
         );
     }

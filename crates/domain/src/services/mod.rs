@@ -1,4 +1,5 @@
 mod auth;
+mod clients;
 mod delivery;
 mod housekeeping;
 mod keys;

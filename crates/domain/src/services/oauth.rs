@@ -1,88 +1,30 @@
-//! Service clients and what OAuth 2.0 adds to the user flows: the `client_credentials` grant,
-//! client authentication and token introspection (RFC 7662).
+//! What OAuth 2.0 adds to the user flows: client authentication, the `client_credentials`
+//! grant and token introspection (RFC 7662). Registering clients is in `clients.rs`.
 
 use uuid::Uuid;
 
 use super::auth::AuthService;
-use super::ports::Audit;
 use crate::error::DomainError;
 use crate::model::{
-    AuditEvent, AuditOutcome, Claims, ClientToken, CreatedClient, Introspection, Principal,
-    ServiceClient, TokenType,
+    Claims, ClientInfo, ClientKind, ClientToken, Introspection, LoginOutcome, OAuthClient,
+    TokenType,
 };
-use crate::validation::{FieldError, is_hidden};
-
-/// A client's name: what an admin recognises it by.
-const CLIENT_NAME_MAX_CHARS: usize = 100;
-/// v4 UUIDs in a client secret (244 random bits): guessing is hopeless, so a keyed fingerprint
-/// is enough to store it, where a password needs a slow hash.
-const CLIENT_SECRET_UUIDS: usize = 2;
 
 impl AuthService {
-    /// An admin registers a service client; its secret is in the answer and nowhere else.
-    pub async fn create_client(
-        &self,
-        actor: &Principal,
-        name: &str,
-    ) -> Result<CreatedClient, DomainError> {
-        ensure_admin(actor)?;
-        let name = name.trim();
-        if name.is_empty()
-            || name.chars().count() > CLIENT_NAME_MAX_CHARS
-            || name.chars().any(is_hidden)
-        {
-            return Err(DomainError::Validation(vec![FieldError::new(
-                "name",
-                "invalid",
-                "must be 1 to 100 characters, without control or format characters",
-            )]));
-        }
-        let secret = new_secret();
-        let client = ServiceClient {
-            id: Uuid::new_v4(),
-            name: name.to_owned(),
-            secret_fingerprint: self.ports().mfa.fingerprints.of(&secret),
-            created_at: self.ports().clock.now(),
-        };
-        self.ports().stores.clients.insert(&client).await?;
-        tracing::info!(client_id = %client.id, "service client created");
-        self.audit_client(actor, AuditEvent::ClientCreated).await?;
-        Ok(CreatedClient { client, secret })
-    }
-
-    /// Every service client, oldest first (admins only).
-    pub async fn clients(&self, actor: &Principal) -> Result<Vec<ServiceClient>, DomainError> {
-        ensure_admin(actor)?;
-        Ok(self.ports().stores.clients.list().await?)
-    }
-
-    /// Deletes a service client: its secret and every token it holds stop working at once.
-    pub async fn delete_client(&self, actor: &Principal, id: Uuid) -> Result<(), DomainError> {
-        ensure_admin(actor)?;
-        if !self.ports().stores.clients.delete(id).await? {
-            return Err(DomainError::ClientNotFound);
-        }
-        tracing::info!(client_id = %id, "service client deleted");
-        self.audit_client(actor, AuditEvent::ClientDeleted).await
-    }
-
     /// The client whose id and secret these are. One answer for an unknown id and a wrong
     /// secret, after the same work.
     pub async fn authenticate_client(
         &self,
         client_id: &str,
         secret: &str,
-    ) -> Result<ServiceClient, DomainError> {
+    ) -> Result<OAuthClient, DomainError> {
         let fingerprint = self.ports().mfa.fingerprints.of(secret);
-        // Only the id as it was handed out: one client, one spelling.
-        let id = Uuid::parse_str(client_id)
-            .ok()
-            .filter(|id| id.to_string() == client_id);
-        let client = match id {
+        let client = match parse_client_id(client_id) {
             Some(id) => self.ports().stores.clients.find(id).await?,
             None => None,
         };
-        match client.filter(|client| client.secret_fingerprint == fingerprint) {
+        // A public client has no secret: nothing authenticates as it.
+        match client.filter(|client| client.secret_fingerprint.as_ref() == Some(&fingerprint)) {
             Some(client) => Ok(client),
             None => {
                 tracing::info!("client authentication failed");
@@ -91,9 +33,49 @@ impl AuthService {
         }
     }
 
+    /// The public client a `client_id` alone names. A client that has a secret must present
+    /// it: naming it is not enough. One answer for an unknown id and a client with a secret.
+    pub async fn public_client(&self, client_id: &str) -> Result<OAuthClient, DomainError> {
+        let client = match parse_client_id(client_id) {
+            Some(id) => self.ports().stores.clients.find(id).await?,
+            None => None,
+        };
+        client
+            .filter(|client| client.kind == ClientKind::Public)
+            .ok_or_else(|| {
+                tracing::info!("client authentication failed");
+                DomainError::InvalidClient
+            })
+    }
+
+    /// The password grant (RFC 6749 §4.3), which RFC 9700 §2.4 says MUST NOT be used: an app
+    /// (a `confidential` or `public` client) gets it only where an admin allowed it, and a
+    /// request from no client only while the operator has not turned it off. The rules of
+    /// `login` apply as they are.
+    pub async fn password_grant(
+        &self,
+        login: &str,
+        password: &str,
+        client: Option<&OAuthClient>,
+        info: &ClientInfo,
+    ) -> Result<LoginOutcome, DomainError> {
+        let allowed = match client {
+            None => self.policy().password_grant,
+            Some(client) => client.kind == ClientKind::Service || client.allow_password_grant,
+        };
+        if !allowed {
+            return Err(DomainError::UnauthorizedClient);
+        }
+        self.login(login, password, info).await
+    }
+
     /// The `client_credentials` grant: an access token whose subject is the client itself,
-    /// with no role, no session and no refresh token.
-    pub fn client_token(&self, client: &ServiceClient) -> Result<ClientToken, DomainError> {
+    /// with no role, no session and no refresh token. Service clients only: an app's tokens
+    /// come from its users.
+    pub fn client_token(&self, client: &OAuthClient) -> Result<ClientToken, DomainError> {
+        if client.kind != ClientKind::Service {
+            return Err(DomainError::UnauthorizedClient);
+        }
         let now = self.ports().clock.now();
         let policy = self.policy();
         let claims = Claims {
@@ -124,7 +106,7 @@ impl AuthService {
     pub async fn introspect(
         &self,
         token: &str,
-        caller: &ServiceClient,
+        caller: &OAuthClient,
     ) -> Result<Option<Introspection>, DomainError> {
         let Ok(claims) = self.decode(token).await else {
             return Ok(None);
@@ -188,34 +170,13 @@ impl AuthService {
             username: Some(user.username),
         }))
     }
-
-    async fn audit_client(&self, actor: &Principal, event: AuditEvent) -> Result<(), DomainError> {
-        self.ports()
-            .audit(Audit {
-                event,
-                outcome: AuditOutcome::Success,
-                user_id: None,
-                actor_id: Some(actor.user.id),
-                client: &actor.client,
-                detail: None,
-            })
-            .await
-    }
 }
 
-fn ensure_admin(actor: &Principal) -> Result<(), DomainError> {
-    if actor.user.is_admin() {
-        Ok(())
-    } else {
-        Err(DomainError::Forbidden)
-    }
-}
-
-/// Random bits from the operating system (through v4 UUIDs), as 64 hex digits.
-fn new_secret() -> String {
-    (0..CLIENT_SECRET_UUIDS)
-        .map(|_| Uuid::new_v4().simple().to_string())
-        .collect()
+/// Only the id as it was handed out: one client, one spelling.
+fn parse_client_id(client_id: &str) -> Option<Uuid> {
+    Uuid::parse_str(client_id)
+        .ok()
+        .filter(|id| id.to_string() == client_id)
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@ use futures::executor::block_on;
 use uuid::Uuid;
 
 use crate::error::DomainError;
-use crate::model::{ClientInfo, Principal, Role, ServiceClient, TokenType, User};
+use crate::model::{
+    ClientInfo, ClientKind, ClientRegistration, OAuthClient, Principal, Role, TokenType, User,
+};
 use crate::services::AuthService;
 use crate::services::test_support::{Mocks, claims, now, policy, session, user};
 
@@ -16,12 +18,19 @@ fn principal(user: &User) -> Principal {
     }
 }
 
-fn client() -> ServiceClient {
-    ServiceClient {
+fn client() -> OAuthClient {
+    OAuthClient {
         id: Uuid::new_v4(),
         name: "billing".into(),
-        secret_fingerprint: "fp(s3cret)".into(),
+        kind: ClientKind::Service,
+        secret_fingerprint: Some("fp(s3cret)".into()),
+        redirect_uris: Vec::new(),
+        post_logout_redirect_uris: Vec::new(),
+        first_party: false,
+        require_par: false,
+        allow_password_grant: false,
         created_at: now(),
+        updated_at: now(),
     }
 }
 
@@ -41,19 +50,22 @@ fn only_admins_make_clients_and_the_secret_is_kept_as_a_fingerprint() {
     let svc = service(mocks);
     let alice = user(Role::User);
     assert_eq!(
-        block_on(svc.create_client(&principal(&alice), "x")).err(),
+        block_on(svc.create_client(&principal(&alice), ClientRegistration::service("x"))).err(),
         Some(DomainError::Forbidden)
     );
     let admin = user(Role::Admin);
     assert!(matches!(
-        block_on(svc.create_client(&principal(&admin), " \u{7} ")),
+        block_on(svc.create_client(&principal(&admin), ClientRegistration::service(" \u{7} "))),
         Err(DomainError::Validation(_))
     ));
-    let created = block_on(svc.create_client(&principal(&admin), " billing ")).unwrap();
-    assert_eq!(created.secret.len(), 64);
+    let created =
+        block_on(svc.create_client(&principal(&admin), ClientRegistration::service(" billing ")))
+            .unwrap();
+    let secret = created.secret.unwrap();
+    assert_eq!(secret.len(), 64);
     let stored = stored.lock().unwrap().clone().unwrap();
     assert_eq!(stored.name, "billing");
-    assert_eq!(stored.secret_fingerprint, format!("fp({})", created.secret));
+    assert_eq!(stored.secret_fingerprint, Some(format!("fp({secret})")));
 }
 
 #[test]
@@ -177,4 +189,90 @@ fn a_clients_own_token_is_described_to_that_client_only() {
         let answer = block_on(service(mocks).introspect("t", &caller)).unwrap();
         assert_eq!(answer.is_some(), live);
     }
+}
+
+#[test]
+fn a_client_id_alone_names_a_public_client_only() {
+    let spa = OAuthClient {
+        kind: ClientKind::Public,
+        secret_fingerprint: None,
+        ..client()
+    };
+    let web = OAuthClient {
+        kind: ClientKind::Confidential,
+        ..client()
+    };
+    let mut mocks = Mocks::new();
+    let known = [spa.clone(), web.clone()];
+    mocks
+        .clients
+        .expect_find()
+        .returning(move |id| Ok(known.iter().find(|c| c.id == id).cloned()));
+    let svc = service(mocks);
+    assert_eq!(
+        block_on(svc.public_client(&spa.id.to_string())).unwrap(),
+        spa
+    );
+    for named in [
+        web.id.to_string(),
+        Uuid::new_v4().to_string(),
+        spa.id.to_string().to_uppercase(),
+        "whoever".into(),
+    ] {
+        assert_eq!(
+            block_on(svc.public_client(&named)).err(),
+            Some(DomainError::InvalidClient),
+            "{named}"
+        );
+    }
+}
+
+#[test]
+fn the_password_grant_is_refused_to_apps_unless_allowed_and_to_no_client_when_off() {
+    let refused = |client: Option<&OAuthClient>, password_grant: bool| {
+        // Refused before anything is looked up: the mocks expect no call.
+        let svc = AuthService::new(
+            Mocks::new().into_ports(),
+            crate::policy::AuthPolicy {
+                password_grant,
+                ..policy()
+            },
+        );
+        block_on(svc.password_grant("alice", "pw", client, &ClientInfo::default())).err()
+            == Some(DomainError::UnauthorizedClient)
+    };
+    for kind in [ClientKind::Confidential, ClientKind::Public] {
+        let app = OAuthClient { kind, ..client() };
+        assert!(refused(Some(&app), true), "{kind:?}");
+    }
+    assert!(refused(None, false));
+    // Let through: the login's rules take over (here, at its first lookup).
+    let allowed = |client: Option<&OAuthClient>, password_grant: bool| {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_find_by_username()
+            .times(1)
+            .returning(|_| Err(crate::error::StoreError::Unavailable("down".into())));
+        let svc = AuthService::new(
+            mocks.into_ports(),
+            crate::policy::AuthPolicy {
+                password_grant,
+                ..policy()
+            },
+        );
+        let err = block_on(svc.password_grant("alice", "pw", client, &ClientInfo::default()));
+        err.err() != Some(DomainError::UnauthorizedClient)
+    };
+    let trusted = OAuthClient {
+        kind: ClientKind::Public,
+        allow_password_grant: true,
+        ..client()
+    };
+    assert!(allowed(Some(&trusted), false));
+    assert!(
+        allowed(Some(&client()), false),
+        "a service client as before"
+    );
+    assert!(allowed(None, true));
 }

@@ -9,9 +9,9 @@ use super::{MfaPorts, Ports};
 use crate::model::{Claims, Role, Session, TokenType, User};
 use crate::policy::AuthPolicy;
 use crate::ports::{
-    Fingerprints, MockAuditLog, MockClientRepository, MockClock, MockKeyGenerator,
-    MockLoginThrottleRepository, MockMailTokenRepository, MockMfaRepository, MockOneTimeCodes,
-    MockOutbox, MockPasswordHasher, MockRateLimitStore, MockSessionRepository,
+    Fingerprints, MockAuditLog, MockAuthorizationCodeRepository, MockClientRepository, MockClock,
+    MockKeyGenerator, MockLoginThrottleRepository, MockMailTokenRepository, MockMfaRepository,
+    MockOneTimeCodes, MockOutbox, MockPasswordHasher, MockRateLimitStore, MockSessionRepository,
     MockSigningKeyRepository, MockStoreHealth, MockTokenCodec, MockUserRepository, SecretSealer,
     Stores, Unsealable,
 };
@@ -42,6 +42,7 @@ pub struct Mocks {
     pub mfa: MockMfaRepository,
     pub keys: MockSigningKeyRepository,
     pub clients: MockClientRepository,
+    pub authorization_codes: MockAuthorizationCodeRepository,
     pub mail_tokens: MockMailTokenRepository,
     pub outbox: MockOutbox,
     /// Counts nothing over any limit unless a test replaces it.
@@ -105,6 +106,7 @@ impl Mocks {
             mfa: MockMfaRepository::new(),
             keys: MockSigningKeyRepository::new(),
             clients: MockClientRepository::new(),
+            authorization_codes: MockAuthorizationCodeRepository::new(),
             mail_tokens: MockMailTokenRepository::new(),
             outbox: MockOutbox::new(),
             key_generator: MockKeyGenerator::new(),
@@ -133,6 +135,7 @@ impl Mocks {
                 mfa: Arc::new(self.mfa),
                 keys: Arc::new(self.keys),
                 clients: Arc::new(self.clients),
+                authorization_codes: Arc::new(self.authorization_codes),
                 mail_tokens: Arc::new(self.mail_tokens),
                 outbox: Arc::new(self.outbox),
                 health: Arc::new(MockStoreHealth::new()),
@@ -162,6 +165,7 @@ pub fn policy() -> AuthPolicy {
         max_failed_attempts: 5,
         lockout_duration: chrono::Duration::seconds(900),
         require_verified_email: false,
+        password_grant: true,
     }
 }
 
