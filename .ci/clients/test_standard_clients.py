@@ -232,9 +232,12 @@ def test_discovery_documents(path):
     assert {"client_secret_basic", "client_secret_post"} <= set(
         doc["token_endpoint_auth_methods_supported"]
     )
-    # Nothing the service does not do: there is no authorization endpoint (no code flow).
-    assert "authorization_endpoint" not in doc, doc
-    assert "authorization_code" not in doc["grant_types_supported"], doc
+    # The code flow, with PKCE S256 only, and the issuer in every authorization response.
+    assert doc["authorization_endpoint"] == f"{BASE}/oauth/authorize"
+    assert "authorization_code" in doc["grant_types_supported"], doc
+    assert doc["response_types_supported"] == ["code"], doc
+    assert doc["code_challenge_methods_supported"] == ["S256"], doc
+    assert doc["authorization_response_iss_parameter_supported"] is True, doc
 
 
 # ---------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ fn service(runtime: &tokio::runtime::Runtime) -> AuthService {
             sealer: Arc::new(infra_crypto::Sealer::from_secret(&secret)),
             fingerprints: Arc::new(infra_crypto::Fingerprinter::from_secret(&secret)),
         },
+        pkce: Arc::new(infra_crypto::S256),
     };
     // The policies of `config/default.toml` (ES256), as the server builds them.
     let settings = Settings::from_vars(&Default::default(), false).unwrap();

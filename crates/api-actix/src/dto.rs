@@ -380,6 +380,9 @@ pub struct RecoveryCodesResponse {
 #[derive(Serialize, ToSchema)]
 pub struct SessionResponse {
     pub id: String,
+    /// `api` (a login's tokens) or `browser` (a sign-in on the hosted pages).
+    #[schema(example = "api")]
+    pub kind: &'static str,
     #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "rfc3339")]
@@ -395,6 +398,7 @@ impl SessionResponse {
     pub fn new(s: Session, current_id: uuid::Uuid) -> Self {
         SessionResponse {
             id: s.id.to_string(),
+            kind: s.kind.as_str(),
             created_at: s.created_at,
             last_used_at: s.last_used_at,
             expires_at: s.expires_at,

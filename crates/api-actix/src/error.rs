@@ -99,6 +99,8 @@ impl ApiError {
                 DomainError::InvalidClient => "invalid_client",
                 DomainError::UnauthorizedClient => "unauthorized_client",
                 DomainError::ClientNotFound => "client_not_found",
+                DomainError::InvalidGrant => "invalid_grant",
+                DomainError::AuthorizationRefused(refusal) => refusal.error,
                 DomainError::RateLimited { .. } => "rate_limited",
                 DomainError::Unavailable | DomainError::Overloaded => "unavailable",
                 DomainError::Internal(_) | DomainError::KeysUnreadable => "internal_error",
@@ -162,6 +164,8 @@ impl ResponseError for ApiError {
             ApiError::Domain(err) => match err {
                 DomainError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 DomainError::InvalidMfaToken
+                | DomainError::InvalidGrant
+                | DomainError::AuthorizationRefused(_)
                 | DomainError::InvalidResetToken
                 | DomainError::InvalidVerificationToken => StatusCode::BAD_REQUEST,
                 DomainError::UsernameTaken

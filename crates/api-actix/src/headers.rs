@@ -33,7 +33,12 @@ pub async fn middleware(
     ] {
         headers.insert(name, HeaderValue::from_static(value));
     }
-    headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+    // A page of the sign-in flow sets its own (its forms may go on to the client).
+    if !(crate::pages::PATHS.contains(&path.as_str())
+        && headers.contains_key(header::CONTENT_SECURITY_POLICY))
+    {
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
     if path.starts_with("/api/auth/") {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

@@ -13,6 +13,7 @@ mod headers;
 pub mod metrics;
 mod oauth;
 pub mod openapi;
+mod pages;
 mod pre_routing;
 mod rate_limit;
 pub mod request_id;

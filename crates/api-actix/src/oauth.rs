@@ -76,9 +76,8 @@ impl From<DomainError> for OAuthError {
             | DomainError::WrongTokenType
             | DomainError::TokenExpired
             | DomainError::TokenRevoked
-            | DomainError::RefreshTokenReused => {
-                described(StatusCode::BAD_REQUEST, "invalid_grant")
-            }
+            | DomainError::RefreshTokenReused
+            | DomainError::InvalidGrant => described(StatusCode::BAD_REQUEST, "invalid_grant"),
             DomainError::AccountLocked {
                 retry_after_seconds,
             } => OAuthError {

@@ -16,7 +16,7 @@ use domain::{
     Ports, RateLimitPolicy, RateLimiter, RecoveryService, Stores, UserService,
 };
 use infra_bcrypt::BcryptHasher;
-use infra_crypto::{Fingerprinter, Sealer};
+use infra_crypto::{Fingerprinter, S256, Sealer};
 use infra_diesel::{Backend, DieselStore};
 use infra_file_mail::FileMailer;
 use infra_jwt::{JwtCodec, KeyPairs};
@@ -221,6 +221,7 @@ pub fn build_ports(
             sealer: Arc::new(Sealer::from_secret(&secret)),
             fingerprints: Arc::new(Fingerprinter::from_secret(&secret)),
         },
+        pkce: Arc::new(S256),
     })
 }
 
@@ -340,6 +341,9 @@ pub fn auth_policy(settings: &Settings) -> AuthPolicy {
         lockout_duration: Duration::seconds(settings.lockout.duration_seconds.into()),
         require_verified_email: settings.auth.require_verified_email,
         password_grant: settings.oauth.password_grant,
+        code_ttl: Duration::seconds(settings.oauth.code_ttl_seconds.get().into()),
+        sso_ttl: Duration::seconds(settings.sso.ttl_seconds.get().into()),
+        sso_idle: Duration::seconds(settings.sso.idle_seconds.get().into()),
     }
 }
 

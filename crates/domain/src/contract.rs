@@ -65,6 +65,7 @@ macro_rules! storage_contract_tests {
             an_authorization_code_is_spent_once_and_a_replay_names_its_session,
             concurrent_uses_of_one_code_spend_it_once,
             codes_go_with_their_user_and_their_client,
+            a_consent_is_one_grant_per_person_and_client_replaced_whole,
             a_token_is_stored_with_its_message_and_voids_the_older_one,
             a_reset_takes_the_token_and_makes_every_change_at_once,
             expired_tokens_are_refused_and_deleted,
@@ -121,6 +122,7 @@ pub fn user(username: &str) -> User {
 pub fn session(user: &User, created_at: DateTime<Utc>) -> Session {
     Session {
         id: Uuid::new_v4(),
+        kind: crate::model::SessionKind::Api,
         user_id: user.id,
         refresh_jti: Uuid::new_v4(),
         previous_refresh_jti: None,

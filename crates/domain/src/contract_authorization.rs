@@ -164,3 +164,38 @@ pub async fn codes_go_with_their_user_and_their_client(stores: &Stores) {
         CodeRedemption::Unknown
     );
 }
+
+pub async fn a_consent_is_one_grant_per_person_and_client_replaced_whole(stores: &Stores) {
+    let alice = stored(stores, "Alice_1").await;
+    let bob = stored(stores, "Bob_1").await;
+    let app = stored_app(stores).await;
+    let consents = &stores.consents;
+    assert_eq!(consents.find_consent(alice.id, app.id).await.unwrap(), None);
+    let first = Scopes::parse("openid email").unwrap();
+    consents
+        .grant_consent(alice.id, app.id, &first, t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        consents.find_consent(alice.id, app.id).await.unwrap(),
+        Some(first)
+    );
+    assert_eq!(consents.find_consent(bob.id, app.id).await.unwrap(), None);
+    let wider = Scopes::parse("openid profile offline_access").unwrap();
+    consents
+        .grant_consent(alice.id, app.id, &wider, t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        consents.find_consent(alice.id, app.id).await.unwrap(),
+        Some(wider.clone())
+    );
+    consents
+        .grant_consent(bob.id, app.id, &wider, t0())
+        .await
+        .unwrap();
+    deleted(stores, alice.id).await;
+    assert_eq!(consents.find_consent(alice.id, app.id).await.unwrap(), None);
+    assert!(stores.clients.delete(app.id).await.unwrap());
+    assert_eq!(consents.find_consent(bob.id, app.id).await.unwrap(), None);
+}

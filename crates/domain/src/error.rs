@@ -1,5 +1,17 @@
 use crate::validation::FieldError;
 
+/// Why an authorization request is refused, and where the person goes with the news.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// RFC 6749 §4.1.2.1's `error` (or OpenID Connect Core §3.1.2.6's).
+    pub error: &'static str,
+    pub description: String,
+    /// The client's redirect URI and the request's `state`, once both the client and the URI
+    /// are known good; until then the error is shown on a page and never redirected (§4.1.2.1:
+    /// an open redirector otherwise).
+    pub redirect: Option<(String, Option<String>)>,
+}
+
 /// Everything that can go wrong in the service, in the service's own words. The HTTP layer maps each
 /// variant to one status and one stable `code`.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -72,6 +84,15 @@ pub enum DomainError {
     UnauthorizedClient,
     #[error("no such client")]
     ClientNotFound,
+    /// OAuth's `invalid_grant` for an authorization code.
+    #[error(
+        "the authorization code is not valid: unknown, used, expired, or issued for another \
+         client, redirect URI or code verifier"
+    )]
+    InvalidGrant,
+    /// An authorization request refused (RFC 6749 §4.1.2.1), in OAuth's words.
+    #[error("the authorization request is refused: {}", .0.error)]
+    AuthorizationRefused(Box<Refusal>),
     #[error("too many requests")]
     RateLimited {
         limit: u32,

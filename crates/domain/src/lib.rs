@@ -12,29 +12,30 @@ pub mod validation;
 #[cfg(feature = "contract-tests")]
 pub mod contract;
 
-pub use error::DomainError;
+pub use error::{DomainError, Refusal};
 pub use model::{
-    AuditEvent, AuditOutcome, AuditRecord, AuthorizationCode, Claims, ClientChanges, ClientInfo,
-    ClientKind, ClientRegistration, ClientToken, CodeRedemption, CreatedClient, DisplayName, Email,
-    Introspection, IssuedTokens, KeyAlgorithm, KeyPair, KeyState, Keyring, LiveKey, LoginOutcome,
-    Mail, MailKind, MailToken, MfaChallenge, NewUser, OAuthClient, OutboxMessage, Page, Password,
-    Principal, PublicJwk, Registration, Role, Scope, Scopes, Session, SharedSecretUse, SigningKey,
-    TokenPurpose, TokenType, TotpEnrolment, TotpFactor, User, UserPatch, Username, key_purpose,
-    outbox_purpose, totp_purpose, validated,
+    AuditEvent, AuditOutcome, AuditRecord, AuthorizationCode, AuthorizationRequest,
+    AuthorizationStep, CheckedRequest, Claims, ClientChanges, ClientInfo, ClientKind,
+    ClientRegistration, ClientToken, CodeRedemption, CreatedClient, DisplayName, Email,
+    IdTokenClaims, Introspection, IssuedTokens, KeyAlgorithm, KeyPair, KeyState, Keyring, LiveKey,
+    LoginOutcome, Mail, MailKind, MailToken, MfaChallenge, NewUser, OAuthClient, OutboxMessage,
+    Page, Password, Principal, Prompt, PublicJwk, Registration, Role, Scope, Scopes, Session,
+    SessionKind, SharedSecretUse, SigningKey, TokenPurpose, TokenType, TotpEnrolment, TotpFactor,
+    User, UserPatch, Username, key_purpose, outbox_purpose, totp_purpose, validated,
 };
 pub use policy::AuthPolicy;
 pub use ports::{
     AdminGuard, AdminWrite, Attempt, AttemptLimit, AuditLog, AuthorizationCodeRepository,
-    ClientRepository, Clock, ConnectionUsage, Fingerprints, KeyGenerator, LoginThrottleRepository,
-    MailError, MailMetrics, MailTokenRepository, Mailer, MfaRepository, OneTimeCodes, Outbox,
-    PasswordHasher, RateLimitStore, SecretSealer, SessionRepository, SigningKeyRepository,
-    StoreError, StoreHealth, Stores, ThrottleKey, TokenCodec, TokenRejection, Unsealable,
-    UserRepository,
+    ClientRepository, Clock, ConnectionUsage, ConsentRepository, Fingerprints, KeyGenerator,
+    LoginThrottleRepository, MailError, MailMetrics, MailTokenRepository, Mailer, MfaRepository,
+    OneTimeCodes, Outbox, PasswordHasher, PkceTransform, RateLimitStore, SecretSealer,
+    SessionRepository, SigningKeyRepository, StoreError, StoreHealth, Stores, ThrottleKey,
+    TokenCodec, TokenRejection, Unsealable, UserRepository,
 };
 pub use services::{
-    AccountMail, AuthService, DeliveryPolicy, DeliveryReport, Housekeeping, HousekeepingReport,
-    KeyPolicy, KeyService, LimitedAction, Lockout, MailDelivery, MailPolicy, MfaPorts, Ports,
-    RECOVERY_CODES, RateDecision, RateLimitPolicy, RateLimiter, RecoveryService, SecondFactor,
-    UserService,
+    AccountMail, AuthService, BrowserSession, BrowserSignIn, CodeExchange, CodeTokens,
+    DeliveryPolicy, DeliveryReport, Grant, Housekeeping, HousekeepingReport, KeyPolicy, KeyService,
+    LimitedAction, Lockout, MailDelivery, MailPolicy, MfaPorts, Ports, RECOVERY_CODES,
+    RateDecision, RateLimitPolicy, RateLimiter, RecoveryService, SecondFactor, UserService,
 };
 pub use validation::FieldError;

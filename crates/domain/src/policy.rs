@@ -17,6 +17,11 @@ pub struct AuthPolicy {
     pub require_verified_email: bool,
     /// The password grant works for a request that names no client.
     pub password_grant: bool,
+    /// An authorization code's lifetime.
+    pub code_ttl: Duration,
+    /// A browser session's lifetime, and how long it may go unused.
+    pub sso_ttl: Duration,
+    pub sso_idle: Duration,
 }
 
 impl AuthPolicy {

@@ -19,9 +19,10 @@ use uuid::Uuid;
 use crate::error::DomainError;
 pub use crate::error::{StoreError, StoreResult};
 use crate::model::{
-    AuditRecord, AuthorizationCode, Claims, ClientChanges, CodeRedemption, KeyAlgorithm, KeyPair,
-    Keyring, Mail, MailKind, MailToken, MfaChallenge, OAuthClient, OutboxMessage, Page, Role,
-    Session, SigningKey, TokenPurpose, TotpEnrolment, TotpFactor, User, UserPatch,
+    AuditRecord, AuthorizationCode, Claims, ClientChanges, CodeRedemption, IdTokenClaims,
+    KeyAlgorithm, KeyPair, Keyring, Mail, MailKind, MailToken, MfaChallenge, OAuthClient,
+    OutboxMessage, Page, Role, Scopes, Session, SigningKey, TokenPurpose, TotpEnrolment,
+    TotpFactor, User, UserPatch,
 };
 
 /// What must still hold when an admin's write to an account lands.
@@ -239,6 +240,8 @@ pub trait TokenCodec: Send + Sync {
     /// Replaces every key at once; tokens verified under the old keyring are checked again.
     fn install(&self, keyring: Keyring) -> Result<(), DomainError>;
     fn encode(&self, claims: &Claims) -> Result<String, DomainError>;
+    /// Signs an ID token with the key that signs access tokens.
+    fn encode_id_token(&self, claims: &IdTokenClaims) -> Result<String, DomainError>;
     fn decode(&self, token: &str) -> Result<Claims, TokenRejection>;
 }
 
@@ -298,6 +301,24 @@ pub trait AuthorizationCodeRepository: Send + Sync {
     async fn delete_expired(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 
+/// What people allowed clients that are not first-party to have: one grant of scopes per
+/// person and client.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait ConsentRepository: Send + Sync {
+    /// The scopes `user_id` granted `client_id`, if any.
+    async fn find_consent(&self, user_id: Uuid, client_id: Uuid) -> StoreResult<Option<Scopes>>;
+    /// Records the grant, replacing one made before, in one transaction that starts with its
+    /// write.
+    async fn grant_consent(
+        &self,
+        user_id: Uuid,
+        client_id: Uuid,
+        scopes: &Scopes,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+}
+
 /// The clients of the OAuth 2.0 endpoints.
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
@@ -346,6 +367,13 @@ pub trait SecretSealer: Send + Sync {
 #[cfg_attr(test, mockall::automock)]
 pub trait Fingerprints: Send + Sync {
     fn of(&self, secret: &str) -> String;
+}
+
+/// PKCE's S256 transformation (RFC 7636 §4.2): the challenge a code verifier answers.
+#[cfg_attr(test, mockall::automock)]
+pub trait PkceTransform: Send + Sync {
+    /// BASE64URL(SHA-256(ASCII(verifier))), unpadded.
+    fn challenge_of(&self, verifier: &str) -> String;
 }
 
 /// RFC 6238 time-based one-time codes: HMAC-SHA-1, 6 digits, 30-second steps. Which step a
@@ -582,6 +610,7 @@ pub struct Stores {
     pub keys: Arc<dyn SigningKeyRepository>,
     pub clients: Arc<dyn ClientRepository>,
     pub authorization_codes: Arc<dyn AuthorizationCodeRepository>,
+    pub consents: Arc<dyn ConsentRepository>,
     pub mail_tokens: Arc<dyn MailTokenRepository>,
     pub outbox: Arc<dyn Outbox>,
     pub health: Arc<dyn StoreHealth>,
@@ -600,6 +629,7 @@ impl Stores {
             + SigningKeyRepository
             + ClientRepository
             + AuthorizationCodeRepository
+            + ConsentRepository
             + MailTokenRepository
             + Outbox
             + StoreHealth
@@ -616,6 +646,7 @@ impl Stores {
             keys: Arc::new(store.clone()),
             clients: Arc::new(store.clone()),
             authorization_codes: Arc::new(store.clone()),
+            consents: Arc::new(store.clone()),
             mail_tokens: Arc::new(store.clone()),
             outbox: Arc::new(store.clone()),
             health: Arc::new(store),

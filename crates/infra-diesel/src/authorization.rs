@@ -1,19 +1,22 @@
 //! Authorization codes. A code is spent by one conditional UPDATE (unspent and unexpired: set
 //! the session it gives), so of concurrent uses exactly one spends it; a use of a spent code is
 //! another conditional UPDATE that marks it replayed. Each runs in a transaction that starts
-//! with its write (PostgreSQL: the row lock; SQLite: the write lock).
+//! with its write (PostgreSQL: the row lock; SQLite: the write lock). And consents, one row per
+//! person and client, replaced whole by a delete and an insert in one transaction.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use domain::ports::StoreResult;
-use domain::{AuthorizationCode, AuthorizationCodeRepository, CodeRedemption, Scopes};
+use domain::{
+    AuthorizationCode, AuthorizationCodeRepository, CodeRedemption, ConsentRepository, Scopes,
+};
 use uuid::Uuid;
 
 use crate::DieselStore;
 use crate::error::corrupt;
 use crate::rows::{naive, parse_uuid, utc};
-use crate::schema::authorization_codes;
+use crate::schema::{authorization_codes, consents};
 use crate::session_cache::Stale;
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -171,6 +174,55 @@ impl AuthorizationCodeRepository for DieselStore {
             )
             .execute(conn)
             .map(|n| n as u64)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ConsentRepository for DieselStore {
+    async fn find_consent(&self, user_id: Uuid, client_id: Uuid) -> StoreResult<Option<Scopes>> {
+        let (user, client) = (user_id.to_string(), client_id.to_string());
+        let scopes: Option<String> = self
+            .read(move |conn| {
+                consents::table
+                    .find((user, client))
+                    .select(consents::scopes)
+                    .get_result(conn)
+                    .optional()
+            })
+            .await?;
+        scopes
+            .map(|s| Scopes::parse(&s).map_err(|_| corrupt("consents.scopes", &s)))
+            .transpose()
+    }
+
+    async fn grant_consent(
+        &self,
+        user_id: Uuid,
+        client_id: Uuid,
+        scopes: &Scopes,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (user, client, scopes, at) = (
+            user_id.to_string(),
+            client_id.to_string(),
+            scopes.to_string(),
+            naive(at),
+        );
+        self.write(Stale::Nothing, move |conn| {
+            conn.transaction(|conn| {
+                diesel::delete(consents::table.find((&user, &client))).execute(conn)?;
+                diesel::insert_into(consents::table)
+                    .values((
+                        consents::user_id.eq(&user),
+                        consents::client_id.eq(&client),
+                        consents::scopes.eq(&scopes),
+                        consents::granted_at.eq(at),
+                    ))
+                    .execute(conn)
+                    .map(drop)
+            })
         })
         .await
     }

@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use domain::{AuditEvent, AuditOutcome, AuditRecord, Role, Session, StoreError, User, UserPatch};
+use domain::{
+    AuditEvent, AuditOutcome, AuditRecord, Role, Session, SessionKind, StoreError, User, UserPatch,
+};
 use uuid::Uuid;
 
 use crate::error::corrupt;
@@ -123,6 +125,7 @@ pub struct SessionRow {
     pub user_agent: Option<String>,
     pub ip: Option<String>,
     pub mfa: bool,
+    pub kind: String,
 }
 
 impl From<&Session> for SessionRow {
@@ -140,6 +143,7 @@ impl From<&Session> for SessionRow {
             user_agent: s.user_agent.clone(),
             ip: s.ip.clone(),
             mfa: s.mfa,
+            kind: s.kind.as_str().to_owned(),
         }
     }
 }
@@ -150,6 +154,8 @@ impl TryFrom<SessionRow> for Session {
     fn try_from(row: SessionRow) -> Result<Self, StoreError> {
         Ok(Session {
             id: parse_uuid("session id", &row.id)?,
+            kind: SessionKind::parse(&row.kind)
+                .ok_or_else(|| corrupt("sessions.kind", &row.kind))?,
             user_id: parse_uuid("session user id", &row.user_id)?,
             refresh_jti: parse_uuid("refresh jti", &row.refresh_jti)?,
             previous_refresh_jti: row

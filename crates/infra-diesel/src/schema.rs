@@ -31,6 +31,7 @@ diesel::table! {
         user_agent -> Nullable<Text>,
         ip -> Nullable<Text>,
         mfa -> Bool,
+        kind -> Text,
     }
 }
 
@@ -78,6 +79,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     service_clients,
     authorization_codes,
+    consents,
     mail_tokens,
     outbox
 );
@@ -98,6 +100,15 @@ diesel::table! {
         expires_at -> Timestamp,
         session_id -> Nullable<Text>,
         replayed -> Bool,
+    }
+}
+
+diesel::table! {
+    consents (user_id, client_id) {
+        user_id -> Text,
+        client_id -> Text,
+        scopes -> Text,
+        granted_at -> Timestamp,
     }
 }
 

@@ -12,7 +12,10 @@ mod verified;
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
-use domain::{Claims, DomainError, KeyAlgorithm, Keyring, TokenCodec, TokenRejection, TokenType};
+use domain::{
+    Claims, DomainError, IdTokenClaims, KeyAlgorithm, Keyring, TokenCodec, TokenRejection,
+    TokenType,
+};
 use jsonwebtoken::{Algorithm, Validation};
 
 pub use crate::generate::KeyPairs;
@@ -85,6 +88,18 @@ fn signature_only(algorithm: Algorithm) -> Validation {
     validation
 }
 
+impl JwtCodec {
+    /// Signs `claims` with the current key.
+    fn sign(&self, claims: &impl serde::Serialize) -> Result<String, DomainError> {
+        let ring = self.ring();
+        let signer = ring
+            .signer()
+            .ok_or_else(|| DomainError::Internal("no signing key is loaded".into()))?;
+        jsonwebtoken::encode(&signer.header, claims, &signer.key)
+            .map_err(|err| DomainError::Internal(format!("cannot sign a token: {err}")))
+    }
+}
+
 impl TokenCodec for JwtCodec {
     fn install(&self, keyring: Keyring) -> Result<(), DomainError> {
         let ring = Ring::build(&self.shared, keyring)?;
@@ -98,12 +113,11 @@ impl TokenCodec for JwtCodec {
     }
 
     fn encode(&self, claims: &Claims) -> Result<String, DomainError> {
-        let ring = self.ring();
-        let signer = ring
-            .signer()
-            .ok_or_else(|| DomainError::Internal("no signing key is loaded".into()))?;
-        jsonwebtoken::encode(&signer.header, claims, &signer.key)
-            .map_err(|err| DomainError::Internal(format!("cannot sign a token: {err}")))
+        self.sign(claims)
+    }
+
+    fn encode_id_token(&self, claims: &IdTokenClaims) -> Result<String, DomainError> {
+        self.sign(claims)
     }
 
     fn decode(&self, token: &str) -> Result<Claims, TokenRejection> {

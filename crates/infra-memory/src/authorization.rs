@@ -1,10 +1,13 @@
 //! Authorization codes, spent under the state's one lock as the diesel adapter's conditional
-//! UPDATE spends them.
+//! UPDATE spends them; and the consents people gave clients.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::ports::StoreResult;
-use domain::{AuthorizationCode, AuthorizationCodeRepository, CodeRedemption, StoreError};
+use domain::{
+    AuthorizationCode, AuthorizationCodeRepository, CodeRedemption, ConsentRepository, Scopes,
+    StoreError,
+};
 use uuid::Uuid;
 
 use crate::MemoryStore;
@@ -76,5 +79,28 @@ impl AuthorizationCodeRepository for MemoryStore {
             .authorization_codes
             .retain(|_, stored| stored.code.expires_at >= before);
         Ok((count - state.authorization_codes.len()) as u64)
+    }
+}
+
+#[async_trait]
+impl ConsentRepository for MemoryStore {
+    async fn find_consent(&self, user_id: Uuid, client_id: Uuid) -> StoreResult<Option<Scopes>> {
+        Ok(self.state().consents.get(&(user_id, client_id)).cloned())
+    }
+
+    async fn grant_consent(
+        &self,
+        user_id: Uuid,
+        client_id: Uuid,
+        scopes: &Scopes,
+        _at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut state = self.state();
+        // As the tables' foreign keys: a grant names an existing user and client.
+        if !state.users.contains_key(&user_id) || !state.clients.iter().any(|c| c.id == client_id) {
+            return Err(StoreError::Other("no such user or client".into()));
+        }
+        state.consents.insert((user_id, client_id), scopes.clone());
+        Ok(())
     }
 }

@@ -158,6 +158,7 @@ impl ClientRepository for MemoryStore {
         state
             .authorization_codes
             .retain(|_, stored| stored.code.client_id != id);
+        state.consents.retain(|(_, client), _| *client != id);
         Ok(state.clients.len() < before)
     }
 }

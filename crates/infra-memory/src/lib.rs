@@ -42,6 +42,7 @@ struct State {
     keys: Vec<domain::SigningKey>,
     clients: Vec<domain::OAuthClient>,
     authorization_codes: HashMap<String, authorization::StoredCode>,
+    consents: HashMap<(Uuid, Uuid), domain::Scopes>,
     mail_tokens: HashMap<String, domain::MailToken>,
     outbox: Vec<mail::Queued>,
 }
@@ -120,6 +121,7 @@ impl State {
         self.mail_tokens.retain(|_, t| t.user_id != id);
         self.authorization_codes
             .retain(|_, stored| stored.code.user_id != id);
+        self.consents.retain(|(user, _), _| *user != id);
         self.outbox.retain(|q| q.message.user_id != Some(id));
         self.users.remove(&id).is_some()
     }

@@ -98,6 +98,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub auth: AuthSettings,
     pub oauth: OAuthSettings,
+    pub sso: SsoSettings,
     pub mail: MailSettings,
     /// The first admin for container deployments, from `ADMIN_USERNAME`, `ADMIN_EMAIL` and
     /// `ADMIN_PASSWORD`: created at start only while no active admin exists.
@@ -335,6 +336,16 @@ pub struct AuthSettings {
 pub struct OAuthSettings {
     /// The password grant for a request that names no client.
     pub password_grant: bool,
+    /// An authorization code's lifetime.
+    pub code_ttl_seconds: NonZeroU32,
+}
+
+/// The browser session behind the sign-in pages (single sign-on).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsoSettings {
+    pub ttl_seconds: NonZeroU32,
+    pub idle_seconds: NonZeroU32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

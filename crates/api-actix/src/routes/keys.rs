@@ -61,35 +61,76 @@ pub(crate) async fn jwks(state: web::Data<AppState>) -> HttpResponse {
 #[derive(Serialize, ToSchema)]
 pub struct ServerMetadata {
     pub issuer: String,
+    pub authorization_endpoint: String,
     pub jwks_uri: String,
     pub token_endpoint: String,
     pub revocation_endpoint: String,
     pub introspection_endpoint: String,
-    pub grant_types_supported: [&'static str; 3],
-    /// Empty: there is no authorization endpoint.
-    pub response_types_supported: [&'static str; 0],
-    pub token_endpoint_auth_methods_supported: [&'static str; 2],
+    pub grant_types_supported: [&'static str; 4],
+    pub response_types_supported: [&'static str; 1],
+    /// PKCE is required of every client, with S256.
+    pub code_challenge_methods_supported: [&'static str; 1],
+    pub scopes_supported: [&'static str; 4],
+    pub claims_supported: [&'static str; 15],
+    pub subject_types_supported: [&'static str; 1],
+    pub prompt_values_supported: [&'static str; 3],
+    /// RFC 9207: every authorization response names its issuer.
+    pub authorization_response_iss_parameter_supported: bool,
+    /// `none`: a public client names itself by its `client_id`.
+    pub token_endpoint_auth_methods_supported: [&'static str; 3],
     pub revocation_endpoint_auth_methods_supported: [&'static str; 3],
     pub introspection_endpoint_auth_methods_supported: [&'static str; 2],
     /// The algorithm access tokens are signed with.
     pub access_token_signing_alg_values_supported: [&'static str; 1],
+    /// The algorithm ID tokens are signed with: the same key.
+    pub id_token_signing_alg_values_supported: [&'static str; 1],
 }
 
 fn metadata(state: &AppState) -> ServerMetadata {
     let base = &state.public_url;
     let client_auth = ["client_secret_basic", "client_secret_post"];
+    let algorithm = state.keys.algorithm().as_str();
     ServerMetadata {
         issuer: state.issuer.clone(),
+        authorization_endpoint: format!("{base}/oauth/authorize"),
         jwks_uri: format!("{base}/.well-known/jwks.json"),
         token_endpoint: format!("{base}/oauth/token"),
         revocation_endpoint: format!("{base}/oauth/revoke"),
         introspection_endpoint: format!("{base}/oauth/introspect"),
-        grant_types_supported: ["password", "refresh_token", "client_credentials"],
-        response_types_supported: [],
-        token_endpoint_auth_methods_supported: client_auth,
+        grant_types_supported: [
+            "authorization_code",
+            "password",
+            "refresh_token",
+            "client_credentials",
+        ],
+        response_types_supported: ["code"],
+        code_challenge_methods_supported: ["S256"],
+        scopes_supported: domain::Scope::ALL.map(domain::Scope::as_str),
+        claims_supported: [
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "amr",
+            "azp",
+            "sid",
+            "email",
+            "email_verified",
+            "name",
+            "preferred_username",
+            "updated_at",
+        ],
+        subject_types_supported: ["public"],
+        prompt_values_supported: ["none", "login", "consent"],
+        authorization_response_iss_parameter_supported: true,
+        token_endpoint_auth_methods_supported: [client_auth[0], client_auth[1], "none"],
         revocation_endpoint_auth_methods_supported: [client_auth[0], client_auth[1], "none"],
         introspection_endpoint_auth_methods_supported: client_auth,
-        access_token_signing_alg_values_supported: [state.keys.algorithm().as_str()],
+        access_token_signing_alg_values_supported: [algorithm],
+        id_token_signing_alg_values_supported: [algorithm],
     }
 }
 

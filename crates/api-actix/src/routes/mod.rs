@@ -43,7 +43,7 @@ impl Router<'_> {
     }
 
     /// An HTML page for people: served like any route, but not part of the API's description.
-    fn add_page<F, R>(&mut self, path: &'static str, build: F)
+    pub(crate) fn add_page<F, R>(&mut self, path: &'static str, build: F)
     where
         F: FnOnce(Resource) -> R,
         R: HttpServiceFactory + 'static,
@@ -63,6 +63,7 @@ fn routes(router: &mut Router<'_>) {
     mfa::routes(router);
     recovery::routes(router);
     pages::routes(router);
+    crate::pages::routes(router);
     users::routes(router);
     audit::routes(router);
     keys::routes(router);

@@ -4,7 +4,10 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use domain::{Introspection, IssuedTokens, LimitedAction, LoginOutcome, OAuthClient, TokenType};
+use domain::{
+    CodeExchange, CodeTokens, Introspection, IssuedTokens, LimitedAction, LoginOutcome,
+    OAuthClient, TokenType,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -81,6 +84,12 @@ pub struct OAuthTokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_expires_in: Option<i64>,
+    /// The authorization code grant with the `openid` scope: an OpenID Connect ID token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    /// The authorization code grant: the scopes granted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 impl From<IssuedTokens> for OAuthTokenResponse {
@@ -91,6 +100,18 @@ impl From<IssuedTokens> for OAuthTokenResponse {
             expires_in: issued.access_expires_in,
             refresh_token: Some(issued.refresh_token),
             refresh_expires_in: Some(issued.refresh_expires_in),
+            id_token: None,
+            scope: None,
+        }
+    }
+}
+
+impl From<CodeTokens> for OAuthTokenResponse {
+    fn from(issued: CodeTokens) -> Self {
+        OAuthTokenResponse {
+            id_token: issued.id_token,
+            scope: Some(issued.scopes.to_string()),
+            ..issued.tokens.into()
         }
     }
 }
@@ -227,7 +248,8 @@ pub(crate) async fn token(
     let grant = params.require("grant_type")?;
     let action = match grant {
         "password" | "client_credentials" => LimitedAction::Login,
-        "refresh_token" => LimitedAction::Refresh,
+        // An app's server trades its users' codes: as many as their refreshes.
+        "refresh_token" | "authorization_code" => LimitedAction::Refresh,
         other => {
             return Err(OAuthError::new(
                 actix_web::http::StatusCode::BAD_REQUEST,
@@ -261,6 +283,23 @@ pub(crate) async fn token(
                 }
             }
         }
+        "authorization_code" => {
+            let client = client.ok_or_else(|| {
+                invalid_client(
+                    "the code grant needs its client: its id and secret, or a public client's id",
+                )
+            })?;
+            let exchange = CodeExchange {
+                code: params.require("code")?,
+                redirect_uri: params.require("redirect_uri")?,
+                code_verifier: params.require("code_verifier")?,
+            };
+            let issued = state
+                .auth
+                .exchange_code(&client, exchange, &client_info)
+                .await?;
+            issued.into()
+        }
         "refresh_token" => {
             let refresh_token = params.require("refresh_token")?;
             let issued = state.auth.refresh(refresh_token, &client_info).await?;
@@ -277,6 +316,8 @@ pub(crate) async fn token(
                 expires_in: issued.expires_in,
                 refresh_token: None,
                 refresh_expires_in: None,
+                id_token: None,
+                scope: None,
             }
         }
     };

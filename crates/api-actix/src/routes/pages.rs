@@ -20,7 +20,7 @@ use crate::extract::{BODY_LIMIT, client_info};
 use crate::rate_limit::enforce;
 use crate::state::AppState;
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;line-height:1.5;margin:0;\
+pub(crate) const STYLE: &str = "body{font-family:system-ui,sans-serif;line-height:1.5;margin:0;\
 background:#f6f7f9;color:#1b1f24}main{max-width:26rem;margin:3rem auto;padding:2rem;\
 background:#fff;border:1px solid #d0d7de;border-radius:8px}h1{font-size:1.4rem;margin-top:0}\
 label{display:block;font-weight:600;margin-top:1rem}input{box-sizing:border-box;width:100%;\

@@ -69,17 +69,26 @@ pub(crate) async fn forgot_password(
     req: HttpRequest,
     JsonBody(body): JsonBody<ForgotPasswordRequest>,
 ) -> Result<HttpResponse> {
+    ask_for_reset(&state, &req, &body.email).await?;
+    Ok(accepted())
+}
+
+/// A request for a reset link, counted per address too (the JSON API's and the page's).
+pub(crate) async fn ask_for_reset(
+    state: &AppState,
+    req: &HttpRequest,
+    email: &str,
+) -> std::result::Result<(), DomainError> {
     // Only something that may be an address is counted (anything else is refused next): the
     // key must stay small and storable.
-    let address = body.email.trim().to_lowercase();
+    let address = email.trim().to_lowercase();
     if address.chars().count() <= EMAIL_MAX_CHARS && !address.contains(char::is_control) {
-        check_address(LimitedAction::ForgotPassword, &req, &address).await?;
+        check_address(LimitedAction::ForgotPassword, req, &address).await?;
     }
     state
         .recovery
-        .forgot_password(&body.email, &client_info(&req))
-        .await?;
-    Ok(accepted())
+        .forgot_password(email, &client_info(req))
+        .await
 }
 
 #[utoipa::path(

@@ -6,6 +6,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod authorize;
 mod clients;
 mod hardening;
 mod limits;

@@ -85,9 +85,30 @@ async fn discovery_names_only_what_the_service_does(backend: Backend) {
         assert_eq!(doc.str("token_endpoint"), format!("{issuer}/oauth/token"));
         assert_eq!(
             doc.body["grant_types_supported"],
-            json!(["password", "refresh_token", "client_credentials"])
+            json!([
+                "authorization_code",
+                "password",
+                "refresh_token",
+                "client_credentials"
+            ])
         );
-        assert!(doc.body.get("authorization_endpoint").is_none());
+        assert_eq!(
+            doc.str("authorization_endpoint"),
+            format!("{issuer}/oauth/authorize")
+        );
+        assert_eq!(doc.body["response_types_supported"], json!(["code"]));
+        assert_eq!(
+            doc.body["code_challenge_methods_supported"],
+            json!(["S256"])
+        );
+        assert_eq!(
+            doc.body["authorization_response_iss_parameter_supported"],
+            true
+        );
+        assert_eq!(
+            doc.body["id_token_signing_alg_values_supported"],
+            json!(["ES256"])
+        );
         assert_eq!(
             doc.body["access_token_signing_alg_values_supported"],
             json!(["ES256"])
@@ -171,12 +192,8 @@ async fn the_token_endpoint_speaks_oauth(backend: Backend) {
         .await;
     assert_oauth_error(&wrong, 400, "invalid_grant");
     assert_oauth_error(
-        &app.form(
-            "/oauth/token",
-            &[("grant_type", "authorization_code")],
-            None,
-        )
-        .await,
+        &app.form("/oauth/token", &[("grant_type", "implicit")], None)
+            .await,
         400,
         "unsupported_grant_type",
     );

@@ -24,6 +24,10 @@ pub enum AuditEvent {
     ClientUpdated,
     ClientSecretReplaced,
     ClientDeleted,
+    CodeReused,
+    OAuthAuthorized,
+    ConsentGranted,
+    SsoSignin,
     PasswordResetRequested,
     PasswordReset,
     EmailVerified,
@@ -35,7 +39,7 @@ pub enum AuditEvent {
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 26] = [
+    pub const ALL: [AuditEvent; 30] = [
         AuditEvent::Register,
         AuditEvent::Login,
         AuditEvent::Lockout,
@@ -56,6 +60,10 @@ impl AuditEvent {
         AuditEvent::ClientUpdated,
         AuditEvent::ClientSecretReplaced,
         AuditEvent::ClientDeleted,
+        AuditEvent::CodeReused,
+        AuditEvent::OAuthAuthorized,
+        AuditEvent::ConsentGranted,
+        AuditEvent::SsoSignin,
         AuditEvent::PasswordResetRequested,
         AuditEvent::PasswordReset,
         AuditEvent::EmailVerified,
@@ -86,6 +94,10 @@ impl AuditEvent {
             AuditEvent::ClientUpdated => "client_updated",
             AuditEvent::ClientSecretReplaced => "client_secret_replaced",
             AuditEvent::ClientDeleted => "client_deleted",
+            AuditEvent::CodeReused => "code_reused",
+            AuditEvent::OAuthAuthorized => "oauth_authorized",
+            AuditEvent::ConsentGranted => "consent_granted",
+            AuditEvent::SsoSignin => "sso_signin",
             AuditEvent::PasswordResetRequested => "password_reset_requested",
             AuditEvent::PasswordReset => "password_reset",
             AuditEvent::EmailVerified => "email_verified",

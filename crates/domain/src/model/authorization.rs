@@ -88,6 +88,60 @@ impl FromIterator<Scope> for Scopes {
     }
 }
 
+/// What `/oauth/authorize` is asked, each parameter as it was given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthorizationRequest {
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub response_type: Option<String>,
+    pub scope: Option<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub prompt: Option<String>,
+    pub max_age: Option<String>,
+    pub login_hint: Option<String>,
+}
+
+/// OpenID Connect Core §3.1.2.1's `prompt`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prompt {
+    /// Show no page: answer at once, with an error if a page would be needed.
+    pub none: bool,
+    /// Sign in again, whatever browser session there is.
+    pub login: bool,
+    /// Ask for consent again, whatever was granted.
+    pub consent: bool,
+}
+
+/// A request whose every parameter follows the rules: the client, its redirect URI, the
+/// scopes, the PKCE challenge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedRequest {
+    pub client: crate::model::OAuthClient,
+    pub redirect_uri: String,
+    pub scopes: Scopes,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: String,
+    pub prompt: Prompt,
+    /// Seconds: a sign-in older than this must be made again.
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+}
+
+/// What an authorization needs next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuthorizationStep {
+    /// The person signs in (again) first.
+    SignIn,
+    /// The person is asked whether the client may have these scopes.
+    Consent,
+    /// Done: the code for the redirect.
+    Code(String),
+}
+
 /// An authorization code as it is stored: its fingerprint, never the code, and everything it
 /// is bound to (RFC 6749 §4.1.3, RFC 7636 §4.6, OpenID Connect Core §3.1.3.7).
 #[derive(Clone, PartialEq)]

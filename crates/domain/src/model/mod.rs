@@ -10,7 +10,10 @@ mod token;
 mod user;
 
 pub use audit::{AuditEvent, AuditOutcome, AuditRecord};
-pub use authorization::{AuthorizationCode, CodeRedemption, Scope, Scopes};
+pub use authorization::{
+    AuthorizationCode, AuthorizationRequest, AuthorizationStep, CheckedRequest, CodeRedemption,
+    Prompt, Scope, Scopes,
+};
 pub use client::{
     ClientChanges, ClientKind, ClientRegistration, CreatedClient, MAX_REDIRECT_URIS, OAuthClient,
     redirect_uri_problem,
@@ -22,10 +25,10 @@ pub use keys::{
 };
 pub use mail::{Mail, MailKind, MailToken, OutboxMessage, TokenPurpose, outbox_purpose};
 pub use mfa::{MfaChallenge, TotpEnrolment, TotpFactor, totp_purpose};
-pub use session::{ClientInfo, Session};
+pub use session::{ClientInfo, Session, SessionKind};
 pub use token::{
-    Claims, ClientToken, Introspection, IssuedTokens, LoginOutcome, Principal, Registration,
-    TokenType,
+    Claims, ClientToken, IdTokenClaims, Introspection, IssuedTokens, LoginOutcome, Principal,
+    Registration, TokenType,
 };
 pub use user::{NewUser, Page, Role, User, UserPatch};
 

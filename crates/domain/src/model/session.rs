@@ -12,10 +12,36 @@ pub struct ClientInfo {
     pub oauth_client: Option<Uuid>,
 }
 
+/// What a session was opened for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionKind {
+    /// A login over the API: an access token and a refresh token.
+    #[default]
+    Api,
+    /// A sign-in on the hosted pages (single sign-on): a cookie, never a token.
+    Browser,
+}
+
+impl SessionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::Api => "api",
+            SessionKind::Browser => "browser",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [SessionKind::Api, SessionKind::Browser]
+            .into_iter()
+            .find(|kind| kind.as_str() == value)
+    }
+}
+
 /// A login. Both tokens of a login are bound to its session: revoking the session kills them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {
     pub id: Uuid,
+    pub kind: SessionKind,
     pub user_id: Uuid,
     /// The `jti` of the one refresh token that may be used next.
     pub refresh_jti: Uuid,

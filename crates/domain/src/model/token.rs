@@ -10,6 +10,35 @@ pub enum TokenType {
     Refresh,
 }
 
+/// An OpenID Connect ID token (Core §2): who signed in, when and how, for which client; with
+/// the `email` and `profile` scopes, those claims too. Never accepted as an access token (it
+/// has no `type`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IdTokenClaims {
+    pub iss: String,
+    pub sub: Uuid,
+    /// The client's id.
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    pub amr: Vec<String>,
+    pub azp: String,
+    pub sid: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<i64>,
+}
+
 /// The claims of both token types. Times are seconds since the Unix epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Claims {

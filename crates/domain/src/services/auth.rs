@@ -13,7 +13,7 @@ use super::users::create_user;
 use crate::error::DomainError;
 use crate::model::{
     AuditEvent, AuditOutcome, Claims, ClientInfo, IssuedTokens, LoginOutcome, NewUser, Password,
-    Principal, Registration, Role, Session, TokenType, User, validated,
+    Principal, Registration, Role, Session, SessionKind, TokenType, User, validated,
 };
 use crate::policy::AuthPolicy;
 use crate::ports::{ThrottleKey, TokenRejection};
@@ -24,6 +24,14 @@ use crate::validation::{EMAIL_MAX_CHARS, clean_user_agent};
 const MAX_SWAP_TRIES: usize = 3;
 /// A session's `last_used_at` is written at most this often, so that reads stay reads.
 const TOUCH_INTERVAL_SECONDS: i64 = 60;
+
+/// How the password step of a login ended.
+pub(super) enum PasswordStep {
+    /// The password is the account's, and it needs nothing more.
+    Verified(User),
+    /// The account has MFA on: the login goes on with a second factor.
+    SecondFactor(LoginOutcome),
+}
 
 pub struct AuthService {
     ports: Ports,
@@ -113,6 +121,23 @@ impl AuthService {
         password: &str,
         client: &ClientInfo,
     ) -> Result<LoginOutcome, DomainError> {
+        match self.password_step(login, password, client).await? {
+            PasswordStep::Verified(user) => self
+                .open_session(user, client, false)
+                .await
+                .map(LoginOutcome::Tokens),
+            PasswordStep::SecondFactor(outcome) => Ok(outcome),
+        }
+    }
+
+    /// The rules of `login` up to the session: the account whose password this is, or the
+    /// second step it needs. The sign-in page takes the same step.
+    pub(super) async fn password_step(
+        &self,
+        login: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<PasswordStep, DomainError> {
         let login = login.trim().to_lowercase();
         let user = if login.contains('@') {
             self.ports.stores.users.find_by_email(&login).await?
@@ -163,15 +188,13 @@ impl AuthService {
                     // The password step completes nothing: its attempt is taken back, and the
                     // failures before it stay until the second factor completes the login.
                     self.ports.stores.throttle.refund(&key).await?;
-                    return self.challenge(&user).await;
+                    return self.challenge(&user).await.map(PasswordStep::SecondFactor);
                 }
                 self.ports.stores.throttle.clear(&key).await?;
                 tracing::info!(user_id = %user.id, "login succeeded");
                 self.audit_login(user_id, client, AuditOutcome::Success, "")
                     .await?;
-                self.open_session(user, client, false)
-                    .await
-                    .map(LoginOutcome::Tokens)
+                Ok(PasswordStep::Verified(user))
             }
             _ => {
                 let reason = if user.is_some() {
@@ -210,7 +233,12 @@ impl AuthService {
             .sessions
             .find_with_user(sid)
             .await?
-            .filter(|(session, _)| session.user_id == claims.sub && session.is_active(now))
+            // A browser session holds a cookie, never tokens.
+            .filter(|(session, _)| {
+                session.user_id == claims.sub
+                    && session.kind == SessionKind::Api
+                    && session.is_active(now)
+            })
             .ok_or(DomainError::TokenRevoked)?;
         if !user.is_active {
             return Err(DomainError::AccountDisabled);
@@ -284,7 +312,10 @@ impl AuthService {
             .find_with_user(sid)
             .await?
             .filter(|(session, user)| {
-                session.user_id == claims.sub && session.is_active(now) && user.is_active
+                session.user_id == claims.sub
+                    && session.kind == SessionKind::Api
+                    && session.is_active(now)
+                    && user.is_active
             })
             .ok_or(DomainError::TokenRevoked)?;
         if now - session.last_used_at >= Duration::seconds(TOUCH_INTERVAL_SECONDS) {
@@ -600,9 +631,22 @@ impl AuthService {
         client: &ClientInfo,
         mfa: bool,
     ) -> Result<IssuedTokens, DomainError> {
+        let session = self.new_session(Uuid::new_v4(), &user, client, mfa);
+        self.open(session, user, client).await
+    }
+
+    /// A session of `user`'s, not stored yet, with this id.
+    pub(super) fn new_session(
+        &self,
+        id: Uuid,
+        user: &User,
+        client: &ClientInfo,
+        mfa: bool,
+    ) -> Session {
         let now = self.ports.clock.now();
-        let session = Session {
-            id: Uuid::new_v4(),
+        Session {
+            id,
+            kind: SessionKind::Api,
             user_id: user.id,
             refresh_jti: Uuid::new_v4(),
             previous_refresh_jti: None,
@@ -614,7 +658,26 @@ impl AuthService {
             user_agent: client.user_agent.as_ref().map(|ua| clean_user_agent(ua)),
             ip: client.ip.clone(),
             mfa,
-        };
+        }
+    }
+
+    /// Stores `session` and issues its tokens, for `client.oauth_client` if one authenticated.
+    pub(super) async fn open(
+        &self,
+        session: Session,
+        user: User,
+        client: &ClientInfo,
+    ) -> Result<IssuedTokens, DomainError> {
+        self.store_session(&session, &user).await?;
+        self.issue(user, &session, client.oauth_client, session.created_at)
+    }
+
+    /// Stores `session` of `user`, whose password (`user.password_hash`) the caller verified.
+    pub(super) async fn store_session(
+        &self,
+        session: &Session,
+        user: &User,
+    ) -> Result<(), DomainError> {
         // No session before the address is verified, where that is required (a second step
         // that completes after an address change too).
         if self.policy.require_verified_email && !user.email_verified {
@@ -628,7 +691,7 @@ impl AuthService {
             .stores
             .sessions
             .open(
-                &session,
+                session,
                 &user.password_hash,
                 self.policy.require_verified_email,
             )
@@ -636,7 +699,7 @@ impl AuthService {
         {
             return Err(DomainError::InvalidCredentials);
         }
-        self.issue(user, &session, client.oauth_client, now)
+        Ok(())
     }
 
     /// A new access token and the session's current refresh token, for the client `azp` if

@@ -246,18 +246,18 @@ impl KeyService {
         if self.policy.algorithm.is_shared_secret() {
             return Err(DomainError::SharedSecretSigning);
         }
-        let now = self.ports.clock.now();
         let keys = self.ports.stores.keys.list().await?;
+        // Read after the keys: a rotation that landed while this request was on its way is
+        // seen with a time before this one (read before, it would look like one from the
+        // future, and be rotated past).
+        let now = self.ports.clock.now();
         self.ensure_readable(&keys)?;
         let current = find(&keys, KeyState::Current);
-        // Measured on this replica's clock against another's record: a rotation that looks as
-        // if it were in the future (clocks apart) is not taken for a recent one.
+        // Measured on this replica's clock against another's record, within the bound either
+        // way (replica clocks a little apart); a rotation far in the future is no recent one.
         let just_rotated = current
             .and_then(|c| rotated_at(&keys, c))
-            .is_some_and(|at| {
-                let ago = now - at;
-                ago >= Duration::zero() && ago < Duration::milliseconds(ROTATION_COALESCE_MILLIS)
-            });
+            .is_some_and(|at| (now - at).abs() < Duration::milliseconds(ROTATION_COALESCE_MILLIS));
         // Losing to a concurrent rotation is a rotation all the same: the key that won signs.
         if !just_rotated
             && self

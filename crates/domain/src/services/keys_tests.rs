@@ -117,6 +117,9 @@ impl TokenCodec for RecordingCodec {
     fn encode(&self, _: &crate::model::Claims) -> Result<String, DomainError> {
         unreachable!("keys sign nothing")
     }
+    fn encode_id_token(&self, _: &crate::model::IdTokenClaims) -> Result<String, DomainError> {
+        unreachable!("keys sign nothing")
+    }
     fn decode(&self, _: &str) -> Result<crate::model::Claims, TokenRejection> {
         unreachable!("keys verify nothing")
     }
@@ -391,6 +394,14 @@ async fn a_rotation_soon_after_another_is_the_same_event() {
         later.kid, first.kid,
         "a second later it is another rotation"
     );
+    // A replica whose clock is a little behind the one that rotated: the same event.
+    h.advance(Duration::milliseconds(-400));
+    let behind = h.service.rotate(None, &operator()).await.unwrap();
+    assert_eq!(behind.kid, later.kid);
+    // Far behind (a rotation that looks a second or more ahead): no recent rotation of its.
+    h.advance(Duration::milliseconds(-600));
+    let far = h.service.rotate(None, &operator()).await.unwrap();
+    assert_ne!(far.kid, later.kid);
 }
 
 async fn a_reload_that_finds_nothing_new_installs_nothing() {

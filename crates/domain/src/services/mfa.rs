@@ -257,6 +257,21 @@ impl AuthService {
         factor: SecondFactor<'_>,
         client: &ClientInfo,
     ) -> Result<IssuedTokens, DomainError> {
+        let user = self.second_step(mfa_token, factor, client).await?;
+        let issued = self.open_session(user, client, true).await?;
+        self.audit_login_success(&issued.user, client, "with a second factor")
+            .await?;
+        Ok(issued)
+    }
+
+    /// The rules of `complete_mfa_login` up to the session: the account whose login this
+    /// completes. The sign-in page takes the same step.
+    pub(super) async fn second_step(
+        &self,
+        mfa_token: &str,
+        factor: SecondFactor<'_>,
+        client: &ClientInfo,
+    ) -> Result<User, DomainError> {
         let now = self.ports().clock.now();
         let fingerprint = self.ports().mfa.fingerprints.of(mfa_token);
         let stores = &self.ports().stores;
@@ -293,10 +308,7 @@ impl AuthService {
             stores.mfa.open_challenge(&challenge).await?;
             return Err(err);
         }
-        let issued = self.open_session(user, client, true).await?;
-        self.audit_login_success(&issued.user, client, "with a second factor")
-            .await?;
-        Ok(issued)
+        Ok(user)
     }
 
     /// Checks the caller's second factor and spends it: a time step once, a recovery code once.

@@ -1,4 +1,6 @@
 mod auth;
+mod authorization;
+mod browser;
 mod clients;
 mod delivery;
 mod housekeeping;
@@ -16,6 +18,8 @@ mod users;
 mod test_support;
 
 pub use auth::AuthService;
+pub use authorization::{CodeExchange, CodeTokens, Grant};
+pub use browser::{BrowserSession, BrowserSignIn};
 pub use delivery::{DeliveryPolicy, DeliveryReport, MailDelivery};
 pub use housekeeping::{Housekeeping, HousekeepingReport};
 pub use keys::{KeyPolicy, KeyService};

@@ -1,8 +1,8 @@
 use std::sync::Arc;
 
 use crate::ports::{
-    Clock, Fingerprints, KeyGenerator, OneTimeCodes, PasswordHasher, SecretSealer, Stores,
-    TokenCodec,
+    Clock, Fingerprints, KeyGenerator, OneTimeCodes, PasswordHasher, PkceTransform, SecretSealer,
+    Stores, TokenCodec,
 };
 
 /// The adapters a service runs on: one storage adapter's ports, the hasher, the token codec,
@@ -15,6 +15,7 @@ pub struct Ports {
     pub key_generator: Arc<dyn KeyGenerator>,
     pub clock: Arc<dyn Clock>,
     pub mfa: MfaPorts,
+    pub pkce: Arc<dyn PkceTransform>,
 }
 
 /// The adapters second factors need besides storage.

@@ -10,10 +10,10 @@ use crate::model::{Claims, Role, Session, TokenType, User};
 use crate::policy::AuthPolicy;
 use crate::ports::{
     Fingerprints, MockAuditLog, MockAuthorizationCodeRepository, MockClientRepository, MockClock,
-    MockKeyGenerator, MockLoginThrottleRepository, MockMailTokenRepository, MockMfaRepository,
-    MockOneTimeCodes, MockOutbox, MockPasswordHasher, MockRateLimitStore, MockSessionRepository,
-    MockSigningKeyRepository, MockStoreHealth, MockTokenCodec, MockUserRepository, SecretSealer,
-    Stores, Unsealable,
+    MockConsentRepository, MockKeyGenerator, MockLoginThrottleRepository, MockMailTokenRepository,
+    MockMfaRepository, MockOneTimeCodes, MockOutbox, MockPasswordHasher, MockRateLimitStore,
+    MockSessionRepository, MockSigningKeyRepository, MockStoreHealth, MockTokenCodec,
+    MockUserRepository, PkceTransform, SecretSealer, Stores, Unsealable,
 };
 
 /// Links to example.com, the contract's lifetimes, the default per-recipient cap.
@@ -43,6 +43,7 @@ pub struct Mocks {
     pub keys: MockSigningKeyRepository,
     pub clients: MockClientRepository,
     pub authorization_codes: MockAuthorizationCodeRepository,
+    pub consents: MockConsentRepository,
     pub mail_tokens: MockMailTokenRepository,
     pub outbox: MockOutbox,
     /// Counts nothing over any limit unless a test replaces it.
@@ -79,6 +80,15 @@ impl Fingerprints for FakeFingerprints {
     }
 }
 
+/// "S256" that a test can read: `s256(verifier)`.
+pub struct FakePkce;
+
+impl PkceTransform for FakePkce {
+    fn challenge_of(&self, verifier: &str) -> String {
+        format!("s256({verifier})")
+    }
+}
+
 impl Mocks {
     /// Mocks with a fixed clock and a codec that names each token after its type and `jti`.
     pub fn new() -> Self {
@@ -88,6 +98,9 @@ impl Mocks {
         tokens
             .expect_encode()
             .returning(|claims| Ok(token_name(claims.token_type, claims.jti)));
+        tokens
+            .expect_encode_id_token()
+            .returning(|claims| Ok(format!("IdToken:{}:{}", claims.aud, claims.sid)));
         // Audit entries are accepted silently unless a test replaces this mock to look at them.
         let mut audit = MockAuditLog::new();
         audit.expect_record().returning(|_| Ok(()));
@@ -107,6 +120,7 @@ impl Mocks {
             keys: MockSigningKeyRepository::new(),
             clients: MockClientRepository::new(),
             authorization_codes: MockAuthorizationCodeRepository::new(),
+            consents: MockConsentRepository::new(),
             mail_tokens: MockMailTokenRepository::new(),
             outbox: MockOutbox::new(),
             key_generator: MockKeyGenerator::new(),
@@ -136,6 +150,7 @@ impl Mocks {
                 keys: Arc::new(self.keys),
                 clients: Arc::new(self.clients),
                 authorization_codes: Arc::new(self.authorization_codes),
+                consents: Arc::new(self.consents),
                 mail_tokens: Arc::new(self.mail_tokens),
                 outbox: Arc::new(self.outbox),
                 health: Arc::new(MockStoreHealth::new()),
@@ -149,6 +164,7 @@ impl Mocks {
                 sealer: Arc::new(self.sealer),
                 fingerprints: Arc::new(self.fingerprints),
             },
+            pkce: Arc::new(FakePkce),
         }
     }
 }
@@ -166,6 +182,9 @@ pub fn policy() -> AuthPolicy {
         lockout_duration: chrono::Duration::seconds(900),
         require_verified_email: false,
         password_grant: true,
+        code_ttl: chrono::Duration::seconds(60),
+        sso_ttl: chrono::Duration::seconds(43200),
+        sso_idle: chrono::Duration::seconds(1800),
     }
 }
 
@@ -193,6 +212,7 @@ pub fn user(role: Role) -> User {
 pub fn session(user: &User) -> Session {
     Session {
         id: Uuid::new_v4(),
+        kind: crate::model::SessionKind::Api,
         user_id: user.id,
         refresh_jti: Uuid::new_v4(),
         previous_refresh_jti: None,

@@ -1,0 +1,2 @@
+DROP TABLE consents;
+ALTER TABLE sessions DROP COLUMN kind;
