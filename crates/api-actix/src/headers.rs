@@ -26,17 +26,23 @@ pub async fn middleware(
     } else {
         HeaderValue::from_static(API_POLICY)
     };
+    let sign_in_page = crate::pages::PATHS.contains(&path.as_str());
+    // The sign-in pages' forms need their `Origin` named to this service (under `no-referrer`
+    // a browser sends `null`); nothing goes to any other site.
+    let referrer = if sign_in_page {
+        "same-origin"
+    } else {
+        "no-referrer"
+    };
     for (name, value) in [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        (header::REFERRER_POLICY, referrer),
     ] {
         headers.insert(name, HeaderValue::from_static(value));
     }
     // A page of the sign-in flow sets its own (its forms may go on to the client).
-    if !(crate::pages::PATHS.contains(&path.as_str())
-        && headers.contains_key(header::CONTENT_SECURITY_POLICY))
-    {
+    if !(sign_in_page && headers.contains_key(header::CONTENT_SECURITY_POLICY)) {
         headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     }
     if path.starts_with("/api/auth/") {

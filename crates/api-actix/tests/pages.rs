@@ -1,6 +1,7 @@
-//! The reset and verification pages in headless Chromium, opened from links in mail a real SMTP
-//! server received: a person fills the form by its labels, with JavaScript off, submits, and
-//! sees the result; nothing is refused by the pages' CSP; a screenshot of each result is kept.
+//! The pages in headless Chromium, with JavaScript off: the reset and verification pages opened
+//! from links in mail a real SMTP server received, and the sign-in and consent pages an app
+//! sends a person to. A person fills each form by its labels, submits, and sees the result;
+//! nothing is refused by the pages' CSP; a screenshot of each is kept.
 //!
 //! Needs Debian's `chromium`, Node.js and `npm ci --prefix crates/api-actix/tests/pages`;
 //! `.ci/run` provides them and runs this with `--ignored`.
@@ -163,4 +164,133 @@ async fn a_person_resets_a_password_and_confirms_an_address_from_real_mail() {
         .await
         .unwrap();
     assert_eq!(me["email_verified"], true);
+}
+
+/// An app's callback: answers every request 200, as the app's page would.
+fn callback_server() -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 21\r\nconnection: close\r\n\r\n<p>Back in the app</p>",
+            );
+        }
+    });
+    port
+}
+
+/// Contract section 10 in a browser without JavaScript: an app (not first-party) sends the
+/// person to the authorization endpoint; they sign in and allow it on the hosted pages, and land
+/// on the app's callback with a code the app exchanges. Nothing is refused by the pages' policy
+/// on the way, the redirects to the app included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Debian's chromium and playwright-core; .ci/run provides them and runs this test"]
+async fn a_person_signs_in_and_allows_an_app_in_a_browser() {
+    let port = smtp::free_port();
+    let public_url = format!("http://127.0.0.1:{port}");
+    let callback = format!("http://127.0.0.1:{}/cb", callback_server());
+    let vars = [
+        ("APP_ENV", "test"),
+        ("APP__SERVER__PORT", port.to_string().as_str()),
+        ("APP__SERVER__PUBLIC_URL", &public_url),
+        ("ADMIN_USERNAME", "root_admin"),
+        ("ADMIN_EMAIL", "root@example.com"),
+        ("ADMIN_PASSWORD", "password1"),
+        (
+            "JWT_SECRET_KEY",
+            "9f2c4e81d7a35b06e1c8f4a2b79d3e50a6c1f8e2d4b7a903",
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let settings = Settings::from_vars(&vars, false).unwrap();
+    let app = Application::build_with(
+        &settings,
+        MemoryStore::new().stores(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::new();
+    let post = |path: &str, token: Option<&str>, body: Value| {
+        let mut request = client.post(format!("{public_url}{path}")).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    post(
+        "/api/auth/register",
+        None,
+        json!({"username": "alice_1", "email": "alice@example.com", "password": "password1"}),
+    )
+    .await;
+    let admin = post(
+        "/api/auth/login",
+        None,
+        json!({"login": "root_admin", "password": "password1"}),
+    )
+    .await;
+    let made = post(
+        "/api/admin/clients",
+        admin["access_token"].as_str(),
+        json!({"name": "Notes", "kind": "public", "redirect_uris": [callback]}),
+    )
+    .await;
+    let client_id = made["client_id"].as_str().unwrap().to_owned();
+    // RFC 7636 appendix B's verifier and challenge.
+    let authorize = format!(
+        "{public_url}/oauth/authorize?response_type=code&client_id={client_id}&redirect_uri={callback}\
+         &scope=openid%20email&state=s1&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\
+         &code_challenge_method=S256"
+    );
+    let shots = tempfile::tempdir().unwrap();
+    let shot = shots.path().join("consent.png");
+    let (link, prefix, path) = (authorize.clone(), callback.clone(), shot.clone());
+    let said = tokio::task::spawn_blocking(move || {
+        journey(&[
+            "signin",
+            &link,
+            "alice_1",
+            "password1",
+            &prefix,
+            path.to_str().unwrap(),
+        ])
+    })
+    .await
+    .unwrap();
+    assert_screenshot(&shot);
+    if let Ok(keep) = std::env::var("PAGE_SCREENSHOTS") {
+        std::fs::copy(&shot, format!("{keep}/consent.png")).unwrap();
+    }
+    let landed = url::Url::parse(said["landed"].as_str().unwrap()).unwrap();
+    let query: std::collections::HashMap<_, _> = landed.query_pairs().into_owned().collect();
+    assert_eq!(query["state"], "s1");
+    assert_eq!(query["iss"], public_url);
+    let tokens: Value = client
+        .post(format!("{public_url}/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &query["code"]),
+            ("redirect_uri", &callback),
+            ("client_id", &client_id),
+            (
+                "code_verifier",
+                "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+            ),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(tokens["id_token"].is_string(), "{tokens}");
 }

@@ -4,6 +4,7 @@
 //
 // node journey.mjs reset  <link> <new password> <screenshot.png>
 // node journey.mjs verify <link> <screenshot.png>
+// node journey.mjs signin <authorization URL> <login> <password> <callback prefix> <screenshot.png>
 import { chromium } from "playwright-core";
 
 const [kind, link, ...rest] = process.argv.slice(2);
@@ -26,6 +27,28 @@ try {
     if (/Content Security Policy|Refused/.test(msg.text())) problems.push(msg.text());
   });
   page.on("requestfailed", (req) => problems.push(`failed: ${req.url()}`));
+  if (kind === "signin") {
+    // The app sends the browser to the authorization endpoint, which sends it on to sign in;
+    // after it and the consent page, the browser lands on the app's callback with a code.
+    const [login, password, callback, screenshot] = rest;
+    const opened = await page.goto(link);
+    if (opened.status() !== 200) throw new Error(`the sign-in page answered ${opened.status()}`);
+    await page.getByLabel("Username or email").fill(login);
+    await page.getByLabel("Password").fill(password);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page
+      .getByRole("heading", { name: "Allow access?" })
+      .waitFor({ timeout: 10000 })
+      .catch(async (err) => {
+        throw new Error(`${err.message}\n${page.url()}\n${await page.content()}`);
+      });
+    await page.screenshot({ path: screenshot, fullPage: true });
+    await page.getByRole("button", { name: "Allow" }).click();
+    await page.waitForURL((url) => url.href.startsWith(callback));
+    if (problems.length) throw new Error(`refused by the page's policy: ${problems.join("; ")}`);
+    console.log(JSON.stringify({ landed: page.url() }));
+    process.exit(0);
+  }
   const opened = await page.goto(link);
   if (opened.status() !== 200) throw new Error(`the link answered ${opened.status()}`);
 
