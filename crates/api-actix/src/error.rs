@@ -84,6 +84,7 @@ impl ApiError {
                 DomainError::TokenRevoked => "token_revoked",
                 DomainError::RefreshTokenReused => "refresh_token_reused",
                 DomainError::Forbidden => "forbidden",
+                DomainError::InsufficientScope => "insufficient_scope",
                 DomainError::UserNotFound => "user_not_found",
                 DomainError::SessionNotFound => "session_not_found",
                 DomainError::LastAdmin => "last_admin",
@@ -186,6 +187,7 @@ impl ResponseError for ApiError {
                 DomainError::AccountDisabled
                 | DomainError::EmailNotVerified
                 | DomainError::UnauthorizedClient
+                | DomainError::InsufficientScope
                 | DomainError::Forbidden => StatusCode::FORBIDDEN,
                 DomainError::UserNotFound
                 | DomainError::SessionNotFound

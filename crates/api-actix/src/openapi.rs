@@ -18,10 +18,11 @@ use crate::dto::{
 };
 use crate::dto::{RegisterResponse, VerificationRequiredResponse};
 use crate::error::{FieldErrorBody, Problem};
+use crate::routes::consents::ConsentResponse;
 use crate::routes::keys::{JwkSet, ServerMetadata};
 use crate::routes::oauth::{IntrospectionResponse, OAuthTokenResponse};
 use crate::routes::service::OpenApiJson;
-use crate::routes::{audit, auth, clients, keys, mfa, oauth, recovery, service, users};
+use crate::routes::{audit, auth, clients, consents, keys, mfa, oauth, recovery, service, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -40,8 +41,9 @@ use crate::routes::{audit, auth, clients, keys, mfa, oauth, recovery, service, u
         audit::list,
         keys::jwks, keys::openid_configuration, keys::authorization_server, keys::list_keys,
         keys::rotate_key, clients::list_clients, clients::create_client, clients::update_client,
-        clients::new_client_secret, clients::delete_client,
-        oauth::token, oauth::introspect, oauth::revoke,
+        clients::new_client_secret, clients::delete_client, consents::list_consents,
+        consents::withdraw_consent,
+        oauth::token, oauth::introspect, oauth::revoke, oauth::userinfo,
         service::index, service::health, service::ready, service::metrics, service::openapi,
         service::docs,
     ),
@@ -52,7 +54,8 @@ use crate::routes::{audit, auth, clients, keys, mfa, oauth, recovery, service, u
         AuditEntryResponse, LoginResponse, MfaRequiredResponse, MfaVerifyRequest, PasswordRequest,
         CodeRequest, DisableTotpRequest, TotpEnrolmentResponse, RecoveryCodesResponse,
         SigningKeyResponse, Items<SigningKeyResponse>, ClientResponse, Items<ClientResponse>,
-        CreateClientRequest, UpdateClientRequest, ClientKindDto, JwkSet, ServerMetadata, OAuthTokenResponse, IntrospectionResponse,
+        CreateClientRequest, UpdateClientRequest, ClientKindDto, ConsentResponse,
+        Items<ConsentResponse>, JwkSet, ServerMetadata, OAuthTokenResponse, IntrospectionResponse,
         ForgotPasswordRequest, ResetPasswordRequest, VerifyEmailRequest, Accepted,
         RegisterResponse, VerificationRequiredResponse,
     )),

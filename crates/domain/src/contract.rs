@@ -66,6 +66,8 @@ macro_rules! storage_contract_tests {
             concurrent_uses_of_one_code_spend_it_once,
             codes_go_with_their_user_and_their_client,
             a_consent_is_one_grant_per_person_and_client_replaced_whole,
+            a_clients_sessions_of_a_person_are_revoked_together,
+            concurrent_grants_of_one_consent_all_land,
             a_token_is_stored_with_its_message_and_voids_the_older_one,
             a_reset_takes_the_token_and_makes_every_change_at_once,
             expired_tokens_are_refused_and_deleted,
@@ -134,6 +136,7 @@ pub fn session(user: &User, created_at: DateTime<Utc>) -> Session {
         user_agent: Some("agent/1.0".into()),
         ip: Some("192.0.2.1".into()),
         mfa: false,
+        client_id: None,
     }
 }
 

@@ -1,10 +1,12 @@
-//! The contract of authorization codes.
+//! The contract of authorization codes, consents, and the sessions that hold a client's tokens.
 
 use chrono::Duration;
 use uuid::Uuid;
 
-use super::{deleted, stored, t0};
-use crate::model::{AuthorizationCode, ClientKind, CodeRedemption, OAuthClient, Scopes, User};
+use super::{deleted, opened, session, stored, t0};
+use crate::model::{
+    AuthorizationCode, ClientKind, CodeRedemption, OAuthClient, Scopes, Session, User,
+};
 use crate::ports::Stores;
 
 async fn stored_app(stores: &Stores) -> OAuthClient {
@@ -191,11 +193,114 @@ pub async fn a_consent_is_one_grant_per_person_and_client_replaced_whole(stores:
         Some(wider.clone())
     );
     consents
-        .grant_consent(bob.id, app.id, &wider, t0())
+        .grant_consent(bob.id, app.id, &wider, t0() + Duration::seconds(1))
         .await
         .unwrap();
+    let listed = consents.list_consents(bob.id).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].client_id, &listed[0].scopes, listed[0].granted_at),
+        (app.id, &wider, t0() + Duration::seconds(1))
+    );
+    let other = stored_app(stores).await;
+    consents
+        .grant_consent(bob.id, other.id, &wider, t0())
+        .await
+        .unwrap();
+    let clients: Vec<_> = consents
+        .list_consents(bob.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.client_id)
+        .collect();
+    assert_eq!(clients, [other.id, app.id], "oldest first");
+    assert!(consents.withdraw_consent(bob.id, other.id).await.unwrap());
+    assert!(!consents.withdraw_consent(bob.id, other.id).await.unwrap());
+    assert_eq!(consents.list_consents(bob.id).await.unwrap().len(), 1);
     deleted(stores, alice.id).await;
     assert_eq!(consents.find_consent(alice.id, app.id).await.unwrap(), None);
     assert!(stores.clients.delete(app.id).await.unwrap());
     assert_eq!(consents.find_consent(bob.id, app.id).await.unwrap(), None);
+}
+
+pub async fn a_clients_sessions_of_a_person_are_revoked_together(stores: &Stores) {
+    let alice = stored(stores, "Alice_1").await;
+    let bob = stored(stores, "Bob_1").await;
+    let app = stored_app(stores).await;
+    let with_app = |user: &User| Session {
+        client_id: Some(app.id),
+        ..session(user, t0())
+    };
+    let (mine, own, bobs) = (with_app(&alice), session(&alice, t0()), with_app(&bob));
+    for s in [&mine, &own, &bobs] {
+        opened(stores, s).await;
+    }
+    assert_eq!(
+        stores
+            .sessions
+            .find(mine.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .client_id,
+        Some(app.id),
+        "the client round-trips"
+    );
+    let later = t0() + Duration::minutes(1);
+    let sessions = &stores.sessions;
+    assert_eq!(
+        sessions
+            .revoke_for_client(alice.id, app.id, later)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        sessions
+            .revoke_for_client(alice.id, app.id, later)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        sessions.find(mine.id).await.unwrap().unwrap().revoked_at,
+        Some(later)
+    );
+    for untouched in [own.id, bobs.id] {
+        assert_eq!(
+            sessions.find(untouched).await.unwrap().unwrap().revoked_at,
+            None
+        );
+    }
+}
+
+pub async fn concurrent_grants_of_one_consent_all_land(stores: &Stores) {
+    let alice = stored(stores, "Alice_1").await;
+    let app = stored_app(stores).await;
+    let asked = [
+        "openid",
+        "openid email",
+        "openid profile",
+        "openid offline_access",
+    ]
+    .map(|s| Scopes::parse(s).unwrap());
+    let grants = futures::future::join_all(asked.iter().map(|scopes| {
+        stores
+            .consents
+            .grant_consent(alice.id, app.id, scopes, t0())
+    }))
+    .await;
+    assert!(grants.iter().all(Result::is_ok), "{grants:?}");
+    let standing = stores
+        .consents
+        .find_consent(alice.id, app.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(asked.contains(&standing));
+    assert_eq!(
+        stores.consents.list_consents(alice.id).await.unwrap().len(),
+        1
+    );
 }

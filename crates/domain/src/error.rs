@@ -40,6 +40,9 @@ pub enum DomainError {
     RefreshTokenReused,
     #[error("not allowed")]
     Forbidden,
+    /// An app's token used where its scopes do not reach (RFC 6750 §3.1).
+    #[error("this token's scopes do not reach this endpoint")]
+    InsufficientScope,
     #[error("no such user")]
     UserNotFound,
     #[error("no such session")]

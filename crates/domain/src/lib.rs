@@ -16,12 +16,12 @@ pub use error::{DomainError, Refusal};
 pub use model::{
     AuditEvent, AuditOutcome, AuditRecord, AuthorizationCode, AuthorizationRequest,
     AuthorizationStep, CheckedRequest, Claims, ClientChanges, ClientInfo, ClientKind,
-    ClientRegistration, ClientToken, CodeRedemption, CreatedClient, DisplayName, Email,
+    ClientRegistration, ClientToken, CodeRedemption, Consent, CreatedClient, DisplayName, Email,
     IdTokenClaims, Introspection, IssuedTokens, KeyAlgorithm, KeyPair, KeyState, Keyring, LiveKey,
     LoginOutcome, Mail, MailKind, MailToken, MfaChallenge, NewUser, OAuthClient, OutboxMessage,
     Page, Password, Principal, Prompt, PublicJwk, Registration, Role, Scope, Scopes, Session,
     SessionKind, SharedSecretUse, SigningKey, TokenPurpose, TokenType, TotpEnrolment, TotpFactor,
-    User, UserPatch, Username, key_purpose, outbox_purpose, totp_purpose, validated,
+    User, UserInfo, UserPatch, Username, key_purpose, outbox_purpose, totp_purpose, validated,
 };
 pub use policy::AuthPolicy;
 pub use ports::{
@@ -34,8 +34,9 @@ pub use ports::{
 };
 pub use services::{
     AccountMail, AuthService, BrowserSession, BrowserSignIn, CodeExchange, CodeTokens,
-    DeliveryPolicy, DeliveryReport, Grant, Housekeeping, HousekeepingReport, KeyPolicy, KeyService,
-    LimitedAction, Lockout, MailDelivery, MailPolicy, MfaPorts, Ports, RECOVERY_CODES,
-    RateDecision, RateLimitPolicy, RateLimiter, RecoveryService, SecondFactor, UserService,
+    DeliveryPolicy, DeliveryReport, Grant, GrantedConsent, Housekeeping, HousekeepingReport,
+    KeyPolicy, KeyService, LimitedAction, Lockout, MailDelivery, MailPolicy, MfaPorts, Ports,
+    RECOVERY_CODES, RateDecision, RateLimitPolicy, RateLimiter, RecoveryService, SecondFactor,
+    UserService,
 };
 pub use validation::FieldError;

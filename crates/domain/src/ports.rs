@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::error::DomainError;
 pub use crate::error::{StoreError, StoreResult};
 use crate::model::{
-    AuditRecord, AuthorizationCode, Claims, ClientChanges, CodeRedemption, IdTokenClaims,
+    AuditRecord, AuthorizationCode, Claims, ClientChanges, CodeRedemption, Consent, IdTokenClaims,
     KeyAlgorithm, KeyPair, Keyring, Mail, MailKind, MailToken, MfaChallenge, OAuthClient,
     OutboxMessage, Page, Role, Scopes, Session, SigningKey, TokenPurpose, TotpEnrolment,
     TotpFactor, User, UserPatch,
@@ -136,6 +136,14 @@ pub trait SessionRepository: Send + Sync {
         &self,
         user_id: Uuid,
         keep: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64>;
+    /// Revokes every live session of the user that holds `client_id`'s tokens. Returns how
+    /// many.
+    async fn revoke_for_client(
+        &self,
+        user_id: Uuid,
+        client_id: Uuid,
         now: DateTime<Utc>,
     ) -> StoreResult<u64>;
     /// Sessions neither revoked nor expired at `now`, newest first.
@@ -308,8 +316,8 @@ pub trait AuthorizationCodeRepository: Send + Sync {
 pub trait ConsentRepository: Send + Sync {
     /// The scopes `user_id` granted `client_id`, if any.
     async fn find_consent(&self, user_id: Uuid, client_id: Uuid) -> StoreResult<Option<Scopes>>;
-    /// Records the grant, replacing one made before, in one transaction that starts with its
-    /// write.
+    /// Records the grant, replacing one made before, in one statement: concurrent grants all
+    /// land, one of them standing.
     async fn grant_consent(
         &self,
         user_id: Uuid,
@@ -317,6 +325,10 @@ pub trait ConsentRepository: Send + Sync {
         scopes: &Scopes,
         at: DateTime<Utc>,
     ) -> StoreResult<()>;
+    /// The person's grants, oldest first: (client, scopes, when).
+    async fn list_consents(&self, user_id: Uuid) -> StoreResult<Vec<Consent>>;
+    /// Deletes the grant; returns whether there was one.
+    async fn withdraw_consent(&self, user_id: Uuid, client_id: Uuid) -> StoreResult<bool>;
 }
 
 /// The clients of the OAuth 2.0 endpoints.

@@ -2,22 +2,23 @@
 //! the session it gives), so of concurrent uses exactly one spends it; a use of a spent code is
 //! another conditional UPDATE that marks it replayed. Each runs in a transaction that starts
 //! with its write (PostgreSQL: the row lock; SQLite: the write lock). And consents, one row per
-//! person and client, replaced whole by a delete and an insert in one transaction.
+//! person and client, written by one upsert.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use domain::ports::StoreResult;
 use domain::{
-    AuthorizationCode, AuthorizationCodeRepository, CodeRedemption, ConsentRepository, Scopes,
+    AuthorizationCode, AuthorizationCodeRepository, CodeRedemption, Consent, ConsentRepository,
+    Scopes,
 };
 use uuid::Uuid;
 
-use crate::DieselStore;
 use crate::error::corrupt;
 use crate::rows::{naive, parse_uuid, utc};
 use crate::schema::{authorization_codes, consents};
 use crate::session_cache::Stale;
+use crate::{DbConnection, DieselStore};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = authorization_codes)]
@@ -211,18 +212,60 @@ impl ConsentRepository for DieselStore {
             naive(at),
         );
         self.write(Stale::Nothing, move |conn| {
-            conn.transaction(|conn| {
-                diesel::delete(consents::table.find((&user, &client))).execute(conn)?;
-                diesel::insert_into(consents::table)
-                    .values((
-                        consents::user_id.eq(&user),
-                        consents::client_id.eq(&client),
-                        consents::scopes.eq(&scopes),
-                        consents::granted_at.eq(at),
-                    ))
-                    .execute(conn)
-                    .map(drop)
+            let row = (
+                consents::user_id.eq(&user),
+                consents::client_id.eq(&client),
+                consents::scopes.eq(&scopes),
+                consents::granted_at.eq(at),
+            );
+            let replace = (consents::scopes.eq(&scopes), consents::granted_at.eq(at));
+            // One statement: two grants at once both land, the later one standing.
+            match conn {
+                DbConnection::Pg(c) => diesel::insert_into(consents::table)
+                    .values(row)
+                    .on_conflict((consents::user_id, consents::client_id))
+                    .do_update()
+                    .set(replace)
+                    .execute(c),
+                DbConnection::Sqlite(c) => diesel::insert_into(consents::table)
+                    .values(row)
+                    .on_conflict((consents::user_id, consents::client_id))
+                    .do_update()
+                    .set(replace)
+                    .execute(c),
+            }
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn list_consents(&self, user_id: Uuid) -> StoreResult<Vec<Consent>> {
+        let user = user_id.to_string();
+        let rows: Vec<(String, String, NaiveDateTime)> = self
+            .read(move |conn| {
+                consents::table
+                    .filter(consents::user_id.eq(user))
+                    .order((consents::granted_at.asc(), consents::client_id.asc()))
+                    .select((consents::client_id, consents::scopes, consents::granted_at))
+                    .load(conn)
             })
+            .await?;
+        rows.into_iter()
+            .map(|(client, scopes, at)| {
+                Ok(Consent {
+                    client_id: parse_uuid("consents.client_id", &client)?,
+                    scopes: Scopes::parse(&scopes)
+                        .map_err(|_| corrupt("consents.scopes", &scopes))?,
+                    granted_at: utc(at),
+                })
+            })
+            .collect()
+    }
+
+    async fn withdraw_consent(&self, user_id: Uuid, client_id: Uuid) -> StoreResult<bool> {
+        let (user, client) = (user_id.to_string(), client_id.to_string());
+        self.write(Stale::Nothing, move |conn| {
+            Ok(diesel::delete(consents::table.find((user, client))).execute(conn)? == 1)
         })
         .await
     }

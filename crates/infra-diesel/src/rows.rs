@@ -126,6 +126,7 @@ pub struct SessionRow {
     pub ip: Option<String>,
     pub mfa: bool,
     pub kind: String,
+    pub client_id: Option<String>,
 }
 
 impl From<&Session> for SessionRow {
@@ -144,6 +145,7 @@ impl From<&Session> for SessionRow {
             ip: s.ip.clone(),
             mfa: s.mfa,
             kind: s.kind.as_str().to_owned(),
+            client_id: s.client_id.map(|id| id.to_string()),
         }
     }
 }
@@ -171,6 +173,11 @@ impl TryFrom<SessionRow> for Session {
             user_agent: row.user_agent,
             ip: row.ip,
             mfa: row.mfa,
+            client_id: row
+                .client_id
+                .as_deref()
+                .map(|id| parse_uuid("session client id", id))
+                .transpose()?,
         })
     }
 }

@@ -32,6 +32,7 @@ diesel::table! {
         ip -> Nullable<Text>,
         mfa -> Bool,
         kind -> Text,
+        client_id -> Nullable<Text>,
     }
 }
 

@@ -169,6 +169,28 @@ impl SessionRepository for DieselStore {
         .await
     }
 
+    async fn revoke_for_client(
+        &self,
+        user_id: Uuid,
+        client_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let (stale, user_id) = (Stale::User(user_id), user_id.to_string());
+        let (client_id, now) = (client_id.to_string(), naive(now));
+        self.write(stale, move |conn| {
+            diesel::update(
+                sessions::table
+                    .filter(sessions::user_id.eq(user_id))
+                    .filter(sessions::client_id.eq(client_id))
+                    .filter(sessions::revoked_at.is_null()),
+            )
+            .set(sessions::revoked_at.eq(now))
+            .execute(conn)
+            .map(|updated| updated as u64)
+        })
+        .await
+    }
+
     async fn list_active_for_user(
         &self,
         user_id: Uuid,

@@ -51,6 +51,7 @@ fn tokens(c: &mut Criterion) {
         role: Some(Role::User),
         amr: vec!["pwd".into()],
         client_id: None,
+        scope: None,
         azp: None,
     };
     for algorithm in [

@@ -25,6 +25,7 @@ fn claims() -> Claims {
         role: Some(Role::User),
         amr: vec!["pwd".into()],
         client_id: None,
+        scope: None,
         azp: None,
     }
 }

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::ports::StoreResult;
 use domain::{
-    AuthorizationCode, AuthorizationCodeRepository, CodeRedemption, ConsentRepository, Scopes,
-    StoreError,
+    AuthorizationCode, AuthorizationCodeRepository, CodeRedemption, Consent, ConsentRepository,
+    Scopes, StoreError,
 };
 use uuid::Uuid;
 
@@ -85,7 +85,11 @@ impl AuthorizationCodeRepository for MemoryStore {
 #[async_trait]
 impl ConsentRepository for MemoryStore {
     async fn find_consent(&self, user_id: Uuid, client_id: Uuid) -> StoreResult<Option<Scopes>> {
-        Ok(self.state().consents.get(&(user_id, client_id)).cloned())
+        Ok(self
+            .state()
+            .consents
+            .get(&(user_id, client_id))
+            .map(|c| c.scopes.clone()))
     }
 
     async fn grant_consent(
@@ -93,14 +97,41 @@ impl ConsentRepository for MemoryStore {
         user_id: Uuid,
         client_id: Uuid,
         scopes: &Scopes,
-        _at: DateTime<Utc>,
+        at: DateTime<Utc>,
     ) -> StoreResult<()> {
         let mut state = self.state();
         // As the tables' foreign keys: a grant names an existing user and client.
         if !state.users.contains_key(&user_id) || !state.clients.iter().any(|c| c.id == client_id) {
             return Err(StoreError::Other("no such user or client".into()));
         }
-        state.consents.insert((user_id, client_id), scopes.clone());
+        state.consents.insert(
+            (user_id, client_id),
+            Consent {
+                client_id,
+                scopes: scopes.clone(),
+                granted_at: at,
+            },
+        );
         Ok(())
+    }
+
+    async fn list_consents(&self, user_id: Uuid) -> StoreResult<Vec<Consent>> {
+        let mut consents: Vec<Consent> = self
+            .state()
+            .consents
+            .iter()
+            .filter(|((user, _), _)| *user == user_id)
+            .map(|(_, consent)| consent.clone())
+            .collect();
+        consents.sort_by_key(|c| (c.granted_at, c.client_id));
+        Ok(consents)
+    }
+
+    async fn withdraw_consent(&self, user_id: Uuid, client_id: Uuid) -> StoreResult<bool> {
+        Ok(self
+            .state()
+            .consents
+            .remove(&(user_id, client_id))
+            .is_some())
     }
 }

@@ -42,7 +42,7 @@ struct State {
     keys: Vec<domain::SigningKey>,
     clients: Vec<domain::OAuthClient>,
     authorization_codes: HashMap<String, authorization::StoredCode>,
-    consents: HashMap<(Uuid, Uuid), domain::Scopes>,
+    consents: HashMap<(Uuid, Uuid), domain::Consent>,
     mail_tokens: HashMap<String, domain::MailToken>,
     outbox: Vec<mail::Queued>,
 }
@@ -384,6 +384,23 @@ impl SessionRepository for MemoryStore {
         let mut count = 0;
         for s in state.sessions.values_mut() {
             if s.user_id == user_id && s.revoked_at.is_none() && Some(s.id) != keep {
+                s.revoked_at = Some(now);
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    async fn revoke_for_client(
+        &self,
+        user_id: Uuid,
+        client_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let mut state = self.state();
+        let mut count = 0;
+        for s in state.sessions.values_mut() {
+            if s.user_id == user_id && s.client_id == Some(client_id) && s.revoked_at.is_none() {
                 s.revoked_at = Some(now);
                 count += 1;
             }

@@ -81,14 +81,14 @@ async fn authorize(state: &AppState, req: &HttpRequest, encoded: &[u8]) -> HttpR
     {
         Ok(AuthorizationStep::SignIn) => {
             let mut to_sign_in = after("/signin?");
-            to_sign_in.append_pair("return_to", &return_to(&request));
+            to_sign_in.append_pair("return_to", &return_to(&checked));
             if let Some(hint) = &checked.login_hint {
                 to_sign_in.append_pair("login_hint", hint);
             }
             see_other(&to_sign_in.finish())
         }
         Ok(AuthorizationStep::Consent) => match &browser {
-            Some(browser) => consent_page(state, req, &checked, browser, &return_to(&request)),
+            Some(browser) => consent_page(state, req, &checked, browser, &return_to(&checked)),
             None => trouble(DomainError::Internal("consent asked of nobody".into())),
         },
         Ok(AuthorizationStep::Code(code)) => to_client(state, &checked, &code),
@@ -123,26 +123,37 @@ fn parse(encoded: &[u8]) -> Option<AuthorizationRequest> {
     Some(request)
 }
 
-/// The request again, to come back to once signed in: without `prompt` and `max_age`, which
-/// the sign-in just made satisfies (asking again would ask for ever).
-fn return_to(request: &AuthorizationRequest) -> String {
+/// The request again, as it was checked, to come back to once signed in: without `login` in
+/// `prompt`, nor `max_age`, which the sign-in just made satisfies (asking again would ask for
+/// ever); `consent` stays.
+fn return_to(checked: &CheckedRequest) -> String {
     let mut query = after(AUTHORIZE);
+    let client_id = checked.client.id.to_string();
+    let scope = checked.scopes.to_string();
+    query
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client_id)
+        .append_pair("redirect_uri", &checked.redirect_uri)
+        .append_pair("code_challenge", &checked.code_challenge)
+        .append_pair("code_challenge_method", "S256");
     for (name, value) in [
-        ("client_id", &request.client_id),
-        ("redirect_uri", &request.redirect_uri),
-        ("response_type", &request.response_type),
-        ("scope", &request.scope),
-        ("state", &request.state),
-        ("nonce", &request.nonce),
-        ("code_challenge", &request.code_challenge),
-        ("code_challenge_method", &request.code_challenge_method),
-        ("login_hint", &request.login_hint),
+        ("scope", Some(scope.as_str()).filter(|s| !s.is_empty())),
+        ("state", checked.state.as_deref()),
+        ("nonce", checked.nonce.as_deref()),
+        ("login_hint", checked.login_hint.as_deref()),
+        ("prompt", checked.prompt.consent.then_some("consent")),
     ] {
         if let Some(value) = value {
             query.append_pair(name, value);
         }
     }
     query.finish()
+}
+
+/// The checked request a sign-in or consent form is to go back to, if it is one.
+pub(super) async fn checked_return(state: &AppState, return_to: &str) -> Option<CheckedRequest> {
+    let request = parse(return_to.strip_prefix(AUTHORIZE)?.as_bytes())?;
+    state.auth.check_authorization(&request, false).await.ok()
 }
 
 /// A query string that follows `prefix` (a path and its `?`).
@@ -289,7 +300,7 @@ pub async fn decided(
     let browser = match current(&state, &req).await {
         Ok(Some(browser)) => browser,
         // Signed out meanwhile: sign in again, and be asked again.
-        Ok(None) => return see_other(&return_to(&request)),
+        Ok(None) => return see_other(&return_to(&checked)),
         Err(err) => return trouble(err),
     };
     match submitted.decision.as_str() {

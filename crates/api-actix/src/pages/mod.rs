@@ -37,26 +37,28 @@ pub const PATHS: [&str; 6] = [
 ];
 
 pub fn routes(router: &mut Router<'_>) {
-    router.add_page("/oauth/authorize", |r| {
+    router.add_page("/oauth/authorize", &["GET", "HEAD", "POST"], |r| {
         r.app_data(web::PayloadConfig::new(BODY_LIMIT))
             .route(web::get().to(authorize::by_query))
             .route(web::post().to(authorize::by_form))
     });
-    router.add_page("/consent", |r| {
+    router.add_page("/consent", &["POST"], |r| {
         r.app_data(web::PayloadConfig::new(BODY_LIMIT))
             .route(web::post().to(authorize::decided))
     });
-    router.add_page("/signin", |r| {
+    router.add_page("/signin", &["GET", "HEAD", "POST"], |r| {
         r.app_data(web::PayloadConfig::new(BODY_LIMIT))
             .route(web::get().to(signin::page))
             .route(web::post().to(signin::submit))
     });
-    router.add_page("/signin/mfa", |r| {
+    router.add_page("/signin/mfa", &["POST"], |r| {
         r.app_data(web::PayloadConfig::new(BODY_LIMIT))
             .route(web::post().to(signin::second_step))
     });
-    router.add_page("/signin/done", |r| r.route(web::get().to(signin::done)));
-    router.add_page("/forgot-password", |r| {
+    router.add_page("/signin/done", &["GET", "HEAD"], |r| {
+        r.route(web::get().to(signin::done))
+    });
+    router.add_page("/forgot-password", &["GET", "HEAD", "POST"], |r| {
         r.app_data(web::PayloadConfig::new(BODY_LIMIT))
             .route(web::get().to(signin::forgot_form))
             .route(web::post().to(signin::forgot_submit))

@@ -10,28 +10,32 @@ use domain::{BrowserSession, BrowserSignIn, DomainError, LimitedAction, SecondFa
 use serde::Deserialize;
 
 use super::csrf::{self, Csrf};
-use super::{form, html, message, see_other, trouble};
+use super::{authorize, form, html, message, repeats_a_name, see_other, trouble};
 use crate::extract::client_info;
 use crate::rate_limit::check;
 use crate::routes::recovery::ask_for_reset;
 use crate::state::AppState;
 
-/// Where a sign-in goes on to: an authorization request of this service's, and nothing else
-/// (no other site, no other path: never an open redirector).
-fn safe_return(return_to: &str) -> Option<&str> {
-    (return_to.starts_with("/oauth/authorize?")
-        && !return_to.contains(|c: char| c.is_control() || c == '\\'))
-    .then_some(return_to)
+/// Where a sign-in goes on to: an authorization request of this service's that checks out, and
+/// nothing else (no other site, no other path: never an open redirector); and the origin of its
+/// client, where the answers to this page's forms end up (browsers hold those redirects to
+/// `form-action` too).
+#[derive(Default)]
+struct Return {
+    path: String,
+    origin: Option<String>,
 }
 
-/// The origin of the client a sign-in goes back to: the answers to this page's forms redirect
-/// there in the end, and browsers hold those redirects to `form-action` too.
-fn client_origin(return_to: &str) -> Option<String> {
-    let query = safe_return(return_to)?.strip_prefix("/oauth/authorize?")?;
-    let (_, uri) =
-        url::form_urlencoded::parse(query.as_bytes()).find(|(n, _)| n == "redirect_uri")?;
-    let origin = csrf::origin_of(&uri);
-    (origin.starts_with("https://") || origin.starts_with("http://")).then_some(origin)
+impl Return {
+    async fn checked(state: &AppState, return_to: &str) -> Return {
+        match authorize::checked_return(state, return_to).await {
+            Some(checked) => Return {
+                path: return_to.to_owned(),
+                origin: Some(csrf::origin_of(&checked.redirect_uri)),
+            },
+            None => Return::default(),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -62,7 +66,7 @@ struct ForgotPage<'a> {
     csrf: &'a str,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct SignInQuery {
     return_to: Option<String>,
     login_hint: Option<String>,
@@ -106,7 +110,7 @@ fn with_csrf(mut response: HttpResponse, csrf: &Csrf) -> HttpResponse {
 fn sign_in_page(
     status: StatusCode,
     csrf: &Csrf,
-    return_to: &str,
+    back: &Return,
     login: &str,
     problem: Option<&str>,
 ) -> HttpResponse {
@@ -114,26 +118,29 @@ fn sign_in_page(
         title: "Sign in",
         problem,
         csrf: &csrf.token,
-        return_to,
+        return_to: &back.path,
         login,
     };
-    let origin = client_origin(return_to);
-    with_csrf(html(status, &page, origin.as_deref()), csrf)
+    with_csrf(html(status, &page, back.origin.as_deref()), csrf)
 }
 
-pub async fn page(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    query: web::Query<SignInQuery>,
-) -> HttpResponse {
+pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let csrf = csrf::token(&state, &req);
-    let return_to = query
-        .return_to
-        .as_deref()
-        .and_then(safe_return)
+    // Read by hand: a page answers a strange query with the page, not with problem+json.
+    let query = (!repeats_a_name(req.query_string().as_bytes()))
+        .then(|| serde_urlencoded::from_str::<SignInQuery>(req.query_string()).ok())
+        .flatten()
         .unwrap_or_default();
-    let login = query.login_hint.as_deref().unwrap_or_default();
-    sign_in_page(StatusCode::OK, &csrf, return_to, login, None)
+    let back = match &query.return_to {
+        Some(return_to) => Return::checked(&state, return_to).await,
+        None => Return::default(),
+    };
+    let login = query
+        .login_hint
+        .as_deref()
+        .filter(|hint| hint.len() <= 320)
+        .unwrap_or_default();
+    sign_in_page(StatusCode::OK, &csrf, &back, login, None)
 }
 
 fn forged() -> HttpResponse {
@@ -176,18 +183,53 @@ fn in_words(err: &DomainError) -> Option<(StatusCode, String)> {
             StatusCode::UNPROCESSABLE_ENTITY,
             "That code is wrong or was used already.".to_owned(),
         ),
-        DomainError::RateLimited { .. } => (
+        DomainError::RateLimited {
+            retry_after_seconds,
+            ..
+        } => (
             StatusCode::TOO_MANY_REQUESTS,
-            "Too many attempts from here: wait a minute, then try again.".to_owned(),
+            format!(
+                "Too many attempts from here: try again in {} minute(s).",
+                retry_after_seconds.div_ceil(60).max(1)
+            ),
         ),
         _ => return None,
     })
 }
 
+/// How long to wait, as the JSON API says it: `Retry-After` on a lockout or a rate limit.
+fn retry_after(err: &DomainError) -> Option<u64> {
+    match err {
+        DomainError::AccountLocked {
+            retry_after_seconds,
+        }
+        | DomainError::RateLimited {
+            retry_after_seconds,
+            ..
+        } => Some(*retry_after_seconds),
+        _ => None,
+    }
+}
+
+fn waiting(mut response: HttpResponse, err: &DomainError) -> HttpResponse {
+    if let Some(seconds) = retry_after(err) {
+        response.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from(seconds),
+        );
+    }
+    response
+}
+
 /// Signed in: the session's cookie, and on to the authorization (or to a page that says so).
-fn signed_in(state: &AppState, signed: BrowserSession, return_to: &str) -> HttpResponse {
+fn signed_in(state: &AppState, signed: BrowserSession, back: &Return) -> HttpResponse {
     let lifetime = (signed.session.expires_at - signed.session.created_at).num_seconds();
-    let mut response = see_other(safe_return(return_to).unwrap_or("/signin/done"));
+    let to = if back.path.is_empty() {
+        "/signin/done"
+    } else {
+        &back.path
+    };
+    let mut response = see_other(to);
     if let Err(err) = response.add_cookie(&csrf::session(state, signed.cookie, lifetime)) {
         tracing::error!(error = %err, "the session cookie was not set");
     }
@@ -204,7 +246,7 @@ pub async fn submit(
         return sign_in_page(
             StatusCode::BAD_REQUEST,
             &csrf,
-            "",
+            &Return::default(),
             "",
             Some("Fill in the form."),
         );
@@ -212,11 +254,12 @@ pub async fn submit(
     if !csrf::is_genuine(&state, &req, &submitted.csrf) {
         return forged();
     }
-    let return_to = safe_return(&submitted.return_to).unwrap_or_default();
+    let back = Return::checked(&state, &submitted.return_to).await;
     let again = |err: DomainError| match in_words(&err) {
-        Some((status, words)) => {
-            sign_in_page(status, &csrf, return_to, &submitted.login, Some(&words))
-        }
+        Some((status, words)) => waiting(
+            sign_in_page(status, &csrf, &back, &submitted.login, Some(&words)),
+            &err,
+        ),
         None => trouble(err),
     };
     // The login's budget, as /api/auth/login counts it.
@@ -228,9 +271,9 @@ pub async fn submit(
         .browser_sign_in(&submitted.login, &submitted.password, &client_info(&req))
         .await
     {
-        Ok(BrowserSignIn::SignedIn(signed)) => signed_in(&state, *signed, return_to),
+        Ok(BrowserSignIn::SignedIn(signed)) => signed_in(&state, *signed, &back),
         Ok(BrowserSignIn::SecondFactor { mfa_token }) => {
-            second_step_page(StatusCode::OK, &csrf, return_to, &mfa_token, None)
+            second_step_page(StatusCode::OK, &csrf, &back, &mfa_token, None)
         }
         Err(err) => again(err),
     }
@@ -239,7 +282,7 @@ pub async fn submit(
 fn second_step_page(
     status: StatusCode,
     csrf: &Csrf,
-    return_to: &str,
+    back: &Return,
     mfa_token: &str,
     problem: Option<&str>,
 ) -> HttpResponse {
@@ -247,11 +290,10 @@ fn second_step_page(
         title: "Confirm it is you",
         problem,
         csrf: &csrf.token,
-        return_to,
+        return_to: &back.path,
         mfa_token,
     };
-    let origin = client_origin(return_to);
-    with_csrf(html(status, &page, origin.as_deref()), csrf)
+    with_csrf(html(status, &page, back.origin.as_deref()), csrf)
 }
 
 pub async fn second_step(
@@ -266,7 +308,7 @@ pub async fn second_step(
     if !csrf::is_genuine(&state, &req, &submitted.csrf) {
         return forged();
     }
-    let return_to = safe_return(&submitted.return_to).unwrap_or_default();
+    let back = Return::checked(&state, &submitted.return_to).await;
     let factor = match (submitted.code.trim(), submitted.recovery_code.trim()) {
         (code, "") if !code.is_empty() => SecondFactor::Code(code),
         ("", recovery) if !recovery.is_empty() => SecondFactor::RecoveryCode(recovery),
@@ -274,7 +316,7 @@ pub async fn second_step(
             return second_step_page(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &csrf,
-                return_to,
+                &back,
                 &submitted.mfa_token,
                 Some("Type the code from your app, or one recovery code."),
             );
@@ -291,16 +333,17 @@ pub async fn second_step(
         Err(err) => Err(err),
     };
     match outcome {
-        Ok(signed) => signed_in(&state, signed, return_to),
+        Ok(signed) => signed_in(&state, signed, &back),
         // A token that is no longer good cannot be tried again: back to the start.
         Err(err @ DomainError::InvalidMfaToken) => {
             let words = in_words(&err).map(|(_, w)| w).unwrap_or_default();
-            sign_in_page(StatusCode::BAD_REQUEST, &csrf, return_to, "", Some(&words))
+            sign_in_page(StatusCode::BAD_REQUEST, &csrf, &back, "", Some(&words))
         }
         Err(err) => match in_words(&err) {
-            Some((status, words)) => {
-                second_step_page(status, &csrf, return_to, &submitted.mfa_token, Some(&words))
-            }
+            Some((status, words)) => waiting(
+                second_step_page(status, &csrf, &back, &submitted.mfa_token, Some(&words)),
+                &err,
+            ),
             None => trouble(err),
         },
     }

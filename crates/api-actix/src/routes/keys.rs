@@ -62,6 +62,7 @@ pub(crate) async fn jwks(state: web::Data<AppState>) -> HttpResponse {
 pub struct ServerMetadata {
     pub issuer: String,
     pub authorization_endpoint: String,
+    pub userinfo_endpoint: String,
     pub jwks_uri: String,
     pub token_endpoint: String,
     pub revocation_endpoint: String,
@@ -93,6 +94,7 @@ fn metadata(state: &AppState) -> ServerMetadata {
     ServerMetadata {
         issuer: state.issuer.clone(),
         authorization_endpoint: format!("{base}/oauth/authorize"),
+        userinfo_endpoint: format!("{base}/oauth/userinfo"),
         jwks_uri: format!("{base}/.well-known/jwks.json"),
         token_endpoint: format!("{base}/oauth/token"),
         revocation_endpoint: format!("{base}/oauth/revoke"),

@@ -3,6 +3,7 @@
 pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod clients;
+pub(crate) mod consents;
 pub(crate) mod keys;
 pub(crate) mod mfa;
 pub(crate) mod oauth;
@@ -43,15 +44,18 @@ impl Router<'_> {
     }
 
     /// An HTML page for people: served like any route, but not part of the API's description.
-    pub(crate) fn add_page<F, R>(&mut self, path: &'static str, build: F)
-    where
+    pub(crate) fn add_page<F, R>(
+        &mut self,
+        path: &'static str,
+        allowed: &'static [&'static str],
+        build: F,
+    ) where
         F: FnOnce(Resource) -> R,
         R: HttpServiceFactory + 'static,
     {
         if let Router::Serve(cfg) = self {
-            const ALLOWED: &[&str] = &["GET", "HEAD", "POST"];
-            let resource = web::resource(path).default_service(web::to(|| async {
-                Err::<HttpResponse, _>(ApiError::MethodNotAllowed(ALLOWED))
+            let resource = web::resource(path).default_service(web::to(move || async move {
+                Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allowed))
             }));
             cfg.service(build(resource));
         }
@@ -68,6 +72,7 @@ fn routes(router: &mut Router<'_>) {
     audit::routes(router);
     keys::routes(router);
     clients::routes(router);
+    consents::routes(router);
     oauth::routes(router);
     service::routes(router);
 }

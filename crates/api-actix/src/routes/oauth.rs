@@ -3,10 +3,10 @@
 //! the JSON API; only the words differ.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use domain::{
-    CodeExchange, CodeTokens, Introspection, IssuedTokens, LimitedAction, LoginOutcome,
-    OAuthClient, TokenType,
+    CodeExchange, CodeTokens, DomainError, Introspection, IssuedTokens, LimitedAction,
+    LoginOutcome, OAuthClient, TokenType,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -31,6 +31,10 @@ pub fn routes(router: &mut Router<'_>) {
     });
     router.add("/oauth/revoke", &["POST"], |r| {
         r.route(web::post().to(revoke))
+    });
+    router.add("/oauth/userinfo", &["GET", "POST"], |r| {
+        r.route(web::get().to(userinfo))
+            .route(web::post().to(userinfo))
     });
 }
 
@@ -385,4 +389,103 @@ pub(crate) async fn revoke(
     };
     state.auth.revoke_token(token, &client_info).await?;
     Ok(with_budget(no_store(HttpResponse::Ok().finish()), decision))
+}
+
+/// RFC 6750 §3: a Bearer challenge, and the error in its body too.
+fn bearer_error(
+    status: actix_web::http::StatusCode,
+    error: Option<&str>,
+    description: &str,
+) -> HttpResponse {
+    let challenge = match error {
+        Some(error) => format!("Bearer realm=\"auth-api\", error=\"{error}\""),
+        None => "Bearer realm=\"auth-api\"".to_owned(),
+    };
+    let mut response = HttpResponse::build(status);
+    response
+        .insert_header((header::WWW_AUTHENTICATE, challenge))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    match error {
+        Some(error) => response.json(serde_json::json!({
+            "error": error,
+            "error_description": description,
+        })),
+        None => response.finish(),
+    }
+}
+
+/// The token of a userinfo request: the `Authorization` header, or `access_token` in a form
+/// body (RFC 6750 §2.2); one of them, once (`Err` otherwise).
+fn userinfo_token(req: &HttpRequest, body: &[u8]) -> std::result::Result<Option<String>, ()> {
+    let header = crate::extract::bearer_token(req).map_err(drop)?;
+    let is_form = req
+        .mime_type()
+        .ok()
+        .flatten()
+        .is_some_and(|mime| mime.essence_str() == "application/x-www-form-urlencoded");
+    let mut posted = Vec::new();
+    if is_form {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(drop)?;
+        posted = pairs
+            .into_iter()
+            .filter(|(name, _)| name == "access_token")
+            .map(|(_, value)| value)
+            .collect();
+    }
+    match (header, posted.as_slice()) {
+        (Some(token), []) => Ok(Some(token)),
+        (None, [token]) => Ok(Some(token.clone())),
+        (None, []) => Ok(None),
+        _ => Err(()),
+    }
+}
+
+#[utoipa::path(
+    get, path = "/oauth/userinfo", tag = "oauth",
+    summary = "OpenID Connect userinfo",
+    description = "The person behind an access token the authorization code grant gave with the `openid` scope: `sub`, and with `email` `email` and `email_verified`, with `profile` `name`, `preferred_username` and `updated_at`. The token in `Authorization: Bearer` (or, with POST, `access_token` in a form body). Errors in RFC 6750's words, with `WWW-Authenticate: Bearer`.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The claims", body = Object),
+        (status = 401, description = "`invalid_token` (or no token: a bare `WWW-Authenticate: Bearer`)"),
+        (status = 403, description = "`insufficient_scope`: no `openid` scope"),
+    )
+)]
+pub(crate) async fn userinfo(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    let token = match userinfo_token(&req, &body) {
+        Ok(Some(token)) => token,
+        Ok(None) => return bearer_error(StatusCode::UNAUTHORIZED, None, ""),
+        Err(()) => {
+            return bearer_error(
+                StatusCode::BAD_REQUEST,
+                Some("invalid_request"),
+                "send the access token once: in the Authorization header or as access_token in \
+                 a form",
+            );
+        }
+    };
+    match state.auth.userinfo(&token).await {
+        Ok(info) => no_store(HttpResponse::Ok().json(info)),
+        Err(DomainError::InsufficientScope) => bearer_error(
+            StatusCode::FORBIDDEN,
+            Some("insufficient_scope"),
+            "the token was not granted the openid scope",
+        ),
+        Err(
+            err @ (DomainError::Unavailable
+            | DomainError::Overloaded
+            | DomainError::Internal(_)
+            | DomainError::RateLimited { .. }),
+        ) => actix_web::ResponseError::error_response(&OAuthError::from(err)),
+        Err(_) => bearer_error(
+            StatusCode::UNAUTHORIZED,
+            Some("invalid_token"),
+            "the access token is not valid, expired or revoked",
+        ),
+    }
 }

@@ -41,14 +41,14 @@ pub static PAGE_POLICY: LazyLock<String> = LazyLock::new(|| {
 pub const PAGES: [&str; 2] = ["/reset-password", "/verify-email"];
 
 pub fn routes(router: &mut Router<'_>) {
-    router.add_page("/reset-password", |r| {
+    router.add_page("/reset-password", &["GET", "HEAD", "POST"], |r| {
         r.app_data(web::PayloadConfig::new(BODY_LIMIT))
             .route(web::get().to(reset_form))
             .route(web::post().to(reset_submit).wrap(from_fn(|req, next| {
                 enforce(LimitedAction::PasswordReset, req, next)
             })))
     });
-    router.add_page("/verify-email", |r| {
+    router.add_page("/verify-email", &["GET", "HEAD", "POST"], |r| {
         r.app_data(web::PayloadConfig::new(BODY_LIMIT))
             .route(web::get().to(verify_form))
             .route(web::post().to(verify_submit).wrap(from_fn(|req, next| {

@@ -314,10 +314,61 @@ async fn a_person_signs_in_once_and_the_app_gets_tokens_and_an_id_token(backend:
     assert!(id["auth_time"].is_i64() && id["sid"].is_string());
     assert_eq!(jwt_part(&tokens.str("id_token"), 0)["alg"], "ES256");
     let access = tokens.str("access_token");
-    assert_eq!(jwt_part(&access, 1)["azp"], client_id.as_str());
+    let access_claims = jwt_part(&access, 1);
+    assert_eq!(access_claims["azp"], client_id.as_str());
+    assert_eq!(access_claims["client_id"], client_id.as_str());
+    assert_eq!(
+        access_claims["scope"],
+        "openid profile email offline_access"
+    );
+    // A first-party app's token reaches the service's own endpoints.
     assert_eq!(app.me(&access).await.status, StatusCode::OK);
 
-    // The sessions: the registration's and the app's (api), and the sign-in's (browser).
+    // Userinfo: the scopes' claims, the token in the header or in a form.
+    let info = app.get("/oauth/userinfo", Some(&access)).await;
+    assert_eq!(info.status, StatusCode::OK, "{}", info.body);
+    assert_eq!(info.body["sub"], alice.user_id.as_str());
+    assert_eq!(info.body["email"], "alice_1@example.com");
+    assert_eq!(info.body["preferred_username"], "alice_1");
+    let posted = app
+        .send(
+            app.request(Method::POST, "/oauth/userinfo")
+                .form(&[("access_token", &access)]),
+        )
+        .await;
+    assert_eq!(posted.body["sub"], alice.user_id.as_str());
+    let bare = app.get("/oauth/userinfo", None).await;
+    assert_eq!(bare.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        bare.header("www-authenticate"),
+        Some("Bearer realm=\"auth-api\"")
+    );
+    let garbage = app.get("/oauth/userinfo", Some("garbage")).await;
+    assert_eq!(garbage.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        garbage
+            .header("www-authenticate")
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
+    // A login's token was granted no openid scope.
+    let own = app.login("alice_1", PASSWORD).await;
+    let no_scope = app
+        .get("/oauth/userinfo", Some(&own.str("access_token")))
+        .await;
+    assert_eq!(no_scope.status, StatusCode::FORBIDDEN);
+    assert_eq!(no_scope.body["error"], "insufficient_scope");
+    let twice = app
+        .send(
+            app.request(Method::POST, "/oauth/userinfo")
+                .bearer_auth(&access)
+                .form(&[("access_token", &access)]),
+        )
+        .await;
+    assert_eq!(twice.status, StatusCode::BAD_REQUEST);
+
+    // The sessions: the registration's, the login's and the app's (api), and the sign-in's
+    // (browser).
     let listed = app.get("/api/auth/sessions", Some(&access)).await;
     let mut kinds: Vec<&str> = listed.body["items"]
         .as_array()
@@ -326,7 +377,7 @@ async fn a_person_signs_in_once_and_the_app_gets_tokens_and_an_id_token(backend:
         .map(|s| s["kind"].as_str().unwrap())
         .collect();
     kinds.sort_unstable();
-    assert_eq!(kinds, ["api", "api", "browser"]);
+    assert_eq!(kinds, ["api", "api", "api", "browser"]);
 
     // The code works once; a second use revokes what the first gave.
     let again = app.exchange(&client_id, None, &code, VERIFIER).await;
@@ -540,6 +591,31 @@ async fn an_app_that_is_not_first_party_asks_for_consent_once(backend: Backend) 
         .exchange(&client_id, Some(&secret), &code, VERIFIER)
         .await;
     assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.body);
+    // Not first-party: its tokens are for its own use and userinfo, not this service's API.
+    let access = tokens.str("access_token");
+    app.me(&access)
+        .await
+        .assert_problem(403, "insufficient_scope");
+    assert_eq!(
+        app.get("/oauth/userinfo", Some(&access)).await.status,
+        StatusCode::OK
+    );
+    // Its refresh token rotates, for it alone, and keeps the scopes.
+    let refreshed = app
+        .send(
+            app.request(Method::POST, "/oauth/token")
+                .basic_auth(&client_id, Some(&secret))
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &tokens.str("refresh_token")),
+                ]),
+        )
+        .await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+    assert_eq!(
+        jwt_part(&refreshed.str("access_token"), 1)["scope"],
+        "openid profile email offline_access"
+    );
     // Remembered: no page the next time, unless asked for.
     code_in(&app, &browser.get(&authorize_path(&client_id, &[])).await);
     let asked = browser
@@ -547,6 +623,49 @@ async fn an_app_that_is_not_first_party_asks_for_consent_once(backend: Backend) 
         .await;
     assert_eq!(asked.status, StatusCode::OK);
     assert!(asked.body.contains("Allow access?"));
+    // Alice lists her grants and withdraws this one: the app's tokens of hers end, and it asks
+    // again.
+    let own = app.login("alice_1", PASSWORD).await.str("access_token");
+    let listed = app.get("/api/auth/consents", Some(&own)).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    assert_eq!(listed.body["items"][0]["client_id"], client_id.as_str());
+    assert_eq!(listed.body["items"][0]["client_name"], "confidential app");
+    assert_eq!(
+        listed.body["items"][0]["scopes"],
+        json!(["openid", "profile", "email", "offline_access"])
+    );
+    let path = format!("/api/auth/consents/{client_id}");
+    let withdrawn = app.call(Method::DELETE, &path, Some(&own), None).await;
+    assert_eq!(
+        withdrawn.status,
+        StatusCode::NO_CONTENT,
+        "{}",
+        withdrawn.body
+    );
+    app.call(Method::DELETE, &path, Some(&own), None)
+        .await
+        .assert_problem(404, "client_not_found");
+    assert_eq!(
+        app.get("/oauth/userinfo", Some(&access)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/oauth/userinfo", Some(&refreshed.str("access_token")))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.me(&own).await.status,
+        StatusCode::OK,
+        "her own session stays"
+    );
+    assert_eq!(
+        app.get("/api/auth/consents", Some(&own)).await.body["items"],
+        json!([])
+    );
+    let again = browser.get(&authorize_path(&client_id, &[])).await;
+    assert!(again.body.contains("Allow access?"));
     let audit = app
         .get("/api/audit?per_page=50", Some(&app.admin().await.access))
         .await;
@@ -556,7 +675,12 @@ async fn an_app_that_is_not_first_party_asks_for_consent_once(backend: Backend) 
         .iter()
         .map(|e| e["event"].as_str().unwrap())
         .collect();
-    for event in ["sso_signin", "consent_granted", "oauth_authorized"] {
+    for event in [
+        "sso_signin",
+        "consent_granted",
+        "oauth_authorized",
+        "consent_withdrawn",
+    ] {
         assert!(events.contains(&event), "{event}: {events:?}");
     }
 }

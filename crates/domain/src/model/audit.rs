@@ -27,6 +27,7 @@ pub enum AuditEvent {
     CodeReused,
     OAuthAuthorized,
     ConsentGranted,
+    ConsentWithdrawn,
     SsoSignin,
     PasswordResetRequested,
     PasswordReset,
@@ -39,7 +40,7 @@ pub enum AuditEvent {
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 30] = [
+    pub const ALL: [AuditEvent; 31] = [
         AuditEvent::Register,
         AuditEvent::Login,
         AuditEvent::Lockout,
@@ -63,6 +64,7 @@ impl AuditEvent {
         AuditEvent::CodeReused,
         AuditEvent::OAuthAuthorized,
         AuditEvent::ConsentGranted,
+        AuditEvent::ConsentWithdrawn,
         AuditEvent::SsoSignin,
         AuditEvent::PasswordResetRequested,
         AuditEvent::PasswordReset,
@@ -97,6 +99,7 @@ impl AuditEvent {
             AuditEvent::CodeReused => "code_reused",
             AuditEvent::OAuthAuthorized => "oauth_authorized",
             AuditEvent::ConsentGranted => "consent_granted",
+            AuditEvent::ConsentWithdrawn => "consent_withdrawn",
             AuditEvent::SsoSignin => "sso_signin",
             AuditEvent::PasswordResetRequested => "password_reset_requested",
             AuditEvent::PasswordReset => "password_reset",

@@ -131,6 +131,14 @@ pub struct CheckedRequest {
     pub login_hint: Option<String>,
 }
 
+/// What a person allowed a client (not first-party) to have.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Consent {
+    pub client_id: Uuid,
+    pub scopes: Scopes,
+    pub granted_at: DateTime<Utc>,
+}
+
 /// What an authorization needs next.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AuthorizationStep {

@@ -12,7 +12,7 @@ mod user;
 pub use audit::{AuditEvent, AuditOutcome, AuditRecord};
 pub use authorization::{
     AuthorizationCode, AuthorizationRequest, AuthorizationStep, CheckedRequest, CodeRedemption,
-    Prompt, Scope, Scopes,
+    Consent, Prompt, Scope, Scopes,
 };
 pub use client::{
     ClientChanges, ClientKind, ClientRegistration, CreatedClient, MAX_REDIRECT_URIS, OAuthClient,
@@ -27,8 +27,8 @@ pub use mail::{Mail, MailKind, MailToken, OutboxMessage, TokenPurpose, outbox_pu
 pub use mfa::{MfaChallenge, TotpEnrolment, TotpFactor, totp_purpose};
 pub use session::{ClientInfo, Session, SessionKind};
 pub use token::{
-    Claims, ClientToken, IdTokenClaims, Introspection, IssuedTokens, LoginOutcome, Principal,
-    Registration, TokenType,
+    Claims, ClientToken, IdTokenClaims, Introspection, IssuedTokens, LoginOutcome, PersonClaims,
+    Principal, Registration, TokenType, UserInfo,
 };
 pub use user::{NewUser, Page, Role, User, UserPatch};
 

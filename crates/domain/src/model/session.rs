@@ -56,6 +56,8 @@ pub struct Session {
     pub ip: Option<String>,
     /// Whether the login proved a second factor besides the password.
     pub mfa: bool,
+    /// The OAuth client whose tokens the session holds, if one got them.
+    pub client_id: Option<Uuid>,
 }
 
 impl Session {

@@ -27,6 +27,14 @@ pub struct IdTokenClaims {
     pub amr: Vec<String>,
     pub azp: String,
     pub sid: Uuid,
+    #[serde(flatten)]
+    pub person: PersonClaims,
+}
+
+/// What the `email` and `profile` scopes say of a person (OpenID Connect Core §5.4), in the ID
+/// token and at userinfo alike.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PersonClaims {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -37,6 +45,24 @@ pub struct IdTokenClaims {
     pub preferred_username: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<i64>,
+}
+
+impl PersonClaims {
+    /// The claims `scopes` reach of `user`.
+    pub fn of(user: &User, scopes: &super::Scopes) -> Self {
+        use super::Scope;
+        let (email, profile) = (
+            scopes.contains(Scope::Email),
+            scopes.contains(Scope::Profile),
+        );
+        PersonClaims {
+            email: email.then(|| user.email.clone()),
+            email_verified: email.then_some(user.email_verified),
+            name: profile.then(|| user.name.clone()).flatten(),
+            preferred_username: profile.then(|| user.username.clone()),
+            updated_at: profile.then(|| user.updated_at.timestamp()),
+        }
+    }
 }
 
 /// The claims of both token types. Times are seconds since the Unix epoch.
@@ -59,13 +85,27 @@ pub struct Claims {
     /// How the login authenticated (RFC 8176): access tokens only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
-    /// Set on a service client's tokens (`client_credentials`), whose `sub` is the client.
+    /// The client the token was issued to: a service client's own tokens
+    /// (`client_credentials`, whose `sub` is the client and which have no `sid`), and a user's
+    /// tokens an app got with the authorization code grant (with `scope`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<Uuid>,
+    /// The scopes an app's user tokens were granted (the authorization code grant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
     /// A user's tokens obtained by an authenticated OAuth client (OpenID Connect's "authorized
     /// party"): only that client may refresh them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azp: Option<Uuid>,
+}
+
+/// What `/oauth/userinfo` says of the person behind an access token (OpenID Connect Core
+/// §5.3): `sub`, and the claims of the scopes the token was granted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UserInfo {
+    pub sub: Uuid,
+    #[serde(flatten)]
+    pub person: PersonClaims,
 }
 
 /// The answer to register, login and refresh.

@@ -267,7 +267,7 @@ impl AuthService {
                 session.rotated_at = Some(now);
                 session.last_used_at = now;
                 session.expires_at = expires_at;
-                return self.issue(user, &session, claims.azp, now);
+                return self.issue(user, &session, claims.azp, claims.scope.clone(), now);
             }
             // A concurrent refresh of the same token won: judge this one against its result.
             session = self.live_session(&claims, now).await?;
@@ -275,7 +275,7 @@ impl AuthService {
 
         if self.within_reuse_grace(&session, claims.jti, now) {
             // Two tabs refreshing at once: hand out the current refresh token again.
-            return self.issue(user, &session, claims.azp, now);
+            return self.issue(user, &session, claims.azp, claims.scope.clone(), now);
         }
         self.ports.stores.sessions.revoke(session.id, now).await?;
         tracing::warn!(user_id = %user.id, session_id = %session.id, "refresh token reused; session revoked");
@@ -299,10 +299,37 @@ impl AuthService {
         client: ClientInfo,
     ) -> Result<Principal, DomainError> {
         let claims = self.verify_token(access_token, TokenType::Access).await?;
-        if claims.client_id.is_some() {
+        if claims.client_id.is_some() && claims.sid.is_none() {
             // A service client's token: good for introspection, never for a user's endpoints.
             return Err(DomainError::Forbidden);
         }
+        // An app's token reaches this service's own endpoints only if the app is first-party.
+        if let Some(app) = claims.client_id {
+            let client = self
+                .ports
+                .stores
+                .clients
+                .find(app)
+                .await?
+                .ok_or(DomainError::TokenRevoked)?;
+            if !client.first_party {
+                return Err(DomainError::InsufficientScope);
+            }
+        }
+        let (session, user) = self.live_user_session(&claims).await?;
+        Ok(Principal {
+            user,
+            session_id: session.id,
+            client,
+        })
+    }
+
+    /// The live API session of a user's access token, and its active user (the session's
+    /// last use written now and then).
+    pub(super) async fn live_user_session(
+        &self,
+        claims: &Claims,
+    ) -> Result<(Session, User), DomainError> {
         let sid = claims.sid.ok_or(DomainError::InvalidToken)?;
         let now = self.ports.clock.now();
         let (session, user) = self
@@ -321,11 +348,7 @@ impl AuthService {
         if now - session.last_used_at >= Duration::seconds(TOUCH_INTERVAL_SECONDS) {
             self.ports.stores.sessions.touch(session.id, now).await?;
         }
-        Ok(Principal {
-            user,
-            session_id: session.id,
-            client,
-        })
+        Ok((session, user))
     }
 
     /// Ends the caller's session: both its tokens stop working at once.
@@ -632,7 +655,7 @@ impl AuthService {
         mfa: bool,
     ) -> Result<IssuedTokens, DomainError> {
         let session = self.new_session(Uuid::new_v4(), &user, client, mfa);
-        self.open(session, user, client).await
+        self.open(session, user, client, None).await
     }
 
     /// A session of `user`'s, not stored yet, with this id.
@@ -658,6 +681,7 @@ impl AuthService {
             user_agent: client.user_agent.as_ref().map(|ua| clean_user_agent(ua)),
             ip: client.ip.clone(),
             mfa,
+            client_id: client.oauth_client,
         }
     }
 
@@ -667,9 +691,16 @@ impl AuthService {
         session: Session,
         user: User,
         client: &ClientInfo,
+        scope: Option<String>,
     ) -> Result<IssuedTokens, DomainError> {
         self.store_session(&session, &user).await?;
-        self.issue(user, &session, client.oauth_client, session.created_at)
+        self.issue(
+            user,
+            &session,
+            client.oauth_client,
+            scope,
+            session.created_at,
+        )
     }
 
     /// Stores `session` of `user`, whose password (`user.password_hash`) the caller verified.
@@ -703,12 +734,13 @@ impl AuthService {
     }
 
     /// A new access token and the session's current refresh token, for the client `azp` if
-    /// one authenticated.
+    /// one authenticated; with `scope`, an app's tokens of the code grant (`client_id` set).
     fn issue(
         &self,
         user: User,
         session: &Session,
         azp: Option<Uuid>,
+        scope: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<IssuedTokens, DomainError> {
         let access_exp = now + self.policy.access_ttl;
@@ -724,7 +756,8 @@ impl AuthService {
             token_type: TokenType::Access,
             role: Some(user.role),
             amr: session.amr(),
-            client_id: None,
+            client_id: azp.filter(|_| scope.is_some()),
+            scope,
             azp,
         };
         let refresh = Claims {

@@ -12,7 +12,7 @@ use crate::error::{DomainError, Refusal};
 use crate::model::{
     AuditEvent, AuditOutcome, AuthorizationCode, AuthorizationRequest, AuthorizationStep,
     CheckedRequest, ClientInfo, ClientKind, CodeRedemption, IdTokenClaims, IssuedTokens,
-    OAuthClient, Prompt, Scope, Scopes, User,
+    OAuthClient, PersonClaims, Prompt, Scope, Scopes, TokenType, User, UserInfo,
 };
 
 /// v4 UUIDs in a code: 244 random bits, beyond RFC 6749 §10.10's 128.
@@ -161,7 +161,7 @@ impl AuthService {
                 back_to(
                     &checked,
                     "invalid_scope",
-                    &format!("unknown scope {:?}", unknown.escape_debug().to_string()),
+                    &format!("unknown scope {unknown:?}"),
                 )
             })?;
         checked.code_challenge = match (
@@ -212,13 +212,17 @@ impl AuthService {
         })?;
         checked.max_age = match request.max_age.as_deref() {
             None | Some("") => None,
-            Some(value) => Some(value.parse::<u32>().map(i64::from).map_err(|_| {
-                back_to(
+            // Any non-negative number of seconds; beyond what a clock holds is no limit.
+            Some(value) if value.bytes().all(|b| b.is_ascii_digit()) => {
+                Some(value.parse::<i64>().unwrap_or(i64::MAX))
+            }
+            Some(_) => {
+                return Err(back_to(
                     &checked,
                     "invalid_request",
                     "max_age is a number of seconds",
-                )
-            })?),
+                ));
+            }
         };
         checked.login_hint = request
             .login_hint
@@ -403,14 +407,17 @@ impl AuthService {
             tracing::info!(client_id = %client.id, "authorization code refused");
             return Err(DomainError::InvalidGrant);
         }
-        // Worth nothing once the sign-in behind it ended (a sign-out, a password change).
+        // Worth nothing once the sign-in behind it ended (a sign-out, a password change), or
+        // the consent was withdrawn.
+        if !self.sign_in_stands(client, &code, now).await? {
+            return Err(DomainError::InvalidGrant);
+        }
         let browser = self
             .ports()
             .stores
             .sessions
             .find(code.browser_session)
             .await?
-            .filter(|s| s.user_id == code.user_id && s.is_active(now))
             .ok_or(DomainError::InvalidGrant)?;
         let user = self
             .ports()
@@ -426,7 +433,7 @@ impl AuthService {
         };
         let session = self.new_session(session_id, &user, &info, browser.mfa);
         let tokens = self
-            .open(session, user, &info)
+            .open(session, user, &info, Some(code.scopes.to_string()))
             .await
             .map_err(|err| match err {
                 DomainError::InvalidCredentials => DomainError::InvalidGrant,
@@ -436,6 +443,12 @@ impl AuthService {
         // revoke: it is seen here, and the session goes.
         if codes.replayed(&fingerprint).await? {
             self.code_reused(session_id, &code, &info).await?;
+            return Err(DomainError::InvalidGrant);
+        }
+        // Likewise a sign-out, or a consent withdrawn, that landed while the session opened:
+        // read again after it, and the session goes.
+        if !self.sign_in_stands(client, &code, now).await? {
+            self.ports().stores.sessions.revoke(session_id, now).await?;
             return Err(DomainError::InvalidGrant);
         }
         let id_token = code
@@ -451,6 +464,30 @@ impl AuthService {
         })
     }
 
+    /// Whether the sign-in a code came from still lives, and, for an app that is not
+    /// first-party, the person's consent still covers the code's scopes.
+    async fn sign_in_stands(
+        &self,
+        client: &OAuthClient,
+        code: &AuthorizationCode,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DomainError> {
+        let stores = &self.ports().stores;
+        let live = stores
+            .sessions
+            .find(code.browser_session)
+            .await?
+            .is_some_and(|s| s.user_id == code.user_id && s.is_active(now));
+        if !live || client.first_party {
+            return Ok(live);
+        }
+        let granted = stores
+            .consents
+            .find_consent(code.user_id, client.id)
+            .await?;
+        Ok(granted.is_some_and(|g| code.scopes.is_within(&g)))
+    }
+
     /// The ID token of a code's sign-in (OpenID Connect Core §2, §5.4: the scopes' claims).
     fn id_token(
         &self,
@@ -460,10 +497,6 @@ impl AuthService {
         session_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<String, DomainError> {
-        let (email, profile) = (
-            code.scopes.contains(Scope::Email),
-            code.scopes.contains(Scope::Profile),
-        );
         let claims = IdTokenClaims {
             iss: self.policy().issuer.clone(),
             sub: user.id,
@@ -475,13 +508,36 @@ impl AuthService {
             amr: code.amr.clone(),
             azp: client.id.to_string(),
             sid: session_id,
-            email: email.then(|| user.email.clone()),
-            email_verified: email.then_some(user.email_verified),
-            name: profile.then(|| user.name.clone()).flatten(),
-            preferred_username: profile.then(|| user.username.clone()),
-            updated_at: profile.then(|| user.updated_at.timestamp()),
+            person: PersonClaims::of(user, &code.scopes),
         };
         self.ports().tokens.encode_id_token(&claims)
+    }
+
+    /// OpenID Connect's userinfo (Core §5.3): the person behind an app's access token granted
+    /// `openid`, and the claims of its other scopes. The token must be live, as everywhere.
+    pub async fn userinfo(&self, access_token: &str) -> Result<UserInfo, DomainError> {
+        let claims = self.verify_token(access_token, TokenType::Access).await?;
+        let scopes = claims
+            .scope
+            .as_deref()
+            .and_then(|granted| Scopes::parse(granted).ok())
+            .unwrap_or_default();
+        if !scopes.contains(Scope::OpenId) {
+            return Err(DomainError::InsufficientScope);
+        }
+        if let Some(app) = claims.client_id {
+            self.ports()
+                .stores
+                .clients
+                .find(app)
+                .await?
+                .ok_or(DomainError::TokenRevoked)?;
+        }
+        let (_, user) = self.live_user_session(&claims).await?;
+        Ok(UserInfo {
+            sub: user.id,
+            person: PersonClaims::of(&user, &scopes),
+        })
     }
 
     /// A code used again: what its first use gave is revoked, and the event recorded.

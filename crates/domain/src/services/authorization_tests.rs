@@ -23,7 +23,7 @@ fn app(kind: ClientKind) -> OAuthClient {
         secret_fingerprint: None,
         redirect_uris: vec![REDIRECT.into()],
         post_logout_redirect_uris: Vec::new(),
-        first_party: false,
+        first_party: true,
         require_par: false,
         allow_password_grant: false,
         created_at: now(),
@@ -342,5 +342,30 @@ fn unknown_codes_and_service_clients_get_nothing() {
         ))
         .err(),
         Some(DomainError::UnauthorizedClient)
+    );
+}
+
+#[test]
+fn an_apps_code_is_worth_nothing_once_the_consent_is_withdrawn() {
+    let alice = user(Role::User);
+    let browser = session(&alice);
+    let client = OAuthClient {
+        first_party: false,
+        ..app(ClientKind::Confidential)
+    };
+    let mut mocks = mocks_redeeming(
+        CodeRedemption::Redeemed(code_for(&client, &alice, &browser)),
+        &alice,
+        &browser,
+    );
+    // Narrower than the code's scopes: as good as none.
+    mocks
+        .consents
+        .expect_find_consent()
+        .returning(|_, _| Ok(Some(Scopes::parse("openid").unwrap())));
+    let svc = AuthService::new(mocks.into_ports(), policy());
+    assert_eq!(
+        block_on(svc.exchange_code(&client, exchange(VERIFIER), &ClientInfo::default())).err(),
+        Some(DomainError::InvalidGrant)
     );
 }

@@ -91,6 +91,7 @@ impl AuthService {
             role: None,
             amr: Vec::new(),
             client_id: Some(client.id),
+            scope: None,
             azp: None,
         };
         Ok(ClientToken {
@@ -122,7 +123,8 @@ impl AuthService {
         {
             return Ok(None);
         }
-        if let Some(client_id) = claims.client_id {
+        // A service client's own token (an app's user tokens have a session).
+        if let Some(client_id) = claims.client_id.filter(|_| claims.sid.is_none()) {
             let live = claims.token_type == TokenType::Access
                 && claims.sub == client_id
                 && client_id == caller.id

@@ -224,6 +224,7 @@ pub fn session(user: &User) -> Session {
         user_agent: None,
         ip: None,
         mfa: false,
+        client_id: None,
     }
 }
 
@@ -242,6 +243,7 @@ pub fn claims(token_type: TokenType, session: &Session, jti: Uuid) -> Claims {
         role: (token_type == TokenType::Access).then_some(Role::User),
         amr: Vec::new(),
         client_id: None,
+        scope: None,
         azp: None,
     }
 }
