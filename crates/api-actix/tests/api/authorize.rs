@@ -767,6 +767,96 @@ async fn concurrent_exchanges_of_one_code_give_tokens_once(backend: Backend) {
     }
 }
 
+async fn what_a_sign_in_returns_to_is_checked_and_prompt_consent_survives_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register("alice_1").await;
+    let (client_id, _) = app.app_client("confidential", false).await;
+    // A return_to that is no checked request neither goes anywhere nor writes the policy.
+    let mut browser = Browser::new(&app);
+    for forged in [
+        "/oauth/authorize?redirect_uri=https://*/x",
+        "/oauth/authorize?redirect_uri=https://a;script-src/x",
+        "https://evil.example.com/",
+    ] {
+        let path = format!(
+            "/signin?{}",
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("return_to", forged)
+                .finish()
+        );
+        let page = browser.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK);
+        let policy = page.headers["content-security-policy"].to_str().unwrap();
+        assert!(policy.contains("form-action 'self';"), "{forged}: {policy}");
+        assert_eq!(page.hidden("return_to"), "", "{forged}");
+    }
+    // A repeated parameter on the page's query: the page, not problem+json.
+    let odd = browser.get("/signin?return_to=a&return_to=b").await;
+    assert_eq!(odd.status, StatusCode::OK);
+    assert!(
+        odd.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+
+    // Consent given once; then prompt=consent from a browser that must sign in first still
+    // shows the consent page after the sign-in.
+    let start = browser.get(&authorize_path(&client_id, &[])).await;
+    let signed = browser.sign_in(&start, "alice_1", PASSWORD).await;
+    let consent = browser.get(signed.location()).await;
+    let (csrf, return_to) = (consent.hidden("csrf"), consent.hidden("return_to"));
+    code_in(
+        &app,
+        &browser
+            .post(
+                "/consent",
+                &[
+                    ("csrf", &csrf),
+                    ("return_to", &return_to),
+                    ("decision", "allow"),
+                ],
+            )
+            .await,
+    );
+    let mut fresh = Browser::new(&app);
+    let start = fresh
+        .get(&authorize_path(&client_id, &[("prompt", "consent")]))
+        .await;
+    let signed = fresh.sign_in(&start, "alice_1", PASSWORD).await;
+    let page = fresh.get(signed.location()).await;
+    assert!(page.body.contains("Allow access?"), "{}", page.body);
+
+    // Allow pressed several times at once: each answered, none a 500.
+    let (csrf, return_to) = (page.hidden("csrf"), page.hidden("return_to"));
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("return_to", return_to.as_str()),
+        ("decision", "allow"),
+    ];
+    let cookie = fresh
+        .cookies
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let presses = (0..4).map(|_| {
+        fresh
+            .client
+            .post(format!("{}/consent", app.address))
+            .header("cookie", cookie.clone())
+            .form(&form)
+            .send()
+    });
+    for answer in futures::future::join_all(presses).await {
+        assert_eq!(answer.unwrap().status(), StatusCode::SEE_OTHER);
+    }
+    // POST-only pages say so.
+    let wrong = browser.get("/consent").await;
+    assert_eq!(wrong.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong.headers["allow"].to_str().unwrap(), "POST");
+}
+
 on_every_backend!(
     a_person_signs_in_once_and_the_app_gets_tokens_and_an_id_token,
     a_code_is_bound_to_its_client_redirect_and_verifier,
@@ -774,4 +864,5 @@ on_every_backend!(
     an_app_that_is_not_first_party_asks_for_consent_once,
     forged_forms_and_other_origins_are_refused,
     concurrent_exchanges_of_one_code_give_tokens_once,
+    what_a_sign_in_returns_to_is_checked_and_prompt_consent_survives_it,
 );
