@@ -34,7 +34,7 @@ pub fn routes(router: &mut Router<'_>) {
     });
     router.add("/oauth/userinfo", &["GET", "POST"], |r| {
         r.route(web::get().to(userinfo))
-            .route(web::post().to(userinfo))
+            .route(web::post().to(userinfo_by_form))
     });
 }
 
@@ -488,4 +488,24 @@ pub(crate) async fn userinfo(
             "the access token is not valid, expired or revoked",
         ),
     }
+}
+
+#[utoipa::path(
+    post, path = "/oauth/userinfo", tag = "oauth",
+    summary = "OpenID Connect userinfo, posted",
+    description = "As `GET /oauth/userinfo`; the token in `Authorization: Bearer` or as `access_token` in a form body (one of them, once).",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The claims", body = Object),
+        (status = 400, description = "`invalid_request`: the token sent twice, or a form that cannot be read"),
+        (status = 401, description = "`invalid_token` (or no token: a bare `WWW-Authenticate: Bearer`)"),
+        (status = 403, description = "`insufficient_scope`: no `openid` scope"),
+    )
+)]
+pub(crate) async fn userinfo_by_form(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    userinfo(state, req, body).await
 }
