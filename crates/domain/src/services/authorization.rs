@@ -12,7 +12,7 @@ use crate::error::{DomainError, Refusal};
 use crate::model::{
     AuditEvent, AuditOutcome, AuthorizationCode, AuthorizationRequest, AuthorizationStep,
     CheckedRequest, ClientInfo, ClientKind, CodeRedemption, IdTokenClaims, IssuedTokens,
-    OAuthClient, PersonClaims, Prompt, Scope, Scopes, TokenType, User, UserInfo,
+    OAuthClient, PersonClaims, Prompt, Scope, Scopes, Session, TokenType, User, UserInfo,
 };
 
 /// v4 UUIDs in a code: 244 random bits, beyond RFC 6749 §10.10's 128.
@@ -409,14 +409,8 @@ impl AuthService {
         }
         // Worth nothing once the sign-in behind it ended (a sign-out, a password change), or
         // the consent was withdrawn.
-        if !self.sign_in_stands(client, &code, now).await? {
-            return Err(DomainError::InvalidGrant);
-        }
         let browser = self
-            .ports()
-            .stores
-            .sessions
-            .find(code.browser_session)
+            .standing_sign_in(client, &code, now)
             .await?
             .ok_or(DomainError::InvalidGrant)?;
         let user = self
@@ -447,7 +441,7 @@ impl AuthService {
         }
         // Likewise a sign-out, or a consent withdrawn, that landed while the session opened:
         // read again after it, and the session goes.
-        if !self.sign_in_stands(client, &code, now).await? {
+        if self.standing_sign_in(client, &code, now).await?.is_none() {
             self.ports().stores.sessions.revoke(session_id, now).await?;
             return Err(DomainError::InvalidGrant);
         }
@@ -464,28 +458,33 @@ impl AuthService {
         })
     }
 
-    /// Whether the sign-in a code came from still lives, and, for an app that is not
+    /// The browser session a code came from, while it lives and, for an app that is not
     /// first-party, the person's consent still covers the code's scopes.
-    async fn sign_in_stands(
+    async fn standing_sign_in(
         &self,
         client: &OAuthClient,
         code: &AuthorizationCode,
         now: DateTime<Utc>,
-    ) -> Result<bool, DomainError> {
+    ) -> Result<Option<Session>, DomainError> {
         let stores = &self.ports().stores;
-        let live = stores
+        let Some(browser) = stores
             .sessions
             .find(code.browser_session)
             .await?
-            .is_some_and(|s| s.user_id == code.user_id && s.is_active(now));
-        if !live || client.first_party {
-            return Ok(live);
+            .filter(|s| s.user_id == code.user_id && s.is_active(now))
+        else {
+            return Ok(None);
+        };
+        if client.first_party {
+            return Ok(Some(browser));
         }
         let granted = stores
             .consents
             .find_consent(code.user_id, client.id)
             .await?;
-        Ok(granted.is_some_and(|g| code.scopes.is_within(&g)))
+        Ok(granted
+            .is_some_and(|g| code.scopes.is_within(&g))
+            .then_some(browser))
     }
 
     /// The ID token of a code's sign-in (OpenID Connect Core §2, §5.4: the scopes' claims).
